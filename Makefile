@@ -1,0 +1,43 @@
+# pruning-lightning: `make demo` and `make test` set themselves up on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# Local-disk wheels on this machine; on a GPU box pick the torch build you need first.
+TORCH   ?= torch==2.14.1 torchvision==0.29.1
+export WANDB_MODE ?= disabled
+
+.PHONY: help install test test-fast demo lint format benchmark clean
+
+help:  ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the package with dev extras
+
+test: $(STAMP)  ## run the whole suite (slow end-to-end tests included)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## skip the slow end-to-end tests
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: $(STAMP)  ## the whole slimming slice on bundled digits (2 CPU cores, < 10 min)
+	$(BIN)/pruning-lightning demo --out runs/demo
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check pruning_lightning tests benchmarks
+
+format: $(STAMP)  ## ruff format
+	$(BIN)/ruff format pruning_lightning tests benchmarks
+
+benchmark: $(STAMP)  ## Lightning vs bare-loop training throughput
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean:  ## remove run outputs (keeps .venv)
+	rm -rf runs lightning_logs wandb

@@ -1,0 +1,107 @@
+"""Pruned artifacts: save/load, ``torch.load(weights_only=True)``-safe.
+
+A prune stage writes one directory::
+
+    pruned.pt       {"format", "method", "arch", "reference_arch", "structure", "weights", "stats"}
+    arch.yaml       model.init_args.arch fragment, usable as one more ``--config``
+    stats.yaml      params / FLOPs before and after, ratios, kept channels per layer
+    scratch_b.yaml  trainer.max_epochs for Scratch-B, computed from the measured FLOPs ratio
+
+``structure`` holds what every downstream regime needs (channel-selection indexes, weight masks);
+``weights`` holds the surviving weights that only fine-tuning inherits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models.spec import ArchSpec
+
+FORMAT = "pruning-lightning/pruned-v1"
+
+
+@dataclass
+class PrunedArtifact:
+    """Everything a prune stage produces."""
+
+    arch: ArchSpec
+    reference_arch: ArchSpec
+    method: str
+    structure: dict[str, torch.Tensor] = field(default_factory=dict)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "method": self.method,
+            "arch": self.arch.to_dict(),
+            "reference_arch": self.reference_arch.to_dict(),
+            "structure": self.structure,
+            "weights": self.weights,
+            "stats": self.stats,
+        }
+
+
+def _artifact_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p / "pruned.pt" if p.is_dir() else p
+
+
+def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
+    """Load ``pruned.pt`` (or the directory holding it) with ``weights_only=True``."""
+    f = _artifact_file(path)
+    if not f.is_file():
+        raise PruningError(f"pruned artifact not found: {f} (run `pruning-lightning prune` first)")
+    try:
+        payload = torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, pickle error, ...
+        raise PruningError(f"pruned artifact {f} is unreadable or truncated ({type(e).__name__}); re-run prune") from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise PruningError(f"{f} is not a pruning-lightning artifact (expected format {FORMAT!r})")
+    return PrunedArtifact(
+        arch=ArchSpec.from_dict(payload["arch"]),
+        reference_arch=ArchSpec.from_dict(payload["reference_arch"]),
+        method=payload["method"],
+        structure=payload["structure"],
+        weights=payload["weights"],
+        stats=payload["stats"],
+    )
+
+
+def write_artifact(artifact: PrunedArtifact, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write the artifact directory atomically: all four files appear together or not at all.
+
+    Raises:
+        PruningError: ``out_dir`` exists and ``overwrite`` is false.
+    """
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise PruningError(f"output directory {out} already exists; choose another --out or pass --overwrite true")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        torch.save(artifact.to_payload(), tmp / "pruned.pt")
+        (tmp / "arch.yaml").write_text(artifact.arch.to_yaml())
+        (tmp / "stats.yaml").write_text(yaml.safe_dump(artifact.stats, sort_keys=False))
+        epochs = artifact.stats["scratch_b_epochs"]
+        (tmp / "scratch_b.yaml").write_text(
+            "# Scratch-B budget: int(base_epochs x FLOPs ratio), computed at prune time.\n"
+            + yaml.safe_dump({"trainer": {"max_epochs": epochs}, "model": {"init_args": {"budget": "B"}}})
+        )
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

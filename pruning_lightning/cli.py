@@ -1,0 +1,104 @@
+"""Command line: ``pruning-lightning {fit,validate,test,prune,info,demo}``.
+
+``fit``/``validate``/``test`` are LightningCLI subcommands (stages are configs, not scripts);
+``prune``, ``info`` and ``demo`` are our own commands. Every user-facing error is one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+from lightning.pytorch.cli import LightningCLI
+
+from pruning_lightning.errors import PruningError
+
+COMMANDS = ("prune", "info", "demo")
+
+
+class PruningCLI(LightningCLI):
+    """LightningCLI with the data -> arch class-count link."""
+
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        parser.link_arguments("data.num_classes", "model.init_args.arch.num_classes", apply_on="instantiate")
+        # Checkpointing has its own key so that trainer.callbacks stays free for sparsity callbacks.
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.save_last": True,
+                "checkpoint.monitor": "val/acc1",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+
+def _model_from_checkpoint(args: list[str]) -> list[str]:
+    """With ``--ckpt_path X`` and no model given, take the model (and its pruned arch) from X's hparams.
+
+    LightningCLI only reads checkpoint hparams after the command line parsed, which fails when the
+    architecture is not repeated on the command line; we prepend them so explicit configs still win.
+    """
+    if "--ckpt_path" not in args or len(args) < 2:
+        return args
+    path = args[args.index("--ckpt_path") + 1] if args.index("--ckpt_path") + 1 < len(args) else ""
+    if any(a.startswith("--model") for a in args) or path == "last":
+        return args
+    import json
+
+    import torch
+
+    from pruning_lightning.errors import PruningError
+
+    try:
+        hp = dict(torch.load(path, map_location="cpu", weights_only=True)["hyper_parameters"])
+    except FileNotFoundError:
+        raise PruningError(f"checkpoint not found: {path}") from None
+    except Exception as e:
+        raise PruningError(f"checkpoint {path} is unreadable or truncated ({type(e).__name__})") from e
+    hp.pop("_instantiator", None)
+    model = {"class_path": hp.pop("_class_path"), "init_args": hp}
+    return [args[0], "--model", json.dumps(model), *args[1:]]
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> PruningCLI:
+    """Run the LightningCLI (in-process entry point used by tests and the pipeline)."""
+    import lightning as L
+
+    from pruning_lightning.modules import ClassificationModule
+
+    warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+    args = _model_from_checkpoint(list(sys.argv[1:] if args is None else args))
+
+    return PruningCLI(
+        ClassificationModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        run=run,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    try:
+        if argv and argv[0] in COMMANDS:
+            from importlib import import_module
+
+            import_module(f"pruning_lightning.commands.{argv[0]}").main(argv[1:])
+        else:
+            cli_main(argv)
+    except PruningError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

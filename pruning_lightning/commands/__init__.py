@@ -1,0 +1,1 @@
+"""Our own subcommands (``prune``, ``info``, ``demo``); each module has ``main(argv)``."""

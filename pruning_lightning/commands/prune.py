@@ -1,0 +1,59 @@
+"""``pruning-lightning prune``: large checkpoint -> pruner -> artifact directory.
+
+Example::
+
+    pruning-lightning prune --config configs/prune/slimming_70.yaml \
+        --ckpt runs/c10-vgg19/large/checkpoints/last.ckpt --out runs/c10-vgg19/prune
+"""
+
+from __future__ import annotations
+
+import lightning as L
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from pruning_lightning.artifact import PrunedArtifact, write_artifact
+from pruning_lightning.checkpoint import load_network
+from pruning_lightning.pruning.base import Pruner, prune
+from pruning_lightning.utils.table import human, markdown_table
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="pruning-lightning prune", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML with any of the options below")
+    parser.add_argument("--ckpt", type=str, required=True, help="checkpoint of the trained large model")
+    parser.add_argument("--out", type=str, required=True, help="artifact directory to create")
+    parser.add_subclass_arguments(Pruner, "pruner", required=True, help="pruning method (class_path + init_args)")
+    parser.add_argument("--base_epochs", type=int, required=True, help="large model's epochs (Scratch-B base)")
+    parser.add_argument("--max_ratio", type=float | None, default=None, help="Scratch-B FLOPs-ratio cap (ImageNet 2.0)")
+    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --out")
+    parser.add_subclass_arguments(L.LightningDataModule, "data", required=False, help="data for ThiNet / regression")
+    return parser
+
+
+def summary(art: PrunedArtifact) -> str:
+    """Stats table + per-layer kept channels, as printed after pruning."""
+    s = art.stats
+    rows = [
+        ["params", human(s["params_before"]), human(s["params_after"]), f"{s['params_ratio']:.2f}x"],
+        ["FLOPs", human(s["flops_before"]), human(s["flops_after"]), f"{s['flops_ratio']:.2f}x"],
+        ["MACs", human(s["macs_before"]), human(s["macs_after"]), f"{s['macs_before'] / s['macs_after']:.2f}x"],
+    ]
+    text = markdown_table(["", "before", "after", "reduction"], rows)
+    text += f"\n\nScratch-B epochs: {s['scratch_b_epochs']} (base {s['base_epochs']}, cap {s['max_ratio']})\n\n"
+    text += markdown_table(["layer", "kept"], [[k, v] for k, v in s["kept"].items()])
+    return text
+
+
+def main(argv: list[str]) -> None:
+    parser = build_parser()
+    cfg = parser.parse_args(argv)
+    init = parser.instantiate_classes(cfg)
+    arch, net = load_network(cfg.ckpt)
+    data = None
+    if init.get("data") is not None and init.pruner.needs_data:
+        init.data.setup("fit")
+        data = init.data.train_dataloader()
+    art = prune(net, arch, init.pruner, data, base_epochs=cfg.base_epochs, max_ratio=cfg.max_ratio)
+    out = write_artifact(art, cfg.out, overwrite=cfg.overwrite)
+    print(summary(art))
+    print(f"\nwrote {out}/{{pruned.pt,arch.yaml,stats.yaml,scratch_b.yaml}}")

@@ -1,0 +1,118 @@
+"""CIFAR VGG with BatchNorm, built from a cfg (PAPER §5.1).
+
+``cfg`` is the torchvision-style list of conv widths with ``"M"`` for a 2x2 max-pool; CIFAR VGG has
+only four pools, so a 32x32 input ends at 2x2, then AvgPool(2) -> flatten -> head.
+
+Variants:
+    ``slimming`` (default): head is one ``Linear(cfg[-1], num_classes)`` (VGG-19: 20.04M params).
+    ``l1``: Li et al.'s head ``Linear(cfg[-1], 512) -> BN1d -> ReLU -> Linear(512, classes)``
+        (VGG-16: 14.99M params).
+
+Layer names are stable: ``features.conv{i}`` / ``features.bn{i}`` / ``features.relu{i}`` for the
+i-th conv (1-based) and ``features.pool{j}``; pruning plans are keyed by them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import Family, register_arch
+from pruning_lightning.models.layers import check_widths, init_he_fan_out
+from pruning_lightning.models.spec import ArchSpec
+
+CFGS: dict[int, list[int | str]] = {
+    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512],
+}
+VARIANTS = ("default", "slimming", "l1")
+
+
+def default_cfg(spec: ArchSpec) -> list[int | str]:
+    """Unpruned widths for ``spec.depth``."""
+    return list(CFGS[spec.depth])
+
+
+def validate(spec: ArchSpec) -> None:
+    """Depth, variant and cfg shape (same pools in the same places, positive widths)."""
+    if spec.depth not in CFGS:
+        raise PruningError(f"vgg: unknown depth {spec.depth}; known depths: {sorted(CFGS)}")
+    if spec.variant not in VARIANTS:
+        raise PruningError(f"vgg: unknown variant {spec.variant!r}; known: {list(VARIANTS)}")
+    if spec.num_classes < 1:
+        raise PruningError(f"vgg: num_classes must be >= 1, got {spec.num_classes}")
+    if spec.options:
+        raise PruningError(f"vgg: takes no options, got {sorted(spec.options)}")
+    if spec.cfg is None:
+        return
+    ref = CFGS[spec.depth]
+    pattern = ["M" if c == "M" else "C" for c in spec.cfg]
+    if pattern != ["M" if c == "M" else "C" for c in ref]:
+        raise PruningError(
+            f"vgg-{spec.depth}: cfg {spec.cfg} does not match the layout of {ref} "
+            f"({sum(c != 'M' for c in ref)} convs, 'M' at the same positions)"
+        )
+    check_widths(spec.cfg, f"vgg-{spec.depth}")
+
+
+def conv_names(cfg: list[int | str]) -> list[str]:
+    """``features.conv{i}`` for every conv of ``cfg`` in order."""
+    return [f"features.conv{i + 1}" for i in range(sum(c != "M" for c in cfg))]
+
+
+def make_layers(cfg: list[int | str], in_channels: int = 3) -> nn.Sequential:
+    """conv3x3 (no bias) -> BN -> ReLU per width, MaxPool(2) per ``"M"``."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    conv_i = pool_i = 0
+    for c in cfg:
+        if c == "M":
+            pool_i += 1
+            layers[f"pool{pool_i}"] = nn.MaxPool2d(kernel_size=2, stride=2)
+            continue
+        conv_i += 1
+        layers[f"conv{conv_i}"] = nn.Conv2d(in_channels, int(c), kernel_size=3, padding=1, bias=False)
+        layers[f"bn{conv_i}"] = nn.BatchNorm2d(int(c))
+        layers[f"relu{conv_i}"] = nn.ReLU(inplace=True)
+        in_channels = int(c)
+    return nn.Sequential(layers)
+
+
+class VGG(nn.Module):
+    """CIFAR VGG (see module docstring)."""
+
+    def __init__(self, cfg: list[int | str], num_classes: int, variant: str = "slimming") -> None:
+        super().__init__()
+        self.features = make_layers(cfg)
+        last = int([c for c in cfg if c != "M"][-1])
+        if variant == "l1":
+            self.classifier: nn.Module = nn.Sequential(
+                OrderedDict(
+                    fc1=nn.Linear(last, 512),
+                    bn_fc1=nn.BatchNorm1d(512),
+                    relu_fc1=nn.ReLU(inplace=True),
+                    fc2=nn.Linear(512, num_classes),
+                )
+            )
+        else:
+            self.classifier = nn.Linear(last, num_classes)
+        init_he_fan_out(self, bn_gamma=0.5, linear_std=0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        # Inline pooling, as in the reference code (and therefore not counted in its FLOPs).
+        x = nn.functional.avg_pool2d(x, 2)
+        return self.classifier(torch.flatten(x, 1))
+
+
+def build(spec: ArchSpec) -> nn.Module:
+    """Build a validated VGG."""
+    validate(spec)
+    return VGG(spec.cfg or default_cfg(spec), spec.num_classes, spec.variant)
+
+
+FAMILY = register_arch("vgg", Family(build=build, default_cfg=default_cfg, validate=validate))

@@ -1,0 +1,6 @@
+"""LightningModules: one base holding the architecture, one subclass per regime."""
+
+from pruning_lightning.modules.base import ClassificationModule
+from pruning_lightning.modules.regimes import FineTuneModule, LargeModule, ScratchModule
+
+__all__ = ["ClassificationModule", "FineTuneModule", "LargeModule", "ScratchModule"]

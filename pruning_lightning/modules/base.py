@@ -1,0 +1,111 @@
+"""ClassificationModule: builds the network from an ArchSpec; loss, metrics, SGD + step LR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from pruning_lightning.models import build_arch, input_size, resolve
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.utils.flops import count_complexity
+from pruning_lightning.utils.schedule import milestone_epochs
+
+
+class ClassificationModule(L.LightningModule):
+    """Image classification on a network described by ``arch``.
+
+    Args:
+        arch: the architecture (saved in hparams, so checkpoints rebuild pruned nets).
+        lr: initial learning rate (paper: 0.1).
+        momentum: SGD momentum (paper code: 0.9, no Nesterov).
+        weight_decay: on all parameters (paper: 1e-4).
+        lr_milestones: LR steps as fractions of ``trainer.max_epochs`` (CIFAR: 0.5, 0.75).
+        lr_gamma: LR factor at each milestone.
+    """
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_milestones: tuple[float, ...] = (0.5, 0.75),
+        lr_gamma: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.arch = resolve(arch)
+        self.save_hyperparameters()
+        self.hparams["arch"] = self.arch.to_dict()  # plain data: checkpoints load with weights_only=True
+        self.net = build_arch(self.arch)
+        self.criterion = nn.CrossEntropyLoss()
+        k5 = min(5, self.arch.num_classes)
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_acc{k}": MulticlassAccuracy(self.arch.num_classes, top_k=k, average="micro")
+                for stage in ("train", "val", "test")
+                for k in sorted({1, k5})
+            }
+        )
+        self.best_val_acc1 = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def compute_loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Training objective (cross-entropy; distillation regimes override)."""
+        return self.criterion(logits, y)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.compute_loss(logits, x, y) if stage == "train" else self.criterion(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
+        for name, metric in self.metrics.items():
+            if name.startswith(stage + "_"):
+                metric(logits, y)
+                key = f"{stage}/{name.split('_', 1)[1]}"
+                self.log(key, metric, on_step=False, on_epoch=True, prog_bar=key.endswith("acc1"))
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        acc = self.trainer.callback_metrics.get("val/acc1")
+        if acc is not None:
+            self.best_val_acc1 = max(self.best_val_acc1, float(acc))
+            self.log("val/acc1_best", self.best_val_acc1, sync_dist=True)
+
+    def on_fit_start(self) -> None:
+        stats = count_complexity(self.net, input_size(self.arch))
+        for logger in self.loggers:
+            logger.log_hyperparams({"model/params": stats.params, "model/flops": stats.flops, "model/macs": stats.macs})
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["best_val_acc1"] = self.best_val_acc1
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best_val_acc1 = float(checkpoint.get("best_val_acc1", 0.0))
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.SGD(
+            self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum, weight_decay=self.hparams.weight_decay
+        )
+        if not self.hparams.lr_milestones:
+            return opt
+        milestones = milestone_epochs(self.hparams.lr_milestones, self.trainer.max_epochs)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.hparams.lr_gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

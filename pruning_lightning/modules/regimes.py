@@ -1,0 +1,128 @@
+"""One LightningModule per regime of the paper (large, fine-tune, scratch).
+
+* ``LargeModule`` trains the unpruned network; sparsity (slimming, SSS) comes from callbacks.
+* ``FineTuneModule`` inherits a pruned artifact's architecture, structure and weights; constant
+  LR 0.001 (PAPER §1.3).
+* ``ScratchModule`` takes the artifact's architecture and structure only, with a fresh init.
+  ``budget="E"`` keeps the large run's epochs; ``budget="B"`` requires ``trainer.max_epochs`` to be
+  the Scratch-B count that the prune stage computed from the measured FLOPs ratio and wrote to
+  ``scratch_b.yaml`` (it is checked, never typed by hand).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from pruning_lightning.artifact import PrunedArtifact, load_artifact
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import resolve
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.modules.base import ClassificationModule
+
+
+class LargeModule(ClassificationModule):
+    """The unpruned (large) network. Same arguments as :class:`ClassificationModule`."""
+
+
+class _FromArtifact(ClassificationModule):
+    """Shared loading: verify the artifact's arch against the configured one, load its structure."""
+
+    artifact_path: str
+
+    def _load_checked(self) -> PrunedArtifact:
+        art = load_artifact(self.artifact_path)
+        if resolve(art.arch) != self.arch:
+            raise PruningError(
+                f"artifact {self.artifact_path} holds architecture {art.arch.to_dict()} but the config says "
+                f"{self.arch.to_dict()}; pass the artifact's arch.yaml with --config"
+            )
+        return art
+
+    def _load_tensors(self, tensors: dict[str, torch.Tensor], what: str) -> None:
+        own = self.net.state_dict()
+        bad = [k for k, v in tensors.items() if k not in own or own[k].shape != v.shape]
+        if bad:
+            raise PruningError(f"{what} of {self.artifact_path} does not fit the model (first mismatch: {bad[0]})")
+        with torch.no_grad():
+            for k, v in tensors.items():
+                own[k].copy_(v)
+
+    def setup(self, stage: str) -> None:
+        # On resume (fit --ckpt_path) the checkpoint restores everything; the artifact is not needed.
+        if stage != "fit" or getattr(self, "_artifact_loaded", False) or self.trainer.ckpt_path:
+            return
+        self._artifact_loaded = True
+        self.on_artifact(self._load_checked())
+
+    def on_artifact(self, art: PrunedArtifact) -> None:
+        raise NotImplementedError
+
+
+class FineTuneModule(_FromArtifact):
+    """Fine-tune a pruned network from its inherited weights.
+
+    Args:
+        arch: must equal the artifact's architecture (pass its ``arch.yaml``).
+        init_from: ``pruned.pt`` or its directory.
+        lr: constant fine-tune LR (paper: 0.001, the large schedule's lowest).
+        lr_milestones: none by default (no decay while fine-tuning).
+    """
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        init_from: str,
+        lr: float = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_milestones: tuple[float, ...] = (),
+        lr_gamma: float = 0.1,
+    ) -> None:
+        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma)
+        self.artifact_path = init_from
+
+    def on_artifact(self, art: PrunedArtifact) -> None:
+        self._load_tensors(art.structure, "structure")
+        self._load_tensors(art.weights, "weights")
+
+
+class ScratchModule(_FromArtifact):
+    """Train a pruned architecture from a fresh random init (Scratch-E or Scratch-B).
+
+    Args:
+        arch: must equal the artifact's architecture.
+        structure_from: ``pruned.pt`` or its directory (only arch + structure are used).
+        budget: ``E`` (same epochs as large) or ``B`` (same compute; add ``scratch_b.yaml``).
+    """
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        structure_from: str,
+        budget: Literal["E", "B"] = "E",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_milestones: tuple[float, ...] = (0.5, 0.75),
+        lr_gamma: float = 0.1,
+    ) -> None:
+        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma)
+        self.artifact_path = structure_from
+        self.budget = budget
+
+    def on_artifact(self, art: PrunedArtifact) -> None:
+        self._load_tensors(art.structure, "structure")
+        ratio = float(art.stats["flops_ratio"])
+        if self.budget == "B":
+            expected = int(art.stats["scratch_b_epochs"])
+            if self.trainer.max_epochs != expected:
+                raise PruningError(
+                    f"Scratch-B needs max_epochs={expected} (FLOPs ratio {ratio:.3f}) but the trainer has "
+                    f"{self.trainer.max_epochs}; add --config {self.artifact_path.rsplit('/pruned.pt', 1)[0]}/scratch_b.yaml"
+                )
+        for logger in self.loggers:
+            logger.log_hyperparams(
+                {"scratch/budget": self.budget, "scratch/flops_ratio": ratio, "scratch/epochs": self.trainer.max_epochs}
+            )

@@ -1,0 +1,62 @@
+"""Architecture registry: params against PAPER §5.7, forward shapes, spec round trips, bad specs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.utils.flops import count_complexity
+from tests.conftest import TINY_ARCHS
+
+
+@pytest.mark.parametrize(
+    ("spec", "params_m", "macs_m", "flops_m"),
+    [
+        (ArchSpec("vgg", 19, 10), 20.04, 398.1, 797.3),
+        (ArchSpec("vgg", 19, 100), 20.08, 398.2, 797.4),
+        (ArchSpec("vgg", 16, 10, variant="l1"), 14.99, 313.5, 627.9),
+    ],
+    ids=str,
+)
+def test_reference_counts(spec: ArchSpec, params_m: float, macs_m: float, flops_m: float) -> None:
+    c = count_complexity(build_arch(spec), (3, 32, 32))
+    assert round(c.params / 1e6, 2) == params_m
+    assert round(c.macs / 1e6, 1) == macs_m
+    assert round(c.flops / 1e6, 1) == flops_m
+
+
+@pytest.mark.parametrize("spec", TINY_ARCHS, ids=lambda s: f"{s.family}-{s.variant}")
+def test_forward_and_yaml_round_trip(spec: ArchSpec) -> None:
+    net = build_arch(spec).eval()
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, spec.num_classes)
+    again = ArchSpec.from_yaml(spec.to_yaml())
+    assert again == spec
+    assert ArchSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_resolve_fills_default_cfg() -> None:
+    assert resolve(ArchSpec("vgg", 11)).cfg == [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        (ArchSpec("resnet_nope", 20), "unknown architecture family"),
+        (ArchSpec("vgg", 12), "unknown depth 12"),
+        (ArchSpec("vgg", 11, cfg=[8, "M", 16]), "does not match the layout"),
+        (ArchSpec("vgg", 11, cfg=[8, "M", 0, "M", 16, 16, "M", 32, 32, "M", 32, 32]), "no channels"),
+        (ArchSpec("vgg", 11, variant="huge"), "unknown variant"),
+    ],
+    ids=["family", "depth", "cfg-length", "zero-width", "variant"],
+)
+def test_bad_specs(spec: ArchSpec, match: str) -> None:
+    with pytest.raises(PruningError, match=match):
+        build_arch(spec)
+
+
+def test_unknown_spec_key() -> None:
+    with pytest.raises(PruningError, match="unknown architecture keys"):
+        ArchSpec.from_dict({"family": "vgg", "depth": 19, "width": 2})
