@@ -67,8 +67,13 @@ def input_size(spec: ArchSpec | dict) -> tuple[int, int, int]:
 
 
 def _load_families() -> None:
-    # Imported lazily so that importing the registry never imports every family.
-    from pruning_lightning.models import vgg  # noqa: F401
+    # Every module of this package that registers a family is imported on first lookup.
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in ("spec", "layers"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 __all__ = ["ARCHS", "ArchSpec", "Family", "build_arch", "get_family", "input_size", "register_arch", "resolve"]

@@ -39,7 +39,7 @@ class SlimmingPruner(Pruner):
     """
 
     name: ClassVar[str] = "slimming"
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg"})
+    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "preresnet", "densenet", "vgg_imagenet"})
 
     def __init__(self, ratio: float, min_channels: int = 1) -> None:
         self.ratio = self.check_ratio(ratio)

@@ -52,7 +52,11 @@ def register_surgery(family: str, surgery: FamilySurgery) -> None:
 
 
 def get_surgery(family: str) -> FamilySurgery:
-    from pruning_lightning.pruning.surgery import vgg  # noqa: F401  (registers itself)
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):  # each family's surgery module registers itself
+        importlib.import_module(f"{__name__}.{info.name}")
 
     if family not in SURGERY:
         raise PruningError(f"no channel surgery for family {family!r}; families with surgery: {sorted(SURGERY)}")
