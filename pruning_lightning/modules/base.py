@@ -25,6 +25,9 @@ class ClassificationModule(L.LightningModule):
         weight_decay: on all parameters (paper: 1e-4).
         lr_milestones: LR steps as fractions of ``trainer.max_epochs`` (CIFAR: 0.5, 0.75).
         lr_gamma: LR factor at each milestone.
+        channels_last: use NHWC memory format for the network and inputs (GPU fast path).
+        compile: ``torch.compile`` the network (off by default: long first step, CPU gains nil).
+        fused_optimizer: use PyTorch's fused SGD kernel (CUDA only; same numerics up to rounding).
     """
 
     def __init__(
@@ -35,12 +38,18 @@ class ClassificationModule(L.LightningModule):
         weight_decay: float = 1e-4,
         lr_milestones: tuple[float, ...] = (0.5, 0.75),
         lr_gamma: float = 0.1,
+        channels_last: bool = False,
+        compile: bool = False,
+        fused_optimizer: bool = False,
     ) -> None:
         super().__init__()
         self.arch = resolve(arch)
         self.save_hyperparameters()
         self.hparams["arch"] = self.arch.to_dict()  # plain data: checkpoints load with weights_only=True
         self.net = build_arch(self.arch)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._forward_net = torch.compile(self.net) if compile else self.net
         self.criterion = nn.CrossEntropyLoss()
         k5 = min(5, self.arch.num_classes)
         self.metrics = nn.ModuleDict(
@@ -53,7 +62,9 @@ class ClassificationModule(L.LightningModule):
         self.best_val_acc1 = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._forward_net(x)
 
     def compute_loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Training objective (cross-entropy; distillation regimes override)."""
@@ -102,7 +113,11 @@ class ClassificationModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.SGD(
-            self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum, weight_decay=self.hparams.weight_decay
+            self.parameters(),
+            lr=self.hparams.lr,
+            momentum=self.hparams.momentum,
+            weight_decay=self.hparams.weight_decay,
+            fused=True if self.hparams.fused_optimizer else None,
         )
         if not self.hparams.lr_milestones:
             return opt

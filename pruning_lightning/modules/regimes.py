@@ -79,8 +79,11 @@ class FineTuneModule(_FromArtifact):
         weight_decay: float = 1e-4,
         lr_milestones: tuple[float, ...] = (),
         lr_gamma: float = 0.1,
+        channels_last: bool = False,
+        compile: bool = False,
+        fused_optimizer: bool = False,
     ) -> None:
-        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma)
+        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer)
         self.artifact_path = init_from
 
     def on_artifact(self, art: PrunedArtifact) -> None:
@@ -107,8 +110,11 @@ class ScratchModule(_FromArtifact):
         weight_decay: float = 1e-4,
         lr_milestones: tuple[float, ...] = (0.5, 0.75),
         lr_gamma: float = 0.1,
+        channels_last: bool = False,
+        compile: bool = False,
+        fused_optimizer: bool = False,
     ) -> None:
-        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma)
+        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer)
         self.artifact_path = structure_from
         self.budget = budget
 
