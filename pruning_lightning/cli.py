@@ -15,7 +15,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from pruning_lightning.errors import PruningError
 
-COMMANDS = ("prune", "info", "demo")
+COMMANDS = ("prune", "info", "demo", "pipeline", "report")
 
 
 class PruningCLI(LightningCLI):
@@ -99,6 +99,12 @@ def main(argv: list[str] | None = None) -> None:
             import_module(f"pruning_lightning.commands.{argv[0]}").main(argv[1:])
         else:
             cli_main(argv)
-    except PruningError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:
+        # jsonargparse wraps errors raised while instantiating classes; show ours as one line.
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, PruningError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
         raise SystemExit(2) from None

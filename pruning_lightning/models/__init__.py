@@ -37,11 +37,21 @@ def register_arch(name: str, family: Family) -> Family:
     return family
 
 
+def known_families() -> list[str]:
+    """Family names: each family lives in ``pruning_lightning/models/<name>.py``."""
+    import pkgutil
+
+    return sorted(i.name for i in pkgutil.iter_modules(__path__) if i.name not in _NOT_FAMILIES)
+
+
 def get_family(name: str) -> Family:
-    """Look a family up, with a helpful error listing the known ones."""
-    _load_families()
+    """Look a family up (importing its module on first use), with a helpful error listing the known ones."""
+    if name not in ARCHS and name in known_families():
+        import importlib
+
+        importlib.import_module(f"{__name__}.{name}")
     if name not in ARCHS:
-        raise PruningError(f"unknown architecture family {name!r}; known: {sorted(ARCHS)}")
+        raise PruningError(f"unknown architecture family {name!r}; known: {known_families()}")
     return ARCHS[name]
 
 
@@ -66,14 +76,7 @@ def input_size(spec: ArchSpec | dict) -> tuple[int, int, int]:
     return get_family(as_spec(spec).family).input_size
 
 
-def _load_families() -> None:
-    # Every module of this package that registers a family is imported on first lookup.
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        if info.name not in ("spec", "layers"):
-            importlib.import_module(f"{__name__}.{info.name}")
+_NOT_FAMILIES = ("spec", "layers")
 
 
-__all__ = ["ARCHS", "ArchSpec", "Family", "build_arch", "get_family", "input_size", "register_arch", "resolve"]
+__all__ = ["ARCHS", "ArchSpec", "Family", "build_arch", "get_family", "input_size", "known_families", "register_arch", "resolve"]

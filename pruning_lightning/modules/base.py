@@ -49,7 +49,8 @@ class ClassificationModule(L.LightningModule):
         self.net = build_arch(self.arch)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._forward_net = torch.compile(self.net) if compile else self.net
+        # Not registered as a submodule: a compiled wrapper would duplicate every weight in checkpoints.
+        object.__setattr__(self, "_forward_net", torch.compile(self.net) if compile else self.net)
         self.criterion = nn.CrossEntropyLoss()
         k5 = min(5, self.arch.num_classes)
         self.metrics = nn.ModuleDict(

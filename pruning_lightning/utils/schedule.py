@@ -29,8 +29,12 @@ def scratch_b_epochs(base_epochs: int, flops_ratio: float, max_ratio: float | No
 
 
 def milestone_epochs(fractions: tuple[float, ...] | list[float], max_epochs: int) -> list[int]:
-    """LR milestones stated as fractions of ``max_epochs`` -> epoch numbers (``int`` as the code does)."""
+    """LR milestones stated as fractions of ``max_epochs`` -> epoch numbers (``int`` as the code does).
+
+    A milestone that rounds down to epoch 0 (only in runs of a few epochs) is dropped: MultiStepLR
+    would otherwise apply it before the first step, lowering the initial LR.
+    """
     for f in fractions:
         if not 0 < f < 1:
             raise PruningError(f"lr_milestones are fractions of max_epochs in (0, 1), got {f}")
-    return [int(f * max_epochs) for f in fractions]
+    return [m for m in (int(f * max_epochs) for f in fractions) if m >= 1]

@@ -52,11 +52,12 @@ def register_surgery(family: str, surgery: FamilySurgery) -> None:
 
 
 def get_surgery(family: str) -> FamilySurgery:
+    """The family's surgery, from ``pruning/surgery/<family>.py`` (imported on first use)."""
     import importlib
     import pkgutil
 
-    for info in pkgutil.iter_modules(__path__):  # each family's surgery module registers itself
-        importlib.import_module(f"{__name__}.{info.name}")
+    if family not in SURGERY and family in {i.name for i in pkgutil.iter_modules(__path__)}:
+        importlib.import_module(f"{__name__}.{family}")
 
     if family not in SURGERY:
         raise PruningError(f"no channel surgery for family {family!r}; families with surgery: {sorted(SURGERY)}")
@@ -72,6 +73,11 @@ def apply_plan(
     model: nn.Module, arch: ArchSpec, plan: object
 ) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
     """Apply a KeepPlan. Returns (new arch, structure, weights, kept-per-unit summary)."""
+    updates: dict[str, torch.Tensor] = getattr(plan, "weight_updates", None) or {}
+    if updates:  # reconstructed next-layer weights (ThiNet, regression) are inherited like any other
+        model = _with_updates(model, updates)
+    if getattr(plan, "arch", None) is not None:
+        return _rearchitect(model, plan.arch)  # type: ignore[attr-defined]
     channels: dict[str, torch.Tensor] = plan.channels  # type: ignore[attr-defined]
     masks: dict[str, torch.Tensor] = plan.masks  # type: ignore[attr-defined]
     if channels:
@@ -100,3 +106,36 @@ def apply_plan(
         kept[name] = f"{int(mask.sum())}/{mask.numel()}"
     structure = {f"mask:{k}": v.bool() for k, v in masks.items()}
     return arch, structure, state, kept
+
+
+def _with_updates(model: nn.Module, updates: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` with some state-dict tensors replaced (same shapes)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    state = model.state_dict()
+    for name, value in updates.items():
+        if name not in state or state[name].shape != value.shape:
+            raise PruningError(f"weight update {name} does not fit the model")
+        state[name].copy_(value)
+    return model
+
+
+def _rearchitect(
+    model: nn.Module, new_arch: ArchSpec
+) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
+    """Block-level plan: build ``new_arch`` and copy every tensor it has from ``model`` by name."""
+    from pruning_lightning.models import build_arch, resolve
+
+    new_arch = resolve(new_arch)
+    old = model.state_dict()
+    new = build_arch(new_arch).state_dict()
+    for name, value in new.items():
+        if name not in old or old[name].shape != value.shape:
+            raise PruningError(f"the new architecture's {name} has no matching tensor in the model")
+    weights = {k: old[k].detach().clone() for k in new}
+    # One row per top-most module that disappeared (e.g. a residual branch), for the prune summary.
+    prefixes = {".".join(k.split(".")[:i]) for k in old for i in range(1, k.count(".") + 1)}
+    gone = [m for m in prefixes if not any(k.startswith(m + ".") for k in new)]
+    kept = {m: "removed" for m in sorted(gone) if not any(m.startswith(g + ".") for g in gone)}
+    return new_arch, {}, weights, kept
