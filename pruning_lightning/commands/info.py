@@ -1,10 +1,13 @@
-"""``pruning-lightning info``: params and FLOPs of a configured architecture, checkpoint or artifact.
+"""``pruning-lightning info``: efficiency profile of a configured architecture, checkpoint or artifact.
+
+Params, FLOPs, size on disk, peak inference memory, latency and GPU energy
+(definitions: :mod:`pruning_lightning.utils.profile`).
 
 Examples::
 
     pruning-lightning info --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --config configs/data/cifar100.yaml --config configs/arch/cifar/vgg19.yaml
-    pruning-lightning info --artifact runs/x/prune
+    pruning-lightning info --artifact runs/x/prune --no-latency
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.utils.flops import count_complexity
+from pruning_lightning.utils.profile import efficiency_profile
 from pruning_lightning.utils.table import human, markdown_table
 
 _DATA_CLASSES = {"cifar10": 10, "cifar100": 100}
@@ -47,17 +50,32 @@ def arch_from_configs(paths: list[str]) -> ArchSpec:
     return ArchSpec.from_dict(merged)
 
 
-def describe(arch: ArchSpec, sparse: bool = False, net: Any = None) -> str:
+def describe(arch: ArchSpec, sparse: bool = False, net: Any = None, latency: bool = True, runs: int = 5) -> str:
+    """Markdown table of the efficiency profile of ``net`` (built from ``arch`` when not given)."""
     arch = resolve(arch)
     net = net if net is not None else build_arch(arch)
-    c = count_complexity(net, input_size(arch), sparse=sparse)
+    c = efficiency_profile(net, input_size(arch), sparse=sparse, latency=latency, runs=runs)
     rows = [
         ["architecture", f"{arch.family}-{arch.depth} ({arch.variant}), {arch.num_classes} classes"],
         ["params", f"{human(c.params)} ({c.params:,})"],
         ["params (non-zero)", f"{human(c.params_nonzero)} ({c.params_nonzero:,})"],
-        ["MACs", f"{human(c.macs)} ({c.macs:,})"],
+        ["MACs" + (" (non-zero weights)" if sparse else ""), f"{human(c.macs)} ({c.macs:,})"],
         ["FLOPs (paper convention)", f"{human(c.flops)} ({c.flops:,})"],
+        ["size on disk (torch.save state_dict)", f"{c.size_mb:.3f} MB"],
     ]
+    if c.sparse_size_mb is not None:
+        rows.append(["size on disk (bitmask + non-zero values)", f"{c.sparse_size_mb:.3f} MB"])
+    for b, mb in c.peak_mem_mb.items():
+        rows.append([f"peak inference memory, batch {b} (weights + activations)", f"{mb:.3f} MB"])
+    for b, mb in c.peak_mem_gpu_mb.items():
+        rows.append([f"peak GPU memory, batch {b} (max_memory_allocated)", f"{mb:.3f} MB"])
+    if latency:
+        rows.append([f"latency CPU, batch 1 (median of {runs}, {c.cpu_threads} threads)", f"{c.latency_cpu_ms:.2f} ms"])
+        if c.latency_gpu_ms is not None:
+            rows.append([f"latency GPU, batch 1 (median of {runs})", f"{c.latency_gpu_ms:.3f} ms"])
+    energy = c.energy_j_per_image
+    energy_text = f"{energy:.4g} J" if isinstance(energy, float) else f"{energy} ({c.energy_note})"
+    rows.append(["energy per image (GPU, NVML)", energy_text])
     return markdown_table(["", "value"], rows)
 
 
@@ -66,21 +84,28 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--config", "-c", action="append", default=[], help="fit-style config file (repeatable)")
     parser.add_argument("--artifact", default=None, help="pruned artifact (dir or pruned.pt)")
     parser.add_argument("--ckpt", default=None, help="Lightning checkpoint")
+    parser.add_argument(
+        "--latency", action=argparse.BooleanOptionalAction, default=True, help="time forwards and measure GPU energy"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per latency figure (after 2 warm-up runs)")
     cfg = parser.parse_args(argv)
     paths = cfg.config
+    if cfg.runs < 1:
+        raise PruningError(f"--runs must be >= 1, got {cfg.runs}")
+    opts = {"latency": cfg.latency, "runs": cfg.runs}
     if cfg.artifact:
         from pruning_lightning.artifact import load_artifact
 
         art = load_artifact(cfg.artifact)
         net = build_arch(art.arch)
-        net.load_state_dict(art.weights, strict=False)
-        print(describe(art.arch, sparse=any(k.startswith("mask:") for k in art.structure), net=net))
+        net.load_state_dict({**art.structure, **art.weights}, strict=False)  # "mask:" keys are not net keys
+        print(describe(art.arch, sparse=any(k.startswith("mask:") for k in art.structure), net=net, **opts))
     elif cfg.ckpt:
         from pruning_lightning.checkpoint import load_network
 
         arch, net = load_network(cfg.ckpt)
-        print(describe(arch, net=net))
+        print(describe(arch, net=net, **opts))
     elif paths:
-        print(describe(arch_from_configs(paths)))
+        print(describe(arch_from_configs(paths), **opts))
     else:
         raise PruningError("give --config FILE (an arch config), --artifact DIR or --ckpt FILE")

@@ -42,3 +42,44 @@ def check_widths(cfg: list[int | str], what: str) -> None:
             raise PruningError(
                 f"{what}: cfg[{i}] = {c} leaves a layer with no channels; every width must be >= 1"
             )
+
+
+class ChannelSelection(nn.Module):
+    """Pass on only the channels whose ``indexes`` entry is set (Network Slimming, PAPER §3.4).
+
+    It sits right after a BatchNorm that slimming must not shrink (it feeds a residual sum or a
+    dense concatenation); pruning that BN means clearing entries of ``indexes`` instead. ``indexes``
+    is a bool **buffer**, not a parameter: it is never trained or counted as a parameter, and it
+    travels in the state dict (the artifact's ``structure``).
+
+    Args:
+        num_channels: width of the incoming tensor (the BN's width).
+        num_selected: how many leading channels a freshly built layer selects (default: all). A
+            net built from a pruned cfg therefore runs at once; loading the pruned ``structure``
+            then picks the actual channels.
+    """
+
+    def __init__(self, num_channels: int, num_selected: int | None = None) -> None:
+        super().__init__()
+        k = num_channels if num_selected is None else num_selected
+        mask = torch.zeros(num_channels, dtype=torch.bool)
+        mask[:k] = True
+        self.register_buffer("indexes", mask)
+        self._cache: tuple[tuple[int, int], torch.Tensor] | None = None
+
+    @torch.compiler.disable  # data-dependent; compiled nets break the graph here instead of recompiling
+    def selected(self) -> torch.Tensor:
+        """Positions of the selected channels (cached; recomputed after ``indexes`` changes)."""
+        # ``_version`` grows on every in-place write (load_state_dict, copy_) and ``data_ptr``
+        # changes on device moves, so the cache never goes stale and the forward needs no
+        # host sync for ``nonzero`` on every call.
+        key = (self.indexes._version, self.indexes.data_ptr())
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, torch.nonzero(self.indexes).flatten())
+        return self._cache[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.index_select(x, 1, self.selected())
+
+    def extra_repr(self) -> str:
+        return f"{int(self.indexes.sum())}/{self.indexes.numel()}"

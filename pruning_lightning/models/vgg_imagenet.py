@@ -1,0 +1,166 @@
+"""ImageNet VGG (3x224x224 input), built from a cfg (PAPER §3.2, §3.3, §3.4, §5.6).
+
+Variants (``spec.variant``):
+    ``default``: torchvision VGG without BN (conv bias, ReLU, five pools), head
+        ``Linear(512*7*7, 4096) -> ReLU -> Dropout -> Linear(4096, 4096) -> ReLU -> Dropout ->
+        Linear(4096, classes)``. VGG-16: 138.36M params. ThiNet VGG-Conv and regression VGG-16-5x
+        are this variant with narrower convs.
+    ``bn``: the same with BatchNorm after every conv (torchvision ``vgg16_bn``, weight-level pruning).
+    ``slimming``: Network Slimming's VGG-11-BN: conv bias + BN + ReLU, head
+        ``Linear(c*7*7, f1) -> BN1d -> ReLU -> Linear(f1, f2) -> BN1d -> ReLU -> Linear(f2, classes)``,
+        no dropout, BN gamma initialised to 0.5 (2d and 1d). VGG-11: 132.89M params.
+    ``gap``: ThiNet's VGG-GAP / VGG-Tiny: no BN, no fifth pool, global average pooling, then a
+        single ``Linear(cfg[-1], classes)``.
+
+``cfg`` lists conv widths with ``"M"`` for a 2x2 max-pool, in torchvision's layout for ``depth``
+(``default``/``bn``: ends with the fifth ``"M"``; ``gap``: without it). ``slimming`` appends the two
+hidden FC widths: ``[c1, M, c2, M, c3, c4, M, c5, c6, M, c7, c8, M, f1, f2]`` for VGG-11.
+
+Layer names are stable: ``features.conv{i}`` / ``features.bn{i}`` / ``features.relu{i}`` /
+``features.pool{j}``, and ``classifier.fc{k}`` (plus ``bn_fc{k}``, ``relu_fc{k}``, ``drop_fc{k}``).
+
+Deviations from the reference code:
+    * The reference flattens the 7x7 map directly, so it only accepts 224x224 inputs. Here a map of
+      any other size is average-pooled to 7x7 first (torchvision's behaviour), inline so that
+      FLOPs at 224x224 match the reference counter exactly. ``gap`` pools inline to 1x1, which
+      equals the reference's ``AvgPool2d(14, 2)`` on its 14x14 map.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import Family, register_arch
+from pruning_lightning.models.layers import check_widths, init_he_fan_out
+from pruning_lightning.models.spec import ArchSpec
+
+CONV_CFGS: dict[int, list[int | str]] = {
+    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+VARIANTS = ("default", "bn", "slimming", "gap")
+HIDDEN = 4096  # torchvision's hidden FC width
+SPATIAL = 7  # final map side at 224x224 input (five 2x2 pools)
+
+
+def default_cfg(spec: ArchSpec) -> list[int | str]:
+    """Unpruned widths for ``spec.depth`` in the layout of ``spec.variant``."""
+    cfg = list(CONV_CFGS[spec.depth])
+    if spec.variant == "gap":
+        return cfg[:-1]
+    if spec.variant == "slimming":
+        return cfg + [HIDDEN, HIDDEN]
+    return cfg
+
+
+def split_cfg(cfg: list[int | str], variant: str) -> tuple[list[int | str], list[int]]:
+    """``(conv cfg, hidden FC widths)``; the hidden widths are only in the cfg of ``slimming``."""
+    if variant == "slimming":
+        return list(cfg[:-2]), [int(c) for c in cfg[-2:]]
+    if variant == "gap":
+        return list(cfg), []
+    return list(cfg), [HIDDEN, HIDDEN]
+
+
+def validate(spec: ArchSpec) -> None:
+    """Depth, variant, options and cfg layout (pools at the same places, positive widths)."""
+    if spec.depth not in CONV_CFGS:
+        raise PruningError(f"vgg_imagenet: unknown depth {spec.depth}; known depths: {sorted(CONV_CFGS)}")
+    if spec.variant not in VARIANTS:
+        raise PruningError(f"vgg_imagenet: unknown variant {spec.variant!r}; known: {list(VARIANTS)}")
+    if spec.num_classes < 1:
+        raise PruningError(f"vgg_imagenet: num_classes must be >= 1, got {spec.num_classes}")
+    if spec.options:
+        raise PruningError(f"vgg_imagenet: takes no options, got {sorted(spec.options)}")
+    if spec.cfg is None:
+        return
+    ref = default_cfg(spec)
+
+    def layout(cfg: list[int | str]) -> list[str]:
+        return ["M" if c == "M" else "C" for c in cfg]
+
+    if layout(spec.cfg) != layout(ref):
+        raise PruningError(
+            f"vgg_imagenet-{spec.depth} ({spec.variant}): cfg {spec.cfg} does not match the layout of {ref} "
+            f"({sum(c != 'M' for c in ref)} widths, 'M' at the same positions)"
+        )
+    check_widths(spec.cfg, f"vgg_imagenet-{spec.depth}")
+
+
+def conv_names(conv_cfg: list[int | str]) -> list[str]:
+    """``features.conv{i}`` for every conv of a conv cfg, in order."""
+    return [f"features.conv{i + 1}" for i in range(sum(c != "M" for c in conv_cfg))]
+
+
+def make_layers(conv_cfg: list[int | str], batch_norm: bool) -> nn.Sequential:
+    """conv3x3 (with bias) [-> BN] -> ReLU per width, MaxPool(2) per ``"M"``."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    in_channels, conv_i, pool_i = 3, 0, 0
+    for c in conv_cfg:
+        if c == "M":
+            pool_i += 1
+            layers[f"pool{pool_i}"] = nn.MaxPool2d(kernel_size=2, stride=2)
+            continue
+        conv_i += 1
+        layers[f"conv{conv_i}"] = nn.Conv2d(in_channels, int(c), kernel_size=3, padding=1)
+        if batch_norm:
+            layers[f"bn{conv_i}"] = nn.BatchNorm2d(int(c))
+        layers[f"relu{conv_i}"] = nn.ReLU(inplace=True)
+        in_channels = int(c)
+    return nn.Sequential(layers)
+
+
+def make_head(in_features: int, hidden: list[int], num_classes: int, variant: str) -> nn.Sequential:
+    """Per hidden width ``fc{k}`` [-> ``bn_fc{k}``] -> ``relu_fc{k}`` [-> ``drop_fc{k}``], then the output FC."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for k, width in enumerate(hidden, start=1):
+        layers[f"fc{k}"] = nn.Linear(in_features, width)
+        if variant == "slimming":
+            layers[f"bn_fc{k}"] = nn.BatchNorm1d(width)
+        layers[f"relu_fc{k}"] = nn.ReLU(inplace=True)
+        if variant != "slimming":
+            layers[f"drop_fc{k}"] = nn.Dropout(0.5)
+        in_features = width
+    layers[f"fc{len(hidden) + 1}"] = nn.Linear(in_features, num_classes)
+    return nn.Sequential(layers)
+
+
+class VGGImageNet(nn.Module):
+    """ImageNet VGG (see module docstring)."""
+
+    def __init__(self, cfg: list[int | str], num_classes: int, variant: str = "default") -> None:
+        super().__init__()
+        conv_cfg, hidden = split_cfg(cfg, variant)
+        self.global_pool = variant == "gap"
+        self.features = make_layers(conv_cfg, batch_norm=variant in ("bn", "slimming"))
+        last = int([c for c in conv_cfg if c != "M"][-1])
+        in_features = last if self.global_pool else last * SPATIAL * SPATIAL
+        self.classifier = make_head(in_features, hidden, num_classes, variant)
+        # PAPER §1.4: He fan-out convs, N(0, 0.01) Linear; slimming starts every BN (2d and 1d) at 0.5.
+        init_he_fan_out(self, bn_gamma=0.5 if variant == "slimming" else 1.0, linear_std=0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        # Inline pooling (not counted in FLOPs, as in the reference counter).
+        if self.global_pool:
+            x = nn.functional.adaptive_avg_pool2d(x, 1)
+        elif x.shape[-2:] != (SPATIAL, SPATIAL):
+            x = nn.functional.adaptive_avg_pool2d(x, SPATIAL)
+        return self.classifier(torch.flatten(x, 1))
+
+
+def build(spec: ArchSpec) -> nn.Module:
+    """Build a validated ImageNet VGG."""
+    validate(spec)
+    return VGGImageNet(spec.cfg or default_cfg(spec), spec.num_classes, spec.variant)
+
+
+FAMILY = register_arch(
+    "vgg_imagenet", Family(build=build, default_cfg=default_cfg, validate=validate, input_size=(3, 224, 224))
+)

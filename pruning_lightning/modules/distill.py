@@ -1,0 +1,266 @@
+"""Knowledge distillation as a recovery regime: the large model teaches the pruned network.
+
+Hinton et al. (2015) applied to the paper's regimes (PAPER §1.3, §2.2): the trained large model is
+a frozen teacher and the pruned network the student, trained on
+
+    loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student, y)
+
+``T^2`` keeps the soft term's gradient scale independent of ``T``. Both starting points of the
+paper are covered: inherited weights (``DistillFineTuneModule``: fine-tune + KD) and a fresh init
+(``DistillScratchModule``: Scratch-E + KD and Scratch-B + KD). Scratch-B's epoch budget still counts
+the *student's* FLOPs only; the teacher's extra forward cost is logged separately as hparams
+(``distill/teacher_flops``, ``distill/student_flops``, ``distill/teacher_student_flops_ratio``).
+
+Where the teacher lives: a plain attribute outside ``nn.Module`` registration, so it is not in
+``state_dict``/checkpoints, not in ``parameters()`` (optimizer, weight decay), not wrapped or
+synchronised by DDP (every rank loads its own copy in ``setup``), and not converted by Lightning's
+precision plugins. It is moved lazily to the student's device and parameter dtype at its first
+forward; under mixed precision it runs inside the same autocast region as the student.
+
+Deviations from the reference code: the paper has no distillation; this is an added regime.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pruning_lightning.artifact import FORMAT as ARTIFACT_FORMAT
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import input_size, resolve
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.modules.regimes import FineTuneModule, ScratchModule
+from pruning_lightning.utils.flops import count_complexity
+
+
+def check_kd_args(temperature: float, alpha: float) -> None:
+    """Raise ``PruningError`` unless ``temperature > 0`` and ``0 <= alpha <= 1``."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise PruningError(f"distillation temperature must be > 0, got {temperature}; set model.init_args.temperature")
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise PruningError(f"distillation alpha must be in [0, 1], got {alpha}; set model.init_args.alpha")
+
+
+def kd_terms(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(KL(p_teacher^T || p_student^T) averaged over the batch, cross-entropy), in float32."""
+    s, t = student_logits.float(), teacher_logits.float()
+    log_ps, log_pt = F.log_softmax(s / temperature, 1), F.log_softmax(t / temperature, 1)
+    kl = F.kl_div(log_ps, log_pt, reduction="batchmean", log_target=True)
+    return kl, F.cross_entropy(s, target)
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    target: torch.Tensor,
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+) -> torch.Tensor:
+    """``alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y)``."""
+    check_kd_args(temperature, alpha)
+    kl, ce = kd_terms(student_logits, teacher_logits, target, temperature)
+    return alpha * temperature**2 * kl + (1 - alpha) * ce
+
+
+_ARTIFACT_MSG = (
+    "teacher {path} is a pruned artifact; distil from the large model's Lightning checkpoint "
+    "(e.g. <large run>/checkpoints/last.ckpt) via model.init_args.teacher"
+)
+
+
+def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[ArchSpec, nn.Module]:
+    """Load and check a teacher from a Lightning checkpoint of the large model (eval mode, frozen).
+
+    Raises:
+        PruningError: missing/unreadable file, a pruned artifact, another class count, input size
+            or dataset than the student's.
+    """
+    from pruning_lightning.checkpoint import load_network
+
+    p = Path(path)
+    if (p / "pruned.pt").is_file():
+        raise PruningError(_ARTIFACT_MSG.format(path=path))
+    if not p.is_file():
+        raise PruningError(f"teacher checkpoint not found: {path}; set model.init_args.teacher to the large .ckpt")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise PruningError(f"teacher checkpoint {p} is unreadable or truncated ({type(e).__name__})") from e
+    if isinstance(ckpt, dict) and ckpt.get("format") == ARTIFACT_FORMAT:
+        raise PruningError(_ARTIFACT_MSG.format(path=path))
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not isinstance(hp, dict) or "arch" not in hp:
+        raise PruningError(f"teacher {path} is not a pruning-lightning checkpoint (no hyper_parameters.arch)")
+    arch = resolve(hp["arch"])
+    if arch.num_classes != student.num_classes:
+        raise PruningError(
+            f"teacher {path} predicts {arch.num_classes} classes but the student has {student.num_classes}; "
+            "use a teacher trained on the same dataset"
+        )
+    if input_size(arch) != input_size(student):
+        raise PruningError(f"teacher {path} takes inputs {input_size(arch)}, the student {input_size(student)}")
+    _check_dataset(path, ckpt.get("datamodule_hyper_parameters") or {}, datamodule)
+    _, net = load_network(p)
+    net.eval().requires_grad_(False)
+    return arch, net
+
+
+def _check_dataset(path: str, teacher_data: dict[str, Any], datamodule: Any) -> None:
+    # Lightning stores a datamodule's saved hparams in the checkpoint (CIFAR saves its ``name``);
+    # without that record only the class count and input size above can be compared.
+    if datamodule is None or not teacher_data:
+        return
+    t_cls = str(teacher_data.get("_class_path", "")).rsplit(".", 1)[-1]
+    s_cls = type(datamodule).__name__
+    t_name, s_name = teacher_data.get("name"), getattr(datamodule, "name", None)
+    if (t_cls and t_cls != s_cls) or (t_name is not None and s_name is not None and t_name != s_name):
+        raise PruningError(
+            f"teacher {path} was trained on {t_cls or '?'}({t_name or ''}) but the student trains on "
+            f"{s_cls}({s_name or ''}); distil from a teacher of the same dataset"
+        )
+
+
+class _Distill:
+    """Mixin for a regime module: teacher loading, the KD objective, teacher-cost hparams."""
+
+    teacher_path: str
+    temperature: float
+    alpha: float
+    teacher_arch: ArchSpec | None
+
+    def _init_distill(self, teacher: str, temperature: float, alpha: float) -> None:
+        # Checked in attach_teacher (setup), not here: jsonargparse wraps errors raised while it
+        # instantiates the model into a ValueError, which would hide the one-line PruningError.
+        self.teacher_path, self.temperature, self.alpha = teacher, float(temperature), float(alpha)
+        self.teacher_arch = None
+        object.__setattr__(self, "teacher", None)  # plain attribute: never a registered submodule
+
+    def attach_teacher(self, datamodule: Any = None) -> nn.Module:
+        """Check T and alpha, load (once) and check the teacher; a plain attribute, on CPU until first use."""
+        check_kd_args(self.temperature, self.alpha)
+        if self.teacher is None:
+            self.teacher_arch, net = load_teacher(self.teacher_path, self.arch, datamodule)
+            object.__setattr__(self, "teacher", net)
+        return self.teacher
+
+    def setup(self, stage: str) -> None:
+        # Also on resume (fit --ckpt_path): the teacher is never part of a checkpoint.
+        if stage == "fit":
+            trainer = self._trainer  # type: ignore[attr-defined]
+            self.attach_teacher(getattr(trainer, "datamodule", None))
+        super().setup(stage)  # type: ignore[misc]
+
+    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Teacher forward on the student's device/dtype, eval mode, no autograd graph."""
+        param = next(self.net.parameters())
+        t = self.teacher
+        fmt = torch.channels_last if self.hparams.channels_last else torch.preserve_format
+        if getattr(self, "_teacher_on", None) != (param.device, param.dtype):
+            t.to(device=param.device, dtype=param.dtype, memory_format=fmt)
+            object.__setattr__(self, "_teacher_on", (param.device, param.dtype))
+        t.eval()
+        x = x.to(dtype=param.dtype, memory_format=fmt) if x.is_floating_point() else x
+        with torch.no_grad():
+            return t(x)
+
+    def compute_loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.alpha == 0:  # plain cross-entropy: the teacher is not needed
+            return self.criterion(logits, y)
+        kl, ce = kd_terms(logits, self.teacher_logits(x), y, self.temperature)
+        self.log("train/kd_kl", kl.detach(), on_step=False, on_epoch=True, sync_dist=True)
+        self.log("train/ce", ce.detach(), on_step=False, on_epoch=True, sync_dist=True)
+        return self.alpha * self.temperature**2 * kl + (1 - self.alpha) * ce
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()  # type: ignore[misc]
+        teacher = count_complexity(self.teacher, input_size(self.teacher_arch)).flops
+        student = count_complexity(self.net, input_size(self.arch)).flops
+        for logger in self.loggers:
+            logger.log_hyperparams(
+                {
+                    "distill/teacher": self.teacher_path,
+                    "distill/temperature": self.temperature,
+                    "distill/alpha": self.alpha,
+                    "distill/teacher_flops": teacher,
+                    "distill/student_flops": student,
+                    "distill/teacher_student_flops_ratio": teacher / student,
+                }
+            )
+
+
+class DistillFineTuneModule(_Distill, FineTuneModule):
+    """Fine-tune + KD: inherited weights, the large model as teacher.
+
+    Args:
+        arch: must equal the artifact's architecture (pass its ``arch.yaml``).
+        init_from: ``pruned.pt`` or its directory.
+        teacher: the large model's Lightning checkpoint (``.ckpt``; not a ``pruned.pt``).
+        temperature: softmax temperature ``T`` (> 0).
+        alpha: weight of the distillation term in [0, 1]; 0 is plain cross-entropy.
+        lr: constant fine-tune LR (paper: 0.001).
+    """
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        init_from: str,
+        teacher: str,
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        lr: float = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_milestones: tuple[float, ...] = (),
+        lr_gamma: float = 0.1,
+        channels_last: bool = False,
+        compile: bool = False,
+        fused_optimizer: bool = False,
+    ) -> None:
+        super().__init__(
+            arch, init_from, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile,
+            fused_optimizer,
+        )
+        self._init_distill(teacher, temperature, alpha)
+
+
+class DistillScratchModule(_Distill, ScratchModule):
+    """Scratch-E + KD or Scratch-B + KD: fresh init of the pruned architecture, the large model as teacher.
+
+    Args:
+        arch: must equal the artifact's architecture.
+        structure_from: ``pruned.pt`` or its directory (arch + structure only).
+        teacher: the large model's Lightning checkpoint (``.ckpt``).
+        budget: ``E`` or ``B`` (student FLOPs only; add ``scratch_b.yaml``).
+        temperature: softmax temperature ``T`` (> 0).
+        alpha: weight of the distillation term in [0, 1].
+    """
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        structure_from: str,
+        teacher: str,
+        budget: Literal["E", "B"] = "E",
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_milestones: tuple[float, ...] = (0.5, 0.75),
+        lr_gamma: float = 0.1,
+        channels_last: bool = False,
+        compile: bool = False,
+        fused_optimizer: bool = False,
+    ) -> None:
+        super().__init__(
+            arch, structure_from, budget, lr, momentum, weight_decay, lr_milestones, lr_gamma,
+            channels_last, compile, fused_optimizer,
+        )
+        self._init_distill(teacher, temperature, alpha)

@@ -1,0 +1,57 @@
+"""Slimming surgery for DenseNet-40 (variant ``slimming``; PAPER §3.4).
+
+Units = every BN (``dense{d}.{i}.bn1``, ``trans{d}.bn1``, final ``bn``), each followed by a
+ChannelSelection. No conv output is ever pruned (growth rate and transition widths stay), so every
+BN keeps its full width: its keep-set becomes the selection ``indexes`` and the consuming conv (or
+the FC) loses the input channels that are no longer selected. ``structure`` = the selection
+``indexes`` of the new net.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models.densenet import bn_widths, is_slimming, layers_per_block
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
+from pruning_lightning.pruning.surgery.preresnet import narrow_selection
+
+
+def _sites(arch: ArchSpec) -> list[tuple[str, str, str]]:
+    """(BN, selection, consumer weight) of every selection, in cfg order."""
+    if not is_slimming(arch.variant):
+        raise PruningError(
+            f"densenet surgery needs the slimming variant (channel selections), got {arch.variant!r}; "
+            "use variant: slimming"
+        )
+    n, out = layers_per_block(arch), []
+    for d in range(1, 4):
+        out += [(f"dense{d}.{i}.bn1", f"dense{d}.{i}.select", f"dense{d}.{i}.conv1.weight") for i in range(n)]
+        last = (f"trans{d}.bn1", f"trans{d}.select", f"trans{d}.conv1.weight")
+        out.append(last if d < 3 else ("bn", "select", "fc.weight"))
+    return out
+
+
+def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
+    pairs = zip(_sites(arch), bn_widths(arch), strict=True)
+    return [ChannelUnit(name=bn, conv=None, bn=bn, size=w) for (bn, _, _), w in pairs]
+
+
+def cut(
+    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
+) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Narrow every selection to its BN's keep-set and slice the consumer's inputs."""
+    new = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    structure: dict[str, torch.Tensor] = {}
+    cfg: list[int | str] = []
+    for bn, sel, consumer in _sites(arch):
+        mask, cols = narrow_selection(new[f"{sel}.indexes"], keep.get(bn), bn)
+        structure[f"{sel}.indexes"] = new[f"{sel}.indexes"] = mask
+        new[consumer] = new[consumer][:, cols].clone()
+        cfg.append(len(cols))
+    return arch.replace(cfg=cfg), new, {k: v.clone() for k, v in structure.items()}
+
+
+register_surgery("densenet", FamilySurgery(units=units, cut=cut))
