@@ -17,8 +17,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.mark.skipif(not (SHARED / "cifar-10-batches-py").is_dir(), reason="../shared/data (CIFAR-10 subset) absent")
 def test_real_cifar10_subset() -> None:
-    dm = CIFARDataModule("cifar10", data_dir=str(SHARED), download=False, verify_checksums=False, num_workers=0,
-                         batch_size=64, eval_batch_size=100, subset=1000)
+    dm = CIFARDataModule(
+        "cifar10",
+        data_dir=str(SHARED),
+        download=False,
+        verify_checksums=False,
+        num_workers=0,
+        batch_size=64,
+        eval_batch_size=100,
+        subset=1000,
+    )
     assert dm.num_classes == 10
     dm.setup("fit")
     assert len(dm.train_set) == 1000 and len(dm.test_set) == 2000

@@ -27,11 +27,25 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def _trainer(root: Path, *extra: str) -> list[str]:
     return [
-        "--config", str(CONFIGS / "data/synthetic.yaml"),
-        "--trainer.accelerator", "cpu", "--trainer.devices", "1",
-        "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.logger", "false", "--trainer.default_root_dir", str(root), *extra,
+        "--config",
+        str(CONFIGS / "data/synthetic.yaml"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--trainer.logger",
+        "false",
+        "--trainer.default_root_dir",
+        str(root),
+        *extra,
     ]
 
 
@@ -49,11 +63,30 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     d = tmp_path_factory.mktemp("kd")
     arch = d / "arch.yaml"
     arch.write_text(TINY_VGG.to_yaml())
-    cli_main(["fit", "--config", str(CONFIGS / "regime/large.yaml"), "--config", str(arch),
-              *_trainer(d / "large", "--trainer.max_epochs", "1")])
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "regime/large.yaml"),
+            "--config",
+            str(arch),
+            *_trainer(d / "large", "--trainer.max_epochs", "1"),
+        ]
+    )
     ckpt = d / "large" / "checkpoints" / "last.ckpt"
-    main(["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"), "--ckpt", str(ckpt),
-          "--out", str(d / "prune"), "--base_epochs", "2"])
+    main(
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/slimming_50.yaml"),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(d / "prune"),
+            "--base_epochs",
+            "2",
+        ]
+    )
     return SimpleNamespace(dir=d, ckpt=ckpt, prune=d / "prune", art=load_artifact(d / "prune"))
 
 
@@ -82,10 +115,16 @@ def test_kd_loss_limits() -> None:
     assert kd_loss(s, t, y, alpha=1.0).item() > 0
 
 
-@pytest.mark.parametrize(("temperature", "alpha", "word"), [
-    (0.0, 0.5, "temperature"), (-1.0, 0.5, "temperature"), (float("nan"), 0.5, "temperature"),
-    (4.0, -0.1, "alpha"), (4.0, 1.5, "alpha"),
-])
+@pytest.mark.parametrize(
+    ("temperature", "alpha", "word"),
+    [
+        (0.0, 0.5, "temperature"),
+        (-1.0, 0.5, "temperature"),
+        (float("nan"), 0.5, "temperature"),
+        (4.0, -0.1, "alpha"),
+        (4.0, 1.5, "alpha"),
+    ],
+)
 def test_bad_temperature_or_alpha(temperature: float, alpha: float, word: str) -> None:
     s, y = torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)
     with pytest.raises(PruningError, match=word):
@@ -162,11 +201,24 @@ def test_bad_teachers(runs: SimpleNamespace, tmp_path: Path) -> None:
 
 def test_finetune_kd_through_cli(runs: SimpleNamespace) -> None:
     root = runs.dir / "ft_kd"
-    cli = cli_main(["fit", "--config", str(CONFIGS / "regime/finetune_kd.yaml"),
-                    "--config", str(runs.prune / "arch.yaml"), *_trainer(root, "--trainer.max_epochs", "1"),
-                    "--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", str(root),
-                    "--model.init_args.init_from", str(runs.prune / "pruned.pt"),
-                    "--model.init_args.teacher", str(runs.ckpt)])
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "regime/finetune_kd.yaml"),
+            "--config",
+            str(runs.prune / "arch.yaml"),
+            *_trainer(root, "--trainer.max_epochs", "1"),
+            "--trainer.logger",
+            "lightning.pytorch.loggers.CSVLogger",
+            "--trainer.logger.save_dir",
+            str(root),
+            "--model.init_args.init_from",
+            str(runs.prune / "pruned.pt"),
+            "--model.init_args.teacher",
+            str(runs.ckpt),
+        ]
+    )
     m = cli.model
     assert type(m) is DistillFineTuneModule and (m.temperature, m.alpha) == (4.0, 0.9)
     # Teacher: unchanged weights, eval mode, no grads, not optimised, not checkpointed.
@@ -188,29 +240,55 @@ def test_finetune_kd_through_cli(runs: SimpleNamespace) -> None:
     assert hp["distill/teacher_student_flops_ratio"] > 1
     assert "train/kd_kl" in next(root.rglob("metrics.csv")).read_text()
     # Resume from the checkpoint alone: the teacher comes back from hparams, not from the state dict.
-    cli = cli_main(["fit", *_trainer(root / "resume", "--trainer.max_epochs", "2"),
-                    "--ckpt_path", str(next(root.rglob("last.ckpt")))])
+    cli = cli_main(
+        [
+            "fit",
+            *_trainer(root / "resume", "--trainer.max_epochs", "2"),
+            "--ckpt_path",
+            str(next(root.rglob("last.ckpt"))),
+        ]
+    )
     assert type(cli.model) is DistillFineTuneModule and cli.trainer.current_epoch == 2
     assert cli.model.teacher is not None and not cli.model.teacher.training
 
 
 def test_scratch_b_kd_budget_counts_student_only(runs: SimpleNamespace) -> None:
     root = runs.dir / "sb_kd"
-    cli = cli_main(["fit", "--config", str(CONFIGS / "regime/scratch_b_kd.yaml"),
-                    "--config", str(runs.prune / "arch.yaml"), "--config", str(runs.prune / "scratch_b.yaml"),
-                    *_trainer(root),
-                    "--model.init_args.structure_from", str(runs.prune / "pruned.pt"),
-                    "--model.init_args.teacher", str(runs.ckpt)])
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "regime/scratch_b_kd.yaml"),
+            "--config",
+            str(runs.prune / "arch.yaml"),
+            "--config",
+            str(runs.prune / "scratch_b.yaml"),
+            *_trainer(root),
+            "--model.init_args.structure_from",
+            str(runs.prune / "pruned.pt"),
+            "--model.init_args.teacher",
+            str(runs.ckpt),
+        ]
+    )
     assert type(cli.model) is DistillScratchModule and cli.model.budget == "B"
     assert cli.trainer.max_epochs == runs.art.stats["scratch_b_epochs"] == cli.trainer.current_epoch
 
 
 def test_bad_kd_config_is_one_line_error(runs: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["fit", "--config", str(CONFIGS / "regime/finetune_kd.yaml"), "--config", str(runs.prune / "arch.yaml"),
-            *_trainer(runs.dir / "bad", "--trainer.max_epochs", "1"),
-            "--model.init_args.init_from", str(runs.prune / "pruned.pt")]
-    for extra, word in [(["--model.init_args.teacher", str(runs.ckpt), "--model.init_args.alpha", "2"], "alpha"),
-                        (["--model.init_args.teacher", str(runs.prune / "pruned.pt")], "pruned artifact")]:
+    base = [
+        "fit",
+        "--config",
+        str(CONFIGS / "regime/finetune_kd.yaml"),
+        "--config",
+        str(runs.prune / "arch.yaml"),
+        *_trainer(runs.dir / "bad", "--trainer.max_epochs", "1"),
+        "--model.init_args.init_from",
+        str(runs.prune / "pruned.pt"),
+    ]
+    for extra, word in [
+        (["--model.init_args.teacher", str(runs.ckpt), "--model.init_args.alpha", "2"], "alpha"),
+        (["--model.init_args.teacher", str(runs.prune / "pruned.pt")], "pruned artifact"),
+    ]:
         with pytest.raises(SystemExit) as e:
             main([*base, *extra])
         err = capsys.readouterr().err
@@ -218,10 +296,20 @@ def test_bad_kd_config_is_one_line_error(runs: SimpleNamespace, capsys: pytest.C
 
 
 def test_scratch_e_kd_config(runs: SimpleNamespace) -> None:
-    cli = cli_main(["--config", str(CONFIGS / "regime/scratch_e_kd.yaml"),
-                    "--config", str(runs.prune / "arch.yaml"), *_trainer(runs.dir / "se_kd"),
-                    "--model.init_args.structure_from", str(runs.prune / "pruned.pt"),
-                    "--model.init_args.teacher", str(runs.ckpt)], run=False)
+    cli = cli_main(
+        [
+            "--config",
+            str(CONFIGS / "regime/scratch_e_kd.yaml"),
+            "--config",
+            str(runs.prune / "arch.yaml"),
+            *_trainer(runs.dir / "se_kd"),
+            "--model.init_args.structure_from",
+            str(runs.prune / "pruned.pt"),
+            "--model.init_args.teacher",
+            str(runs.ckpt),
+        ],
+        run=False,
+    )
     m = cli.model
     assert type(m) is DistillScratchModule and m.budget == "E" and cli.trainer.max_epochs == 160
     assert (m.temperature, m.alpha, m.teacher_path) == (4.0, 0.9, str(runs.ckpt))

@@ -33,8 +33,16 @@ def large_ckpt(tmp_path: Path) -> Path:
 
     from pruning_lightning.data import RandomImageDataModule
 
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(LargeModule(TINY_VGG), RandomImageDataModule())
     path = tmp_path / "large.ckpt"
     trainer.save_checkpoint(path)
@@ -42,8 +50,18 @@ def large_ckpt(tmp_path: Path) -> Path:
 
 
 def test_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _error_line(capsys, ["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"),
-                                "--ckpt", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "out")])
+    line = _error_line(
+        capsys,
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/slimming_50.yaml"),
+            "--ckpt",
+            str(tmp_path / "nope.ckpt"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert "checkpoint not found" in line
     assert not (tmp_path / "out").exists()
 
@@ -51,28 +69,54 @@ def test_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_truncated_checkpoint(tmp_path: Path, large_ckpt: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(large_ckpt.read_bytes()[:2000])
-    line = _error_line(capsys, ["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"),
-                                "--ckpt", str(bad), "--out", str(tmp_path / "out")])
+    line = _error_line(
+        capsys,
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/slimming_50.yaml"),
+            "--ckpt",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert "unreadable or truncated" in line
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
 
 
 @pytest.mark.parametrize("ratio", ["0", "1.0", "1.5"])
-def test_ratio_outside_unit_interval(tmp_path: Path, large_ckpt: Path, capsys: pytest.CaptureFixture[str],
-                                     ratio: str) -> None:
-    line = _error_line(capsys, ["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"),
-                                "--pruner.init_args.ratio", ratio, "--ckpt", str(large_ckpt),
-                                "--out", str(tmp_path / "out")])
+def test_ratio_outside_unit_interval(
+    tmp_path: Path, large_ckpt: Path, capsys: pytest.CaptureFixture[str], ratio: str
+) -> None:
+    line = _error_line(
+        capsys,
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/slimming_50.yaml"),
+            "--pruner.init_args.ratio",
+            ratio,
+            "--ckpt",
+            str(large_ckpt),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert "ratio must be in (0, 1)" in line
     assert not (tmp_path / "out").exists()
 
 
-def test_existing_output_is_not_overwritten(tmp_path: Path, large_ckpt: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_existing_output_is_not_overwritten(
+    tmp_path: Path, large_ckpt: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    line = _error_line(capsys, ["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"),
-                                "--ckpt", str(large_ckpt), "--out", str(out)])
+    line = _error_line(
+        capsys,
+        ["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"), "--ckpt", str(large_ckpt), "--out", str(out)],
+    )
     assert "already exists" in line and (out / "keep.txt").read_text() == "mine"
 
 
@@ -95,9 +139,21 @@ def test_artifact_arch_mismatch(tmp_path: Path, trainer_args: list[str], capsys:
     write_artifact(art, tmp_path / "prune")
     unpruned = tmp_path / "arch.yaml"
     unpruned.write_text(TINY_VGG.to_yaml())
-    line = _error_line(capsys, ["fit", "--config", str(CONFIGS / "data/synthetic.yaml"),
-                                "--config", str(CONFIGS / "regime/finetune.yaml"), "--config", str(unpruned),
-                                "--model.init_args.init_from", str(tmp_path / "prune"), *trainer_args])
+    line = _error_line(
+        capsys,
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "data/synthetic.yaml"),
+            "--config",
+            str(CONFIGS / "regime/finetune.yaml"),
+            "--config",
+            str(unpruned),
+            "--model.init_args.init_from",
+            str(tmp_path / "prune"),
+            *trainer_args,
+        ],
+    )
     assert "holds architecture" in line and "arch.yaml" in line
 
 
@@ -113,26 +169,49 @@ def test_artifact_loads_weights_only_and_rejects_foreign_files(tmp_path: Path) -
         load_artifact(tmp_path / "other.pt")
 
 
-def test_scratch_b_requires_the_computed_epochs(tmp_path: Path, trainer_args: list[str],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_scratch_b_requires_the_computed_epochs(
+    tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     arch = resolve(TINY_VGG)
     net = build_arch(arch)
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.weight.data.uniform_(-1, 1)
     write_artifact(prune(net, arch, SlimmingPruner(0.5), base_epochs=10), tmp_path / "prune")
-    line = _error_line(capsys, ["fit", "--config", str(CONFIGS / "data/synthetic.yaml"),
-                                "--config", str(CONFIGS / "regime/scratch_b.yaml"),
-                                "--config", str(tmp_path / "prune" / "arch.yaml"),
-                                "--model.init_args.structure_from", str(tmp_path / "prune" / "pruned.pt"),
-                                "--trainer.max_epochs", "10", *trainer_args])
+    line = _error_line(
+        capsys,
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "data/synthetic.yaml"),
+            "--config",
+            str(CONFIGS / "regime/scratch_b.yaml"),
+            "--config",
+            str(tmp_path / "prune" / "arch.yaml"),
+            "--model.init_args.structure_from",
+            str(tmp_path / "prune" / "pruned.pt"),
+            "--trainer.max_epochs",
+            "10",
+            *trainer_args,
+        ],
+    )
     assert "Scratch-B needs max_epochs=" in line and "scratch_b.yaml" in line
 
 
 def test_unknown_family_from_cli(tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    line = _error_line(capsys, ["fit", "--config", str(CONFIGS / "data/synthetic.yaml"),
-                                "--config", str(CONFIGS / "regime/large.yaml"),
-                                "--model.init_args.arch", '{"family": "alexnet", "depth": 8}', *trainer_args])
+    line = _error_line(
+        capsys,
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "data/synthetic.yaml"),
+            "--config",
+            str(CONFIGS / "regime/large.yaml"),
+            "--model.init_args.arch",
+            '{"family": "alexnet", "depth": 8}',
+            *trainer_args,
+        ],
+    )
     assert "unknown architecture family 'alexnet'" in line
 
 
@@ -142,8 +221,20 @@ def test_info_prints_vgg19_params(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_in_process_returns_trainer(trainer_args: list[str]) -> None:
-    cli = cli_main(["fit", "--config", str(CONFIGS / "data/synthetic.yaml"), "--config",
-                    str(CONFIGS / "regime/large.yaml"), "--config", str(CONFIGS / "arch/cifar/vgg11.yaml"),
-                    "--model.init_args.arch.cfg", str(TINY_VGG.cfg).replace("'", '"'), "--trainer.max_epochs", "1",
-                    *trainer_args])
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "data/synthetic.yaml"),
+            "--config",
+            str(CONFIGS / "regime/large.yaml"),
+            "--config",
+            str(CONFIGS / "arch/cifar/vgg11.yaml"),
+            "--model.init_args.arch.cfg",
+            str(TINY_VGG.cfg).replace("'", '"'),
+            "--trainer.max_epochs",
+            "1",
+            *trainer_args,
+        ]
+    )
     assert cli.trainer.current_epoch == 1

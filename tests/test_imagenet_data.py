@@ -93,20 +93,32 @@ def test_cli_links_classes_from_folder(tmp_path: Path, trainer_args: list[str]) 
     root = _tree(tmp_path / "imagenet")
     arch = tmp_path / "arch.yaml"
     arch.write_text(ArchSpec("resnet_imagenet", 18, options={"base_width": 4}).to_yaml())
-    cli = cli_main([
-        "fit",
-        "--config", str(CONFIGS / "data" / "imagenet.yaml"),
-        "--config", str(CONFIGS / "regime" / "imagenet" / "large.yaml"),
-        "--config", str(arch),
-        "--data.init_args.data_dir", str(root),
-        "--data.init_args.batch_size", "2",
-        "--data.init_args.num_workers", "0",
-        "--data.init_args.crop_size", "32",
-        "--data.init_args.resize_size", "36",
-        "--data.init_args.pin_memory", "false",
-        *trainer_args,
-        "--trainer.max_epochs", "1",
-    ])
+    cli = cli_main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "data" / "imagenet.yaml"),
+            "--config",
+            str(CONFIGS / "regime" / "imagenet" / "large.yaml"),
+            "--config",
+            str(arch),
+            "--data.init_args.data_dir",
+            str(root),
+            "--data.init_args.batch_size",
+            "2",
+            "--data.init_args.num_workers",
+            "0",
+            "--data.init_args.crop_size",
+            "32",
+            "--data.init_args.resize_size",
+            "36",
+            "--data.init_args.pin_memory",
+            "false",
+            *trainer_args,
+            "--trainer.max_epochs",
+            "1",
+        ]
+    )
     assert cli.model.arch.num_classes == 3 and cli.model.net.fc.out_features == 3
     assert cli.trainer.state.finished and cli.trainer.global_step == 2
     assert cli.datamodule.hparams.batch_size == 2

@@ -122,7 +122,10 @@ def test_closed_form_params_follow_cfg() -> None:
 def test_default_cfgs_match_paper() -> None:
     pre = resolve(ArchSpec("preresnet", 164)).cfg
     assert pre == [16, 16, 16] + [64, 16, 16] * 17 + [64, 32, 32] + [128, 32, 32] * 17 + [128, 64, 64] + [
-        256, 64, 64] * 17 + [256]
+        256,
+        64,
+        64,
+    ] * 17 + [256]
     dense = resolve(ArchSpec("densenet", 40)).cfg
     assert len(dense) == 39 and dense[:2] == [24, 36] and dense[12:14] == [168, 168] and dense[-1] == 456
     assert resolve(ArchSpec("resnet_cifar", 56)).cfg == [16] * 9 + [32] * 9 + [64] * 9

@@ -99,8 +99,9 @@ def test_params_and_macs_match_paper(name: str, complexity) -> None:  # noqa: AN
 
 
 @pytest.mark.parametrize(("name", "ref", "base", "max_ratio", "epochs"), SCRATCH_B, ids=[s[0] for s in SCRATCH_B])
-def test_scratch_b_epochs_match_paper(name: str, ref: str, base: int, max_ratio: float | None, epochs: int,
-                                      complexity) -> None:  # noqa: ANN001
+def test_scratch_b_epochs_match_paper(
+    name: str, ref: str, base: int, max_ratio: float | None, epochs: int, complexity
+) -> None:  # noqa: ANN001
     r = complexity(ref).flops / complexity(name).flops
     assert scratch_b_epochs(base, r, max_ratio) == epochs
     assert f"Scratch-B: {epochs} epochs" in (ARCHS / f"{name}.yaml").read_text()  # the header states it
@@ -124,8 +125,16 @@ def test_presets_parse_through_the_cli(name: str) -> None:
     from pruning_lightning.cli import cli_main
 
     cli = cli_main(
-        ["--config", str(CONFIGS / "data" / "synthetic.yaml"), "--config", str(CONFIGS / "regime/imagenet/large.yaml"),
-         "--config", str(ARCHS / f"{name}.yaml"), "--trainer.logger", "false"],
+        [
+            "--config",
+            str(CONFIGS / "data" / "synthetic.yaml"),
+            "--config",
+            str(CONFIGS / "regime/imagenet/large.yaml"),
+            "--config",
+            str(ARCHS / f"{name}.yaml"),
+            "--trainer.logger",
+            "false",
+        ],
         run=False,
     )
     assert cli.model.arch == preset(name).replace(num_classes=10)  # options, "M" entries and zero groups survive

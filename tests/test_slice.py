@@ -35,8 +35,12 @@ def _fit(tmp_path: Path, trainer_args: list[str], root: str, *configs: str, extr
 def test_whole_slice(tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     arch = _arch_yaml(tmp_path, TINY_VGG)
     large = _fit(
-        tmp_path, trainer_args, "large",
-        str(CONFIGS / "regime/large.yaml"), arch, str(CONFIGS / "sparsity/slimming.yaml"),
+        tmp_path,
+        trainer_args,
+        "large",
+        str(CONFIGS / "regime/large.yaml"),
+        arch,
+        str(CONFIGS / "sparsity/slimming.yaml"),
         extra=("--trainer.max_epochs", "2"),
     )
     ckpt = large / "checkpoints" / "last.ckpt"
@@ -44,8 +48,19 @@ def test_whole_slice(tmp_path: Path, trainer_args: list[str], capsys: pytest.Cap
     hp = torch.load(ckpt, weights_only=True)["hyper_parameters"]
     assert hp["arch"]["cfg"] == TINY_VGG.cfg
 
-    main(["prune", "--config", str(CONFIGS / "prune/slimming_50.yaml"), "--ckpt", str(ckpt),
-          "--out", str(tmp_path / "prune"), "--base_epochs", "2"])
+    main(
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/slimming_50.yaml"),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "prune"),
+            "--base_epochs",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     assert "Scratch-B epochs" in out and "FLOPs" in out
     art = load_artifact(tmp_path / "prune")
@@ -53,23 +68,51 @@ def test_whole_slice(tmp_path: Path, trainer_args: list[str], capsys: pytest.Cap
     arch_yaml = str(tmp_path / "prune" / "arch.yaml")
     pruned = str(tmp_path / "prune" / "pruned.pt")
 
-    ft = _fit(tmp_path, trainer_args, "finetune", str(CONFIGS / "regime/finetune.yaml"), arch_yaml,
-              extra=("--model.init_args.init_from", pruned, "--trainer.max_epochs", "1"))
+    ft = _fit(
+        tmp_path,
+        trainer_args,
+        "finetune",
+        str(CONFIGS / "regime/finetune.yaml"),
+        arch_yaml,
+        extra=("--model.init_args.init_from", pruned, "--trainer.max_epochs", "1"),
+    )
     saved = yaml.safe_load((ft / "config.yaml").read_text())
     assert saved["model"]["init_args"]["arch"]["cfg"] == art.arch.cfg  # the pruned widths are visible
 
-    _fit(tmp_path, trainer_args, "scratch_e", str(CONFIGS / "regime/scratch_e.yaml"), arch_yaml,
-         extra=("--model.init_args.structure_from", pruned, "--trainer.max_epochs", "2"))
-    sb = _fit(tmp_path, trainer_args, "scratch_b", str(CONFIGS / "regime/scratch_b.yaml"), arch_yaml,
-              str(tmp_path / "prune" / "scratch_b.yaml"), extra=("--model.init_args.structure_from", pruned))
+    _fit(
+        tmp_path,
+        trainer_args,
+        "scratch_e",
+        str(CONFIGS / "regime/scratch_e.yaml"),
+        arch_yaml,
+        extra=("--model.init_args.structure_from", pruned, "--trainer.max_epochs", "2"),
+    )
+    sb = _fit(
+        tmp_path,
+        trainer_args,
+        "scratch_b",
+        str(CONFIGS / "regime/scratch_b.yaml"),
+        arch_yaml,
+        str(tmp_path / "prune" / "scratch_b.yaml"),
+        extra=("--model.init_args.structure_from", pruned),
+    )
     saved = yaml.safe_load((sb / "config.yaml").read_text())
     assert saved["trainer"]["max_epochs"] == art.stats["scratch_b_epochs"] >= 2
 
     # Resume the fine-tune from its checkpoint with no architecture on the command line.
     ft_ckpt = ft / "checkpoints" / "last.ckpt"
-    args = ["fit", "--config", str(CONFIGS / "data/synthetic.yaml"), *trainer_args,
-            "--trainer.default_root_dir", str(tmp_path / "finetune"), "--trainer.max_epochs", "2",
-            "--ckpt_path", str(ft_ckpt)]
+    args = [
+        "fit",
+        "--config",
+        str(CONFIGS / "data/synthetic.yaml"),
+        *trainer_args,
+        "--trainer.default_root_dir",
+        str(tmp_path / "finetune"),
+        "--trainer.max_epochs",
+        "2",
+        "--ckpt_path",
+        str(ft_ckpt),
+    ]
     cli = cli_main(args)
     assert cli.trainer.current_epoch == 2
     assert cli.model.arch.cfg == art.arch.cfg

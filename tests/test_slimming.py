@@ -47,9 +47,17 @@ def test_sparsity_hook_runs_in_fit(trainer_args: list[str]) -> None:
     def total_gamma(strength: float) -> float:
         L.seed_everything(0, verbose=False)
         model = LargeModule(TINY_VGG, weight_decay=0.0)
-        trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=4, limit_val_batches=0, logger=False,
-                            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                            callbacks=[BNL1Sparsity(strength)])
+        trainer = L.Trainer(
+            accelerator="cpu",
+            max_epochs=1,
+            limit_train_batches=4,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[BNL1Sparsity(strength)],
+        )
         trainer.fit(model, RandomImageDataModule())
         return sum(float(m.weight.abs().sum()) for m in model.net.modules() if isinstance(m, nn.BatchNorm2d))
 

@@ -22,8 +22,11 @@ from pruning_lightning.pruning.base import KeepPlan, prune
 from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
 
-SPECS = [ArchSpec("resnet_cifar", 20, cfg=[16, 0, 16, 32, 32, 32, 64, 64, 64]), ArchSpec("preresnet", 20),
-         ArchSpec("densenet", 10)]
+SPECS = [
+    ArchSpec("resnet_cifar", 20, cfg=[16, 0, 16, 32, 32, 32, 64, 64, 64]),
+    ArchSpec("preresnet", 20),
+    ArchSpec("densenet", 10),
+]
 
 
 def _randomise(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -88,8 +91,13 @@ def test_masked_equals_pruned(spec: ArchSpec) -> None:
 def test_cut_cfg_and_structure_semantics() -> None:
     arch = resolve(ArchSpec("preresnet", 20))
     net = build_arch(arch)
-    plan = KeepPlan(channels={"layer2.0.bn1": torch.tensor([0, 5, 63]), "layer2.0.bn2": torch.tensor([1, 2]),
-                              "bn": torch.arange(0, 256, 2)})
+    plan = KeepPlan(
+        channels={
+            "layer2.0.bn1": torch.tensor([0, 5, 63]),
+            "layer2.0.bn2": torch.tensor([1, 2]),
+            "bn": torch.arange(0, 256, 2),
+        }
+    )
     new_arch, structure, weights, kept = apply_plan(net, arch, plan)
     assert new_arch.cfg[6:9] == [3, 2, 32] and new_arch.cfg[-1] == 128  # layer2.0 is the 3rd block (n = 2)
     assert new_arch.cfg[:6] == arch.cfg[:6] and new_arch.cfg[9:-1] == arch.cfg[9:-1]
@@ -118,8 +126,11 @@ def test_units() -> None:
     assert [u.name for u in channel_units(build_arch(arch), arch)] == ["layer1.0.conv1", "layer3.0.conv1"]
 
 
-PLAIN = [ArchSpec("preresnet", 11, variant="bottleneck"), ArchSpec("preresnet", 8, variant="basic"),
-         ArchSpec("densenet", 10, variant="bc")]
+PLAIN = [
+    ArchSpec("preresnet", 11, variant="bottleneck"),
+    ArchSpec("preresnet", 8, variant="basic"),
+    ArchSpec("densenet", 10, variant="bc"),
+]
 
 
 @pytest.mark.parametrize("spec", PLAIN, ids=lambda s: s.variant)
@@ -131,8 +142,14 @@ def test_no_slimming_surgery_without_selections(spec: ArchSpec) -> None:
 
 def _fit(module: L.LightningModule, tmp_path: Path) -> None:
     trainer = L.Trainer(
-        accelerator="cpu", max_epochs=1, limit_train_batches=1, limit_val_batches=0, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         default_root_dir=str(tmp_path),
     )
     trainer.fit(module, datamodule=RandomImageDataModule(num_samples=16, batch_size=8))

@@ -139,8 +139,13 @@ def test_full_size_unit_counts() -> None:
 def test_cut_cfg_weights_and_structure() -> None:
     arch = resolve(SPECS[3])
     net = _randomise(build_arch(arch))
-    plan = KeepPlan(channels={"layer1.1.conv1": torch.tensor([0, 3]), "layer1.1.conv2": torch.tensor([2]),
-                              "layer4.2.conv2": torch.arange(0, 32, 4)})
+    plan = KeepPlan(
+        channels={
+            "layer1.1.conv1": torch.tensor([0, 3]),
+            "layer1.1.conv2": torch.tensor([2]),
+            "layer4.2.conv2": torch.arange(0, 32, 4),
+        }
+    )
     new_arch, structure, weights, kept = apply_plan(net, arch, plan)
     assert new_arch.cfg[3:6] == [10, 2, 1]  # the selected-input count is kept
     assert new_arch.cfg[-3:] == [100, 32, 8]

@@ -1,6 +1,8 @@
-"""Callbacks: sparsity regularisers (training side) and pruning between stages."""
+"""Callbacks: sparsity regularisers (training side), weight masks, and pruning between stages."""
 
+from pruning_lightning.callbacks.block_sparsity import BlockScaleSparsity
+from pruning_lightning.callbacks.masks import ApplyWeightMasks
 from pruning_lightning.callbacks.prune import PruneAtEnd
 from pruning_lightning.callbacks.sparsity import BNL1Sparsity
 
-__all__ = ["BNL1Sparsity", "PruneAtEnd"]
+__all__ = ["ApplyWeightMasks", "BNL1Sparsity", "BlockScaleSparsity", "PruneAtEnd"]

@@ -24,7 +24,9 @@ class BNL1Sparsity(L.Callback):
         if strength < 0:
             raise PruningError(f"sparsity strength must be >= 0, got {strength}")
         self.strength = strength
-        self.kinds: tuple[type[nn.Module], ...] = (nn.BatchNorm2d, nn.BatchNorm1d) if include_bn1d else (nn.BatchNorm2d,)
+        self.kinds: tuple[type[nn.Module], ...] = (
+            (nn.BatchNorm2d, nn.BatchNorm1d) if include_bn1d else (nn.BatchNorm2d,)
+        )
 
     @torch.no_grad()
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: object) -> None:

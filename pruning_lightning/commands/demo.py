@@ -28,7 +28,13 @@ def _stage(out: Path, name: str, configs: list[Path | str], extra: list[str], se
     for c in configs:
         args += ["--config", str(c)]
     args += ["--trainer.default_root_dir", str(out / name), "--checkpoint.dirpath", str(out / name / "checkpoints")]
-    args += ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", str(out / name), *extra]
+    args += [
+        "--trainer.logger",
+        "lightning.pytorch.loggers.CSVLogger",
+        "--trainer.logger.save_dir",
+        str(out / name),
+        *extra,
+    ]
     print(f"\n=== {name} ===", flush=True)
     cli = cli_main(args)
     metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
@@ -45,27 +51,30 @@ def _stage(out: Path, name: str, configs: list[Path | str], extra: list[str], se
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Accuracy per stage, and accuracy vs FLOPs."""
+    """Accuracy per stage, and accuracy vs training compute (epochs x FLOPs, relative to the large run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     names = [r["stage"] for r in rows]
     accs = [r["acc1"] for r in rows]
     a.bar(names, accs, color=["#555"] + ["#1f77b4"] * (len(rows) - 1))
-    a.set_ylim(max(0, min(accs) - 10), 100)
+    a.set_ylim(max(0, min(accs) - 5), min(100, max(accs) + 2))
     a.set_ylabel("test top-1 (%)")
-    a.set_title("Digits, VGG-19/8, slimming 50%")
+    a.set_title("test accuracy per stage", pad=12)
     for i, v in enumerate(accs):
-        a.text(i, v + 0.3, f"{v:.1f}", ha="center")
+        a.text(i, v + 0.1, f"{v:.2f}", ha="center", va="bottom", fontsize=9)
     a.tick_params(axis="x", rotation=20)
-    for r in rows:
-        b.scatter(r["flops"] / 1e6, r["acc1"], s=40)
-        b.annotate(r["stage"], (r["flops"] / 1e6, r["acc1"]), textcoords="offset points", xytext=(4, 4))
-    b.set_xlabel("FLOPs per image (M, paper convention)")
+    large = rows[0]["epochs"] * rows[0]["flops"]
+    for i, r in enumerate(rows):
+        x = r["epochs"] * r["flops"] / large
+        b.scatter(x, r["acc1"], s=45)
+        b.annotate(r["stage"], (x, r["acc1"]), textcoords="offset points", xytext=(6, -12 + 9 * (i % 3)), fontsize=9)
+    b.set_xlabel("training compute (epochs x FLOPs), relative to large")
     b.set_ylabel("test top-1 (%)")
+    b.set_title("accuracy vs compute (Scratch-B matches the large budget)", pad=12)
     b.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -89,34 +98,84 @@ def main(argv: list[str]) -> None:
     base = [CONFIGS / "data/digits.yaml", d / "trainer.yaml"]
     bar = ["--trainer.enable_progress_bar", str(args.progress).lower()]
     rows = [
-        _stage(out, "large", [*base, CONFIGS / "regime/large.yaml", d / "arch.yaml", d / "sparsity.yaml"],
-               ["--trainer.max_epochs", str(args.large_epochs), *bar], args.seed)
+        _stage(
+            out,
+            "large",
+            [*base, CONFIGS / "regime/large.yaml", d / "arch.yaml", d / "sparsity.yaml"],
+            ["--trainer.max_epochs", str(args.large_epochs), *bar],
+            args.seed,
+        )
     ]
     from pruning_lightning.cli import main as cli
 
-    cli(["prune", "--config", str(d / "prune.yaml"), "--ckpt", str(out / "large/checkpoints/last.ckpt"),
-         "--out", str(out / "prune"), "--base_epochs", str(args.large_epochs)])
+    cli(
+        [
+            "prune",
+            "--config",
+            str(d / "prune.yaml"),
+            "--ckpt",
+            str(out / "large/checkpoints/last.ckpt"),
+            "--out",
+            str(out / "prune"),
+            "--base_epochs",
+            str(args.large_epochs),
+        ]
+    )
     prune_dir = out / "prune"
     arch, pruned = prune_dir / "arch.yaml", str(prune_dir / "pruned.pt")
-    rows.append(_stage(out, "finetune", [*base, CONFIGS / "regime/finetune.yaml", arch],
-                       ["--model.init_args.init_from", pruned, "--trainer.max_epochs", str(args.finetune_epochs), *bar],
-                       args.seed))
-    rows.append(_stage(out, "finetune_kd", [*base, CONFIGS / "regime/finetune_kd.yaml", arch],
-                       ["--model.init_args.init_from", pruned,
-                        "--model.init_args.teacher", str(out / "large/checkpoints/last.ckpt"),
-                        "--trainer.max_epochs", str(args.finetune_epochs), *bar], args.seed))
-    rows.append(_stage(out, "scratch_e", [*base, CONFIGS / "regime/scratch_e.yaml", arch],
-                       ["--model.init_args.structure_from", pruned, "--trainer.max_epochs", str(args.large_epochs), *bar],
-                       args.seed))
-    rows.append(_stage(out, "scratch_b", [*base, CONFIGS / "regime/scratch_b.yaml", arch, prune_dir / "scratch_b.yaml"],
-                       ["--model.init_args.structure_from", pruned, *bar], args.seed))
+    rows.append(
+        _stage(
+            out,
+            "finetune",
+            [*base, CONFIGS / "regime/finetune.yaml", arch],
+            ["--model.init_args.init_from", pruned, "--trainer.max_epochs", str(args.finetune_epochs), *bar],
+            args.seed,
+        )
+    )
+    rows.append(
+        _stage(
+            out,
+            "finetune_kd",
+            [*base, CONFIGS / "regime/finetune_kd.yaml", arch],
+            [
+                "--model.init_args.init_from",
+                pruned,
+                "--model.init_args.teacher",
+                str(out / "large/checkpoints/last.ckpt"),
+                "--trainer.max_epochs",
+                str(args.finetune_epochs),
+                *bar,
+            ],
+            args.seed,
+        )
+    )
+    rows.append(
+        _stage(
+            out,
+            "scratch_e",
+            [*base, CONFIGS / "regime/scratch_e.yaml", arch],
+            ["--model.init_args.structure_from", pruned, "--trainer.max_epochs", str(args.large_epochs), *bar],
+            args.seed,
+        )
+    )
+    rows.append(
+        _stage(
+            out,
+            "scratch_b",
+            [*base, CONFIGS / "regime/scratch_b.yaml", arch, prune_dir / "scratch_b.yaml"],
+            ["--model.init_args.structure_from", pruned, *bar],
+            args.seed,
+        )
+    )
     stats = load_artifact(prune_dir).stats
     table = markdown_table(
         ["stage", "test top-1 (%)", "params", "FLOPs", "epochs"],
         [[r["stage"], f"{r['acc1']:.2f}", human(r["params"]), human(r["flops"]), r["epochs"]] for r in rows],
     )
-    note = (f"Network Slimming 50% on digits (VGG-19/8): FLOPs ratio {stats['flops_ratio']:.2f}x, "
-            f"params ratio {stats['params_ratio']:.2f}x, Scratch-B = {stats['scratch_b_epochs']} epochs.")
+    note = (
+        f"Network Slimming 50% on digits (VGG-19/8): FLOPs ratio {stats['flops_ratio']:.2f}x, "
+        f"params ratio {stats['params_ratio']:.2f}x, Scratch-B = {stats['scratch_b_epochs']} epochs."
+    )
     (out / "results.md").write_text(f"{note}\n\n{table}\n")
     plot(rows, out / "results.png")
     print(f"\n{note}\n\n{table}\n\nwrote {out / 'results.md'} and {out / 'results.png'}")

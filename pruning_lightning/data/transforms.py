@@ -15,9 +15,7 @@ MEAN_STD: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]
 def cifar_train_transform(name: str) -> T.Compose:
     """Pad 4 (zeros), random 32x32 crop, random horizontal flip, normalise."""
     mean, std = MEAN_STD[name]
-    return T.Compose(
-        [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)]
-    )
+    return T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)])
 
 
 def cifar_eval_transform(name: str) -> T.Compose:

@@ -79,4 +79,14 @@ def input_size(spec: ArchSpec | dict) -> tuple[int, int, int]:
 _NOT_FAMILIES = ("spec", "layers")
 
 
-__all__ = ["ARCHS", "ArchSpec", "Family", "build_arch", "get_family", "input_size", "known_families", "register_arch", "resolve"]
+__all__ = [
+    "ARCHS",
+    "ArchSpec",
+    "Family",
+    "build_arch",
+    "get_family",
+    "input_size",
+    "known_families",
+    "register_arch",
+    "resolve",
+]

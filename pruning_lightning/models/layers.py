@@ -39,9 +39,7 @@ def check_widths(cfg: list[int | str], what: str) -> None:
         if isinstance(c, bool) or not isinstance(c, (int, str)):
             raise PruningError(f"{what}: cfg[{i}] = {c!r} is not a width")
         if isinstance(c, int) and c < 1:
-            raise PruningError(
-                f"{what}: cfg[{i}] = {c} leaves a layer with no channels; every width must be >= 1"
-            )
+            raise PruningError(f"{what}: cfg[{i}] = {c} leaves a layer with no channels; every width must be >= 1")
 
 
 class ChannelSelection(nn.Module):

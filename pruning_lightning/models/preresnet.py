@@ -50,9 +50,7 @@ def blocks_per_stage(spec: ArchSpec) -> int:
     """n of depth = 9n + 2 (bottleneck variants) or 6n + 2 (basic)."""
     k, known = (6, "110, 56, ...") if spec.variant == "basic" else (9, "164, 110, 56, ...")
     if spec.depth < k + 2 or (spec.depth - 2) % k:
-        raise PruningError(
-            f"preresnet ({spec.variant}): unknown depth {spec.depth}; depth must be {k}n+2 ({known})"
-        )
+        raise PruningError(f"preresnet ({spec.variant}): unknown depth {spec.depth}; depth must be {k}n+2 ({known})")
     return (spec.depth - 2) // k
 
 

@@ -224,7 +224,15 @@ class DistillFineTuneModule(_Distill, FineTuneModule):
         fused_optimizer: bool = False,
     ) -> None:
         super().__init__(
-            arch, init_from, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile,
+            arch,
+            init_from,
+            lr,
+            momentum,
+            weight_decay,
+            lr_milestones,
+            lr_gamma,
+            channels_last,
+            compile,
             fused_optimizer,
         )
         self._init_distill(teacher, temperature, alpha)
@@ -260,7 +268,16 @@ class DistillScratchModule(_Distill, ScratchModule):
         fused_optimizer: bool = False,
     ) -> None:
         super().__init__(
-            arch, structure_from, budget, lr, momentum, weight_decay, lr_milestones, lr_gamma,
-            channels_last, compile, fused_optimizer,
+            arch,
+            structure_from,
+            budget,
+            lr,
+            momentum,
+            weight_decay,
+            lr_milestones,
+            lr_gamma,
+            channels_last,
+            compile,
+            fused_optimizer,
         )
         self._init_distill(teacher, temperature, alpha)

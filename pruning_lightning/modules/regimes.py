@@ -7,15 +7,29 @@
   ``budget="E"`` keeps the large run's epochs; ``budget="B"`` requires ``trainer.max_epochs`` to be
   the Scratch-B count that the prune stage computed from the measured FLOPs ratio and wrote to
   ``scratch_b.yaml`` (it is checked, never typed by hand).
+
+Unstructured masks (``"mask:<param>"`` structure entries) are held as ``weight_masks`` buffers and
+enforced by :class:`~pruning_lightning.callbacks.masks.ApplyWeightMasks`, which these modules attach
+themselves; Scratch re-initialises masked convs with the density-corrected He init (PAPER §1.4).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+import lightning as L
 import torch
 
 from pruning_lightning.artifact import PrunedArtifact, load_artifact
+from pruning_lightning.callbacks.masks import (
+    ApplyWeightMasks,
+    apply_masks,
+    attach_masks,
+    density_he_init,
+    masks_of,
+    prepare_mask_buffers,
+    split_masks,
+)
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -41,6 +55,11 @@ class _FromArtifact(ClassificationModule):
         return art
 
     def _load_tensors(self, tensors: dict[str, torch.Tensor], what: str) -> None:
+        # Unstructured masks ("mask:<param>") are not state-dict keys: they become buffers of
+        # ``weight_masks`` (checkpointed, restored on resume) that ApplyWeightMasks enforces.
+        masks, tensors = split_masks(tensors)
+        if masks:
+            attach_masks(self, self.net, masks, source=f"{what} of {self.artifact_path}")
         own = self.net.state_dict()
         bad = [k for k, v in tensors.items() if k not in own or own[k].shape != v.shape]
         if bad:
@@ -50,14 +69,23 @@ class _FromArtifact(ClassificationModule):
                 own[k].copy_(v)
 
     def setup(self, stage: str) -> None:
-        # On resume (fit --ckpt_path) the checkpoint restores everything; the artifact is not needed.
-        if stage != "fit" or getattr(self, "_artifact_loaded", False) or self.trainer.ckpt_path:
+        # setup() runs before Lightning restores a checkpoint, so on resume (fit --ckpt_path) the artifact
+        # is read and checked again, then the checkpoint's state overwrites what it loaded.
+        if stage != "fit" or getattr(self, "_artifact_loaded", False):
             return
         self._artifact_loaded = True
         self.on_artifact(self._load_checked())
 
     def on_artifact(self, art: PrunedArtifact) -> None:
         raise NotImplementedError
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Masks must hold in every regime that loads them; a no-op when the artifact has none.
+        return [ApplyWeightMasks()]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        prepare_mask_buffers(self, checkpoint.get("state_dict", {}))
 
 
 class FineTuneModule(_FromArtifact):
@@ -83,12 +111,15 @@ class FineTuneModule(_FromArtifact):
         compile: bool = False,
         fused_optimizer: bool = False,
     ) -> None:
-        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer)
+        super().__init__(
+            arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer
+        )
         self.artifact_path = init_from
 
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")
         self._load_tensors(art.weights, "weights")
+        apply_masks(self.net, masks_of(self))
 
 
 class ScratchModule(_FromArtifact):
@@ -114,19 +145,23 @@ class ScratchModule(_FromArtifact):
         compile: bool = False,
         fused_optimizer: bool = False,
     ) -> None:
-        super().__init__(arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer)
+        super().__init__(
+            arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer
+        )
         self.artifact_path = structure_from
         self.budget = budget
 
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")
+        density_he_init(self.net, masks_of(self))  # masked convs: density-corrected He init (PAPER §1.4)
         ratio = float(art.stats["flops_ratio"])
         if self.budget == "B":
             expected = int(art.stats["scratch_b_epochs"])
             if self.trainer.max_epochs != expected:
+                folder = self.artifact_path.rsplit("/pruned.pt", 1)[0]
                 raise PruningError(
                     f"Scratch-B needs max_epochs={expected} (FLOPs ratio {ratio:.3f}) but the trainer has "
-                    f"{self.trainer.max_epochs}; add --config {self.artifact_path.rsplit('/pruned.pt', 1)[0]}/scratch_b.yaml"
+                    f"{self.trainer.max_epochs}; add --config {folder}/scratch_b.yaml"
                 )
         for logger in self.loggers:
             logger.log_hyperparams(

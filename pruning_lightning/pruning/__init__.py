@@ -1,8 +1,32 @@
 """Pruning methods behind one signature, one surgery, one ``prune()``."""
 
 from pruning_lightning.pruning.base import KeepPlan, Pruner, prune
+from pruning_lightning.pruning.l1_norm import L1NormPruner
+from pruning_lightning.pruning.magnitude import MagnitudePruner
+from pruning_lightning.pruning.regression import RegressionPruner
 from pruning_lightning.pruning.slimming import SlimmingPruner
+from pruning_lightning.pruning.sss import SSSPruner
+from pruning_lightning.pruning.thinet import ThiNetPruner
+from pruning_lightning.pruning.uniform import UniformChannelPruner, UniformSparsityPruner
 
-PRUNERS: dict[str, type[Pruner]] = {cls.name: cls for cls in (SlimmingPruner,)}
+PRUNERS: dict[str, type[Pruner]] = {
+    cls.name: cls
+    for cls in (SlimmingPruner, L1NormPruner, MagnitudePruner, UniformChannelPruner, UniformSparsityPruner)
+}
 
-__all__ = ["PRUNERS", "KeepPlan", "Pruner", "SlimmingPruner", "prune"]
+PRUNERS.update({cls.name: cls for cls in (ThiNetPruner, RegressionPruner, SSSPruner)})
+
+__all__ = [
+    "PRUNERS",
+    "KeepPlan",
+    "L1NormPruner",
+    "MagnitudePruner",
+    "Pruner",
+    "RegressionPruner",
+    "SSSPruner",
+    "SlimmingPruner",
+    "ThiNetPruner",
+    "UniformChannelPruner",
+    "UniformSparsityPruner",
+    "prune",
+]

@@ -36,9 +36,7 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_complexity(
-    model: nn.Module, input_size: tuple[int, int, int], sparse: bool = False
-) -> Complexity:
+def count_complexity(model: nn.Module, input_size: tuple[int, int, int], sparse: bool = False) -> Complexity:
     """Count params, MACs and paper-convention FLOPs of ``model`` on one ``input_size`` image.
 
     Args:

@@ -35,7 +35,9 @@ class ChannelUnit:
     size: int
 
 
-Cut = Callable[[nn.Module, ArchSpec, dict[str, torch.Tensor]], tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]]
+Cut = Callable[
+    [nn.Module, ArchSpec, dict[str, torch.Tensor]], tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]
+]
 
 
 @dataclass(frozen=True)
@@ -138,4 +140,5 @@ def _rearchitect(
     prefixes = {".".join(k.split(".")[:i]) for k in old for i in range(1, k.count(".") + 1)}
     gone = [m for m in prefixes if not any(k.startswith(m + ".") for k in new)]
     kept = {m: "removed" for m in sorted(gone) if not any(m.startswith(g + ".") for g in gone)}
-    return new_arch, {}, weights, kept
+    structure = {k: v.clone() for k, v in weights.items() if k.endswith(".indexes")}  # channel selections
+    return new_arch, structure, weights, kept

@@ -1,0 +1,73 @@
+"""``pruning-lightning pipeline``: run a whole experiment (large -> prune -> regimes, every seed).
+
+Examples::
+
+    pruning-lightning pipeline configs/experiments/tiny_slimming.yaml --dry-run
+    pruning-lightning pipeline configs/experiments/cifar10_vgg19_slimming_70.yaml
+    pruning-lightning pipeline configs/experiments/cifar10_vgg19_slimming_70.yaml --launcher slurm --submit false
+
+Finished stages (``result.json``) are skipped, interrupted ones resume from ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pruning_lightning.errors import PruningError
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pruning-lightning pipeline", description=__doc__.splitlines()[0])
+    p.add_argument("experiment", nargs="?", help="experiment YAML (configs/experiments/*.yaml)")
+    p.add_argument("--config", "-c", dest="config", default=None, help="same as the positional experiment")
+    p.add_argument("--dry-run", "--dry_run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--only", nargs="+", default=None, help="run only these stage keys (e.g. seed0/large)")
+    p.add_argument("--step", choices=("all", "fit", "test"), default="all", help="fit stages: fit, test or both")
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local")
+    p.add_argument("--submit", type=_bool, default=True, help="slurm: submit with sbatch (false: print scripts)")
+    p.add_argument(
+        "--slurm-dir", "--slurm_dir", default=None, help="slurm: where to write scripts (default RUN_DIR/slurm)"
+    )
+    p.add_argument("--run-dir", "--run_dir", default=None, help="override the experiment's run_dir")
+    p.add_argument("--stages", action="store_true", help="list stage keys and their dependencies")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    import dataclasses
+
+    from pruning_lightning.pipeline import load_experiment, plan
+
+    a = build_parser().parse_args(argv)
+    path = a.config or a.experiment
+    if not path:
+        raise PruningError("give an experiment YAML: pruning-lightning pipeline configs/experiments/<name>.yaml")
+    exp = load_experiment(path)
+    if a.run_dir:
+        exp = dataclasses.replace(exp, run_dir=a.run_dir)
+    if a.stages:
+        for st in plan(exp):
+            print(f"{st.key}  <- {', '.join(st.deps) or '-'}")
+        return
+    if a.launcher == "slurm":
+        from pruning_lightning.pipeline.slurm import launch
+
+        launch(exp, path, submit=a.submit, out_dir=a.slurm_dir, run_dir=a.run_dir)
+        return
+    if a.dry_run:
+        from pruning_lightning.pipeline.runner import dry_run
+
+        print("\n".join(dry_run(exp, plan(exp), path)))
+        return
+    from pruning_lightning.pipeline.runner import run
+
+    run(exp, only=a.only, step=a.step)
+    print(f"[pipeline] {exp.name}: all requested stages finished; report: pruning-lightning report {exp.root}")

@@ -1,0 +1,132 @@
+"""Guided pruning (PAPER §4.2): per-stage average widths of pruned VGGs -> a new architecture.
+
+A *stage* is the run of conv layers sharing one feature-map size, i.e. the layers between two
+``"M"`` entries of a VGG cfg. From one or more pruned architectures we take, per stage, the mean
+kept fraction (kept width / original width over all layers of the stage and all given models),
+then build a network whose every layer in stage ``i`` keeps that fraction of the *target's*
+original width. The target may have another depth or dataset ("transferred guided pruning":
+VGG-16 CIFAR-10 pattern -> VGG-19 CIFAR-100); stage ``i`` maps onto stage ``i`` (or proportionally
+when the stage counts differ).
+
+Usage::
+
+    python -m pruning_lightning.guided --from runs/x/seed*/slimming_60/prune --depth 19 \
+        --num_classes 100 --out configs/arch/cifar/guided_vgg19.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+from pathlib import Path
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import resolve
+from pruning_lightning.models.spec import ArchSpec
+
+SUPPORTED = ("vgg",)
+
+
+def stages(cfg: list[int | str]) -> list[list[int]]:
+    """Conv widths grouped by feature-map size (split at ``"M"``)."""
+    out: list[list[int]] = [[]]
+    for c in cfg:
+        if c == "M":
+            out.append([])
+        else:
+            out[-1].append(int(c))
+    return [s for s in out if s]
+
+
+def stage_fractions(pruned: list[ArchSpec], references: list[ArchSpec | None] | None = None) -> list[float]:
+    """Mean kept fraction per stage over all layers of all ``pruned`` architectures.
+
+    Args:
+        pruned: pruned architectures.
+        references: the unpruned architecture of each (default: the family's full widths).
+    """
+    if not pruned:
+        raise PruningError("guided pruning needs at least one pruned architecture")
+    sums: list[float] | None = None
+    counts: list[int] | None = None
+    refs = references or [None] * len(pruned)
+    for spec, ref in zip(pruned, refs, strict=True):
+        spec = resolve(spec)
+        if spec.family not in SUPPORTED:
+            raise PruningError(f"guided pruning supports {list(SUPPORTED)}, not {spec.family!r}")
+        full = stages(resolve(ref or spec.replace(cfg=None)).cfg)  # type: ignore[arg-type]
+        kept = stages(spec.cfg)  # type: ignore[arg-type]
+        fr = [[k / f for k, f in zip(ks, fs, strict=True)] for ks, fs in zip(kept, full, strict=True)]
+        if sums is None:
+            sums, counts = [0.0] * len(fr), [0] * len(fr)
+        if len(fr) != len(sums):
+            raise PruningError("guided pruning: the pruned architectures have different numbers of stages")
+        for i, f in enumerate(fr):
+            sums[i] += sum(f)
+            counts[i] += len(f)  # type: ignore[index]
+    return [s / n for s, n in zip(sums, counts, strict=True)]  # type: ignore[arg-type]
+
+
+def guided_arch(pruned: list[ArchSpec], target: ArchSpec, references: list[ArchSpec | None] | None = None) -> ArchSpec:
+    """The guided architecture for ``target``: its widths (cfg, or the default) scaled per stage."""
+    fractions = stage_fractions(pruned, references)
+    target = resolve(target)
+    if target.family not in SUPPORTED:
+        raise PruningError(f"guided pruning supports {list(SUPPORTED)}, not {target.family!r}")
+    n_target = len(stages(target.cfg))  # type: ignore[arg-type]
+    cfg: list[int | str] = []
+    stage_i = 0
+    for c in target.cfg:  # type: ignore[union-attr]
+        if c == "M":
+            stage_i += 1
+            cfg.append("M")
+            continue
+        # Stage i of the target takes the source stage at the same relative position.
+        src = min(len(fractions) - 1, stage_i * len(fractions) // n_target)
+        cfg.append(max(1, round(int(c) * fractions[src])))
+    return resolve(target.replace(cfg=cfg))
+
+
+def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
+    """(pruned arch, its reference arch if known) from an artifact dir/``pruned.pt`` or an arch.yaml."""
+    p = Path(path)
+    if p.is_dir() or p.suffix == ".pt":
+        from pruning_lightning.artifact import load_artifact
+
+        art = load_artifact(p)
+        return art.arch, art.reference_arch
+    if not p.is_file():
+        raise PruningError(f"not found: {p} (give pruned artifact dirs or arch.yaml files)")
+    return ArchSpec.from_yaml(p.read_text()), None
+
+
+def write_guided(sources: list[str], target: ArchSpec, out: str | Path) -> ArchSpec:
+    """Average the sources' per-stage widths onto ``target`` and write ``out`` as an arch config."""
+    paths = sorted({q for s in sources for q in (glob.glob(s) or [s])})
+    loaded = [_load(p) for p in paths]
+    arch = guided_arch([a for a, _ in loaded], target, [r for _, r in loaded])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(f"# Guided pruning (PAPER §4.2) from {len(paths)} pruned model(s): {paths}\n" + arch.to_yaml())
+    return arch
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pruning_lightning.guided", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--from", dest="sources", nargs="+", required=True, help="pruned artifact dirs / arch.yaml (globs ok)"
+    )
+    parser.add_argument("--family", default="vgg")
+    parser.add_argument("--depth", type=int, required=True, help="target depth (e.g. 19)")
+    parser.add_argument("--num_classes", type=int, default=10)
+    parser.add_argument("--variant", default="default")
+    parser.add_argument("--out", required=True, help="arch.yaml to write")
+    a = parser.parse_args(argv)
+    arch = write_guided(a.sources, ArchSpec(a.family, a.depth, a.num_classes, variant=a.variant), a.out)
+    print(f"wrote {a.out}: cfg {arch.cfg}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except PruningError as e:
+        raise SystemExit(f"error: {e}") from None

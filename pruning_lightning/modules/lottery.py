@@ -1,0 +1,151 @@
+"""Lottery-ticket regime (Frankle & Carbin, "The Lottery Ticket Hypothesis", ICLR 2019, arXiv
+1803.03635), as compared in the Rethinking paper (PAPER §4.1).
+
+Question: with the same mask and the same training, does re-initialising the surviving weights to
+their **original initial values** (the "winning ticket") beat a **fresh random init**?
+
+Pipeline (every step is an ordinary stage):
+    1. ``large`` + :class:`SaveInitialWeights` (``configs/regime/lottery_large*.yaml``): the large
+       run writes its initial weights to ``init.pt`` before the first step.
+    2. ``prune`` with a mask-producing pruner: ``MagnitudePruner`` (one-shot, or one iterative round
+       with ``of_remaining: true``, which prunes ``ratio`` of the remaining weights), or
+       ``L1NormPruner`` with ``as_masks: true`` (structured; see below).
+    3. :class:`LotteryModule` (``configs/regime/lottery_{winning,random}*.yaml``), LR 0.1 or 0.01:
+       ``ticket="winning"`` loads ``init.pt`` and applies the mask (W0 ⊙ M); ``ticket="random"``
+       draws a fresh density-corrected He init and applies the mask (PAPER §1.4). Masks are kept
+       during training by ``ApplyWeightMasks``.
+    4. Iterative rounds: prune the trained ticket's checkpoint again (``of_remaining: true``) and go
+       to 3 with the same ``init.pt``.
+
+Structured (L1) tickets use the **mask implementation**, as the reference does: the network keeps
+its full shape and the pruned filters are zeroed. Unlike the reference, the pruned channels' BN gamma
+and beta are masked too, so they output exactly 0 and the masked net computes what the small net
+computes (the reference's pruned channels emit a constant ReLU(beta)). This keeps one code path
+(init ⊙ mask) for both kinds of ticket.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+
+from pruning_lightning.artifact import PrunedArtifact
+from pruning_lightning.callbacks.masks import apply_masks, density_he_init, masks_of
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import resolve
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.modules.regimes import ScratchModule
+
+INIT_FORMAT = "pruning-lightning/init-v1"
+
+
+class SaveInitialWeights(L.Callback):
+    """Write the network's initial weights to ``init.pt`` when a (non-resumed) fit starts.
+
+    Args:
+        path: file to write; default ``<trainer.default_root_dir>/init.pt``.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+
+    def target(self, trainer: L.Trainer) -> Path:
+        return Path(self.path) if self.path else Path(trainer.default_root_dir) / "init.pt"
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # On resume the weights are no longer the initial ones: keep the file of the first start.
+        if trainer.ckpt_path or not trainer.is_global_zero:
+            return
+        out = self.target(trainer)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}  # type: ignore[union-attr]
+        payload = {"format": INIT_FORMAT, "arch": pl_module.arch.to_dict(), "state_dict": state}  # type: ignore[union-attr]
+        tmp = out.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, out)
+
+
+def load_init(path: str | os.PathLike) -> tuple[ArchSpec, dict[str, torch.Tensor]]:
+    """Read ``init.pt`` (``weights_only=True``): the large run's architecture and initial weights."""
+    p = Path(path)
+    if not p.is_file():
+        raise PruningError(f"initial weights not found: {p} (train the large model with SaveInitialWeights)")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise PruningError(f"initial weights {p} are unreadable or truncated ({type(e).__name__})") from e
+    if not isinstance(payload, dict) or payload.get("format") != INIT_FORMAT:
+        raise PruningError(f"{p} is not an init.pt written by SaveInitialWeights (format {INIT_FORMAT!r})")
+    return resolve(payload["arch"]), payload["state_dict"]
+
+
+class LotteryModule(ScratchModule):
+    """Train a masked network from the original init (winning ticket) or a fresh one (control).
+
+    Args:
+        arch: must equal the artifact's architecture (masks keep the large model's shape).
+        structure_from: the masked artifact (``pruned.pt`` or its directory).
+        init_from: the large run's ``init.pt``; required for ``ticket="winning"``.
+        ticket: ``winning`` (original init ⊙ mask) or ``random`` (fresh init ⊙ mask).
+        lr: initial LR; the paper compares 0.1 and 0.01 with the same 160-epoch schedule.
+    """
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        structure_from: str,
+        init_from: str | None = None,
+        ticket: Literal["winning", "random"] = "winning",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        lr_milestones: tuple[float, ...] = (0.5, 0.75),
+        lr_gamma: float = 0.1,
+        channels_last: bool = False,
+        compile: bool = False,
+        fused_optimizer: bool = False,
+    ) -> None:
+        super().__init__(
+            arch,
+            structure_from,
+            "E",
+            lr,
+            momentum,
+            weight_decay,
+            lr_milestones,
+            lr_gamma,
+            channels_last,
+            compile,
+            fused_optimizer,
+        )
+        if ticket not in ("winning", "random"):
+            raise PruningError(f"ticket must be 'winning' or 'random', got {ticket!r}")
+        if ticket == "winning" and not init_from:
+            raise PruningError("a winning ticket needs the large run's initial weights: set init_from to its init.pt")
+        self.init_from, self.ticket = init_from, ticket
+
+    def on_artifact(self, art: PrunedArtifact) -> None:
+        self._load_tensors(art.structure, "structure")
+        masks = masks_of(self)
+        if not masks:
+            raise PruningError(
+                f"{self.artifact_path} holds no masks; lottery tickets need a masked artifact "
+                "(magnitude, uniform_sparsity, or l1_norm with as_masks: true)"
+            )
+        if self.ticket == "random":
+            density_he_init(self.net, masks)
+        else:
+            assert self.init_from is not None
+            init_arch, state = load_init(self.init_from)
+            if init_arch != self.arch:
+                raise PruningError(
+                    f"{self.init_from} holds the initial weights of {init_arch.to_dict()}, not of {self.arch.to_dict()}"
+                )
+            self.net.load_state_dict(state)
+            apply_masks(self.net, masks)
+        for logger in self.loggers:
+            logger.log_hyperparams({"lottery/ticket": self.ticket, "lottery/init_from": str(self.init_from)})

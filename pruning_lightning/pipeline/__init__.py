@@ -1,0 +1,11 @@
+"""The whole study in one command: experiment YAML -> ordered, resumable stages (see ``commands/pipeline.py``).
+
+Modules: ``schema`` (experiment file), ``regimes`` (downstream regimes as data), ``plan`` (stages
+and their command lines), ``runner`` (local execution), ``slurm`` (sbatch scripts), ``presets``
+(prune-free architectures), ``lineage`` (W&B), ``rng`` (exact resume).
+"""
+
+from pruning_lightning.pipeline.plan import Stage, plan
+from pruning_lightning.pipeline.schema import Experiment, load_experiment, parse_experiment
+
+__all__ = ["Experiment", "Stage", "load_experiment", "parse_experiment", "plan"]

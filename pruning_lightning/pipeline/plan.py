@@ -1,0 +1,278 @@
+"""Stage planning: experiment -> ordered stages with their exact command lines.
+
+Per seed ``s`` the run directory holds::
+
+    seed{s}/large/                 fit + test (config.yaml, checkpoints/, result.json)
+    seed{s}/<method>/prune/        the artifact (pruned.pt, arch.yaml, stats.yaml, scratch_b.yaml) + result.json
+    seed{s}/<method>/<regime>/     fit + test of each downstream regime
+
+``result.json`` is the only "finished" marker; it is written after fit *and* test complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.schema import Experiment, MethodSpec, flatten, resolve_path
+
+RNG_CALLBACK = "pruning_lightning.pipeline.rng.RestoreRNG"
+
+
+@dataclass
+class Stage:
+    """One unit of work; ``kind`` is ``fit``, ``prune``, ``preset`` or ``guided``."""
+
+    key: str
+    kind: str
+    seed: int
+    method: str | None
+    job_type: str
+    dir: Path
+    deps: tuple[str, ...] = ()
+    args: list[str] = field(default_factory=list)
+    devices: int = 1
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ckpt(self) -> Path:
+        return self.dir / "checkpoints" / "last.ckpt"
+
+    @property
+    def marker(self) -> Path:
+        return self.dir / "result.json"
+
+    def done(self) -> bool:
+        return self.marker.is_file()
+
+
+def _value(v: Any) -> str:
+    """One command-line value as jsonargparse reads it."""
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def overrides(d: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for k, v in flatten(prefix, d).items():
+        out += [f"--{k}", _value(v)]
+    return out
+
+
+def _fill(text: str, where: dict[str, str]) -> str:
+    for k, v in where.items():
+        text = text.replace("{" + k + "}", v)
+    return text
+
+
+def run_id(exp: Experiment, key: str) -> str:
+    """Stable W&B run id per (experiment, stage): fit, test and resumes all land in one run."""
+    return hashlib.sha256(f"{exp.digest()}:{key}".encode()).hexdigest()[:12]
+
+
+def method_ratio(m: MethodSpec) -> float | None:
+    """The prune ratio of a method (args override, then its prune config), if it has one."""
+    if "pruner.init_args.ratio" in m.args:
+        return float(m.args["pruner.init_args.ratio"])
+    if not m.prune or not Path(resolve_path(m.prune)).is_file():
+        return None
+    doc = yaml.safe_load(Path(resolve_path(m.prune)).read_text()) or {}
+    ratio = ((doc.get("pruner") or {}).get("init_args") or {}).get("ratio")
+    return float(ratio) if isinstance(ratio, (int, float)) else None
+
+
+def wandb_logger(exp: Experiment, stage: Stage, resume: bool = False) -> dict[str, Any]:
+    """The WandbLogger a stage gets when the experiment enables W&B (group = experiment, job_type = stage)."""
+    assert exp.wandb is not None
+    m = exp.method(stage.method) if stage.method else None
+    ratio = method_ratio(m) if m else None
+    tags = [f"seed{stage.seed}", stage.job_type, *([stage.method] if stage.method else []), *exp.wandb.tags]
+    if ratio is not None:
+        tags.append(f"ratio{ratio:g}")
+    init: dict[str, Any] = {
+        "project": exp.wandb.project,
+        "group": exp.name,
+        "job_type": stage.job_type,
+        "name": f"{exp.name}/{stage.key}",
+        "id": run_id(exp, stage.key),
+        "save_dir": str(stage.dir),
+        "tags": tags,
+        "config": {
+            "seed": stage.seed,
+            "method": stage.method,
+            "ratio": ratio,
+            "stage": stage.key,
+            "experiment": exp.name,
+        },
+        "mode": exp.wandb.mode,
+        "resume": "allow",
+    }
+    if exp.wandb.entity:
+        init["entity"] = exp.wandb.entity
+    return {"class_path": "lightning.pytorch.loggers.WandbLogger", "init_args": init}
+
+
+def _logger(exp: Experiment, stage: Stage) -> dict[str, Any] | bool:
+    if exp.wandb is not None:
+        return wandb_logger(exp, stage)
+    # Plain CSV metrics in the stage directory itself (config.yaml lands beside them).
+    return {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": str(stage.dir), "name": "", "version": ""},
+    }
+
+
+def fit_args(exp: Experiment, stage: Stage, configs: list[str], args: dict[str, Any], epochs: int | None) -> list[str]:
+    """``fit`` arguments of a stage (``--ckpt_path`` is added at run time when resuming)."""
+    if "logger" in exp.trainer:
+        raise PruningError("experiment trainer.logger is set by the pipeline; use the `wandb:` key instead")
+    out = ["fit", "--seed_everything", str(stage.seed)]
+    for c in [*exp.data, *exp.arch, *configs]:
+        out += ["--config", resolve_path(c)]
+    out += overrides(exp.trainer, "trainer") + overrides(exp.args) + overrides(args)
+    if epochs is not None:
+        out += ["--trainer.max_epochs", str(epochs)]
+    out += [
+        "--trainer.default_root_dir",
+        str(stage.dir),
+        "--checkpoint.dirpath",
+        str(stage.dir / "checkpoints"),
+        "--trainer.logger",
+        json.dumps(_logger(exp, stage)),
+        f"--trainer.callbacks+={RNG_CALLBACK}",
+    ]
+    return out
+
+
+def test_args(exp: Experiment, stage: Stage) -> list[str]:
+    """``test`` of the last checkpoint on ONE device.
+
+    DistributedSampler pads the test set to a multiple of the world size (duplicating samples), so
+    a multi-device test would not be comparable across runs or with the paper.
+    """
+    logger: Any = False
+    if exp.wandb is not None:
+        logger = wandb_logger(exp, stage)
+    return [
+        "test",
+        "--config",
+        str(stage.dir / "config.yaml"),
+        "--ckpt_path",
+        str(stage.ckpt),
+        "--trainer.devices",
+        "1",
+        "--trainer.num_nodes",
+        "1",
+        "--trainer.strategy",
+        "auto",
+        "--trainer.logger",
+        json.dumps(logger),
+    ]
+
+
+def _devices(exp: Experiment) -> int:
+    d = exp.trainer.get("devices", 1)
+    n = int(exp.trainer.get("num_nodes", 1))
+    return (int(d) if isinstance(d, int) or (isinstance(d, str) and d.isdigit()) else 1) * n
+
+
+def plan(exp: Experiment) -> list[Stage]:
+    """All stages in dependency order (per seed: large -> prune -> regimes); checks every dependency."""
+    root = exp.root
+    stages: list[Stage] = []
+    if exp.large is None and any(m.kind == "prune" for m in exp.methods):
+        raise PruningError("methods with a prune config need the large stage; set `large:` (or use preset methods)")
+    base = exp.base_epochs if exp.base_epochs is not None else (exp.large.epochs if exp.large else None)
+    for seed in exp.seeds:
+        sd = root / f"seed{seed}"
+        large = Stage(f"seed{seed}/large", "fit", seed, None, "large", sd / "large", devices=_devices(exp))
+        if exp.large is not None:
+            large.args = fit_args(exp, large, list(exp.large.configs), exp.large.args, exp.large.epochs or base)
+            stages.append(large)
+        for m in exp.methods:
+            pdir = sd / m.name / "prune"
+            prune = Stage(
+                f"seed{seed}/{m.name}/prune", m.kind, seed, m.name, "prune", pdir, info={"ratio": method_ratio(m)}
+            )
+            if m.kind == "prune":
+                prune.deps = (large.key,)
+                prune.args = [
+                    "prune",
+                    "--config",
+                    resolve_path(m.prune),  # type: ignore[arg-type]
+                    "--ckpt",
+                    str(large.ckpt),
+                    "--out",
+                    str(pdir),
+                    "--overwrite",
+                    "true",
+                ]
+                if base is not None:
+                    prune.args += ["--base_epochs", str(base)]
+                if exp.max_ratio is not None:
+                    prune.args += ["--max_ratio", str(exp.max_ratio)]
+                prune.args += overrides(m.args)
+            elif m.kind == "guided":
+                src = exp.method(m.guided_from)  # type: ignore[arg-type]
+                if src.kind == "guided":
+                    raise PruningError(f"method {m.name}: guided_from must name a pruned method, not {src.name}")
+                prune.deps = tuple(f"seed{s}/{src.name}/prune" for s in exp.seeds)
+            stages.append(prune)
+            for rname in m.regimes if m.regimes is not None else tuple(exp.regimes):
+                if rname not in exp.regimes:
+                    raise PruningError(f"method {m.name} lists regime {rname!r}, not in regimes {sorted(exp.regimes)}")
+                r = exp.regimes[rname]
+                if r.needs_weights and m.kind != "prune":
+                    raise PruningError(
+                        f"regime {rname} inherits trained weights but method {m.name} is a {m.kind} architecture "
+                        "without weights; drop that regime for it (methods[].regimes)"
+                    )
+                where = {"artifact": str(pdir), "large": str(large.dir)}
+                text = json.dumps([r.configs, r.args])
+                deps = [prune.key] if "{artifact}" in text else []
+                if "{large}" in text:
+                    if exp.large is None:
+                        raise PruningError(f"regime {rname} uses {{large}} but the experiment has no large stage")
+                    deps.append(large.key)
+                st = Stage(
+                    f"seed{seed}/{m.name}/{rname}",
+                    "fit",
+                    seed,
+                    m.name,
+                    rname,
+                    sd / m.name / rname,
+                    deps=tuple(deps),
+                    devices=_devices(exp),
+                )
+                epochs = base if r.epochs == "base" else r.epochs
+                if r.epochs == "base" and base is None:
+                    raise PruningError(f"regime {rname} trains for base_epochs; set base_epochs or large.epochs")
+                st.args = fit_args(
+                    exp,
+                    st,
+                    [_fill(c, where) for c in r.configs],
+                    {k: _fill(v, where) if isinstance(v, str) else v for k, v in r.args.items()},
+                    epochs if isinstance(epochs, int) else None,
+                )
+                stages.append(st)
+    return _topological(stages)
+
+
+def _topological(stages: list[Stage]) -> list[Stage]:
+    """Stable order with every dependency first (a guided method waits for all seeds' prunes)."""
+    ordered: list[Stage] = []
+    done: set[str] = set()
+    pending = list(stages)
+    while pending:
+        nxt = next((s for s in pending if all(d in done for d in s.deps)), None)
+        if nxt is None:
+            raise PruningError(f"stage dependencies form a cycle or name no stage: {[s.key for s in pending]}")
+        ordered.append(nxt)
+        done.add(nxt.key)
+        pending.remove(nxt)
+    return ordered

@@ -1,0 +1,105 @@
+"""Collect finished stages of a run directory into table rows (mean ± std over seeds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.reference import lookup
+
+
+@dataclass
+class Row:
+    """One (method, regime) cell group of the paper-style table."""
+
+    method: str
+    regime: str
+    accs: list[float] = field(default_factory=list)
+    params: float = float("nan")
+    flops: float = float("nan")
+    flops_ratio: float = float("nan")
+    paper: tuple[float, float | None] | None = None
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.accs) / len(self.accs) if self.accs else float("nan")
+
+    @property
+    def std(self) -> float:
+        # Population std (numpy's default), as the paper's "mean ± std of 5 runs" is commonly computed.
+        if not self.accs:
+            return float("nan")
+        m = self.mean
+        return math.sqrt(sum((a - m) ** 2 for a in self.accs) / len(self.accs))
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.paper is None or not self.accs else self.mean - self.paper[0]
+
+
+def _mean(vals: list[float]) -> float:
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def load_record(run_dir: Path) -> dict[str, Any]:
+    rec = run_dir / "experiment.json"
+    if not rec.is_file():
+        raise PruningError(
+            f"{run_dir} is not a pipeline run directory (no experiment.json); run `pruning-lightning pipeline` first"
+        )
+    return json.loads(rec.read_text())
+
+
+def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, list[dict[str, Any]]]]:
+    """(experiment dict, table rows, prune stats per method) from every ``result.json`` under ``run_dir``."""
+    root = Path(run_dir)
+    exp = load_record(root)["experiment"]
+    paper: dict[str, str] = exp.get("paper") or {}
+    results = [json.loads(p.read_text()) for p in sorted(root.glob("seed*/**/result.json"))]
+    prune = {}
+    for r in results:
+        if r["job_type"] == "prune":
+            prune.setdefault(r["method"], []).append(r)
+    stats = {m: [r["stats"] for r in sorted(rs, key=lambda r: r["seed"])] for m, rs in prune.items()}
+    rows: dict[tuple[str, str], Row] = {}
+    first_key = next(iter(paper.values()), None)
+    for r in sorted(results, key=lambda r: r["seed"]):
+        if r["job_type"] == "prune":
+            continue
+        method = r["method"] or "-"
+        row = rows.setdefault((method, r["job_type"]), Row(method, r["job_type"]))
+        row.accs.append(float(r["test_acc1"]))
+        row.seeds.append(int(r["seed"]))
+        key = first_key if r["job_type"] == "large" else paper.get(method)
+        row.paper = lookup(key, r["job_type"]) if key else None
+    for row in rows.values():
+        seeds = [
+            json.loads(
+                (root / f"seed{s}" / (row.method if row.method != "-" else "") / row.regime / "result.json").read_text()
+            )
+            for s in row.seeds
+        ]
+        st = stats.get(row.method, [])
+        if row.regime == "large" or not st:
+            row.params, row.flops = _mean([s["params_nonzero"] for s in seeds]), _mean([s["flops"] for s in seeds])
+            row.flops_ratio = 1.0 if row.regime == "large" else float("nan")
+        else:
+            # The prune stage's measurement (sparse-aware for masked nets, PAPER §1.5).
+            row.params, row.flops = _mean([s["params_after"] for s in st]), _mean([s["flops_after"] for s in st])
+            row.flops_ratio = _mean([s["flops_ratio"] for s in st])
+    order_m = ["-"] + [m["name"] for m in exp["methods"]]
+    order_r = ["large", *exp["regimes"]]
+    ordered = sorted(
+        rows.values(),
+        key=lambda r: (
+            order_m.index(r.method) if r.method in order_m else 99,
+            order_r.index(r.regime) if r.regime in order_r else 99,
+            r.regime,
+        ),
+    )
+    return exp, ordered, stats

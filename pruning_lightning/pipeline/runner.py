@@ -1,0 +1,216 @@
+"""Run planned stages in order, idempotently and resumably.
+
+* a stage with ``result.json`` is finished and skipped (re-running a finished experiment trains nothing);
+* an interrupted fit resumes from ``checkpoints/last.ckpt`` (checked loadable first);
+* the run directory records the experiment's hash and refuses a different experiment.
+
+Fit and test run in-process through :func:`cli_main` (fast); a multi-device (DDP) fit runs as a
+``python -m pruning_lightning fit ...`` subprocess, because Lightning's DDP launcher re-executes
+``sys.argv`` in the other ranks. The final test always runs on one device (see ``plan.test_args``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.plan import Stage, plan
+from pruning_lightning.pipeline.schema import Experiment
+
+Echo = Callable[[str], None]
+
+
+def command_line(args: list[str]) -> str:
+    return "pruning-lightning " + shlex.join(args)
+
+
+def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[str]:
+    """The exact commands the local runner would run, one per line (fit stages: fit then test)."""
+    lines = []
+    for st in stages:
+        if st.done():
+            lines.append(f"# {st.key}: done, skipped")
+            continue
+        if st.kind == "fit":
+            resume = ["--ckpt_path", str(st.ckpt)] if st.ckpt.is_file() else []
+            lines.append(command_line(st.args + resume))
+            from pruning_lightning.pipeline.plan import test_args
+
+            lines.append(command_line(test_args(exp, st)))
+        elif st.kind == "prune":
+            lines.append(command_line(st.args))
+        else:
+            lines.append(command_line(["pipeline", experiment_path, "--only", st.key]))
+    return lines
+
+
+def check_run_dir(exp: Experiment) -> None:
+    """Record the experiment's hash in its run directory; refuse a different experiment there."""
+    root = exp.root
+    rec = root / "experiment.json"
+    if rec.is_file():
+        try:
+            old = json.loads(rec.read_text())
+        except json.JSONDecodeError:
+            raise PruningError(f"{rec} is corrupt; restore it or choose another run_dir") from None
+        if old.get("digest") != exp.digest():
+            raise PruningError(
+                f"run directory {root} belongs to experiment {old.get('name')!r} (hash {old.get('digest')}), "
+                f"not {exp.name!r} (hash {exp.digest()}); set another run_dir or delete {root}"
+            )
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(rec, {"name": exp.name, "digest": exp.digest(), "source": exp.source, "experiment": exp.to_dict()})
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write: a marker is either complete or absent."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _check_checkpoint(st: Stage) -> None:
+    import torch
+
+    try:
+        ck = torch.load(st.ckpt, map_location="cpu", weights_only=True)
+        if "state_dict" not in ck:
+            raise KeyError("state_dict")
+    except Exception as e:
+        raise PruningError(
+            f"stage {st.key}: checkpoint {st.ckpt} is corrupt ({type(e).__name__}); delete {st.dir} to retrain "
+            "that stage (finished stages are untouched)"
+        ) from None
+
+
+def _subprocess(args: list[str], st: Stage) -> None:
+    rc = subprocess.call([sys.executable, "-m", "pruning_lightning", *args])
+    if rc != 0:
+        raise PruningError(f"stage {st.key}: `{command_line(args[:1])} ...` exited with status {rc}")
+
+
+def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> None:
+    """fit (resuming if a checkpoint exists) in the configured devices."""
+    from pruning_lightning.pipeline import lineage
+
+    args = list(st.args)
+    if st.ckpt.is_file():
+        _check_checkpoint(st)
+        args += ["--ckpt_path", str(st.ckpt)]
+    use_sub = st.devices > 1 and "SLURM_JOB_ID" not in os.environ if subprocess_fit is None else subprocess_fit
+    if use_sub:
+        _subprocess(args, st)
+    else:
+        from pruning_lightning.cli import cli_main
+
+        cli_main(args)
+        lineage.finish()
+
+
+def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) -> dict[str, Any]:
+    """Single-device test of ``last.ckpt``; writes ``result.json`` (the finished marker)."""
+    from pruning_lightning.cli import cli_main
+    from pruning_lightning.models import input_size
+    from pruning_lightning.pipeline import lineage
+    from pruning_lightning.pipeline.plan import test_args
+    from pruning_lightning.utils.flops import count_complexity
+
+    if not st.ckpt.is_file() or not (st.dir / "config.yaml").is_file():
+        raise PruningError(f"stage {st.key}: no finished fit to test (missing {st.ckpt} or config.yaml); run its fit")
+    _check_checkpoint(st)
+    cli = cli_main(test_args(exp, st))
+    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+    c = count_complexity(cli.model.net, input_size(cli.model.arch))
+    result = {
+        "key": st.key,
+        "kind": st.kind,
+        "job_type": st.job_type,
+        "seed": st.seed,
+        "method": st.method,
+        "metrics": metrics,
+        "test_acc1": 100 * metrics.get("test/acc1", float("nan")),
+        "val_acc1_best": 100 * float(cli.model.best_val_acc1),
+        "epochs": int(cli.trainer.max_epochs or 0),
+        "params": c.params,
+        "params_nonzero": c.params_nonzero,
+        "flops": c.flops,
+        "macs": c.macs,
+        "arch": cli.model.arch.to_dict(),
+        "wall_s": round(time.time() - t0, 2),
+    }
+    if exp.wandb is not None:
+        lineage.after_fit_stage(exp, st, [stages[d] for d in st.deps], result)
+    lineage.finish()
+    write_json(st.marker, result)
+    return result
+
+
+def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
+    import lightning as L
+
+    from pruning_lightning.commands.prune import main as prune_main
+    from pruning_lightning.pipeline import lineage
+
+    L.seed_everything(st.seed, verbose=False)
+    if st.kind == "prune":
+        prune_main(st.args[1:])
+    else:
+        from pruning_lightning.pipeline.presets import write_preset
+
+        write_preset(exp, st)
+    import yaml
+
+    stats = yaml.safe_load((st.dir / "stats.yaml").read_text())
+    result = {"key": st.key, "kind": st.kind, "job_type": "prune", "seed": st.seed, "method": st.method, "stats": stats}
+    if exp.wandb is not None:
+        lineage.log_prune(exp, st, stats)
+    write_json(st.marker, result)
+    return result
+
+
+def run(
+    exp: Experiment,
+    only: list[str] | None = None,
+    step: str = "all",
+    echo: Echo = print,
+    subprocess_fit: bool | None = None,
+) -> list[Stage]:
+    """Run every unfinished stage (or those in ``only``) in dependency order."""
+    stages = plan(exp)
+    by_key = {s.key: s for s in stages}
+    unknown = sorted(set(only or ()) - set(by_key))
+    if unknown:
+        raise PruningError(f"unknown stage(s) {unknown}; stages: {list(by_key)}")
+    check_run_dir(exp)
+    for st in stages:
+        if only and st.key not in only:
+            continue
+        if st.done():
+            echo(f"[pipeline] {st.key}: done, skipped")
+            continue
+        missing = [d for d in st.deps if not by_key[d].done()]
+        if missing:
+            raise PruningError(f"stage {st.key} needs {missing} finished first; run them (or the whole pipeline)")
+        echo(f"[pipeline] {st.key}: running ({st.kind})")
+        t0 = time.time()
+        if st.kind == "fit":
+            if step in ("all", "fit"):
+                run_fit(exp, st, subprocess_fit)
+            if step in ("all", "test") and _is_rank_zero():
+                run_test(exp, st, by_key, t0)
+        else:
+            run_prune(exp, st)
+    return stages
+
+
+def _is_rank_zero() -> bool:
+    return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))

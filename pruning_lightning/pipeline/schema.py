@@ -1,0 +1,255 @@
+"""The experiment file: one YAML describing a whole study (PAPER §6: one table row, all regimes, all seeds).
+
+Example (``configs/experiments/tiny_slimming.yaml``)::
+
+    name: tiny-slimming                    # W&B group; run_dir defaults to runs/<name>
+    data: configs/data/synthetic.yaml      # one path or a list of config fragments
+    arch: configs/arch/cifar/vgg19.yaml
+    seeds: [0, 1]
+    base_epochs: 160                       # large and Scratch-E budget; Scratch-B base (PAPER §2.3)
+    trainer: {accelerator: cpu}            # every fit/test stage
+    large: {configs: [configs/regime/large.yaml, configs/sparsity/slimming.yaml]}
+    methods:
+      - {name: slimming_70, prune: configs/prune/slimming_70.yaml}
+    regimes: [finetune, scratch_e, scratch_b]
+    wandb: {project: pruning-lightning, mode: offline}
+
+Every key is checked: an unknown key is a :class:`PruningError` naming the known ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.regimes import DEFAULT_REGIMES, RegimeSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _strict(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """Check ``data`` is a mapping with only ``cls``'s field names; return it as a dict."""
+    if not isinstance(data, dict):
+        raise PruningError(f"{where} must be a mapping, got {type(data).__name__}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise PruningError(f"unknown key(s) {unknown} in {where}; known keys: {known}")
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+    ]
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise PruningError(f"{where} lacks required key(s) {missing}")
+    return dict(data)
+
+
+def _paths(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise PruningError(f"{where} must be a path or a list of paths, got {value!r}")
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and ``class_path`` dicts stay whole)."""
+    if isinstance(value, dict) and not value and not prefix:
+        return {}
+    if isinstance(value, dict) and value and "class_path" not in value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: value}
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """The large (unpruned, possibly sparsity-trained) stage."""
+
+    configs: tuple[str, ...] = ("configs/regime/large.yaml",)
+    args: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One pruned model: a prune config (automatic or predefined method), a preset arch, or a guided arch.
+
+    Exactly one of ``prune`` (a ``configs/prune/*.yaml``), ``preset`` (an arch config of a
+    literature architecture, PAPER §3.2/3.3/3.5: trained without pruning) or ``guided_from``
+    (the name of another method whose pruned architectures are averaged per stage, PAPER §4.2).
+    """
+
+    name: str
+    prune: str | None = None
+    preset: str | None = None
+    guided_from: str | None = None
+    guided_depth: int | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    regimes: tuple[str, ...] | None = None
+
+    @property
+    def kind(self) -> str:
+        return "prune" if self.prune else "preset" if self.preset else "guided"
+
+
+@dataclass(frozen=True)
+class WandbSpec:
+    """W&B settings injected as a WandbLogger into every stage (never constructed when absent)."""
+
+    project: str = "pruning-lightning"
+    mode: str = "offline"
+    entity: str | None = None
+    tags: tuple[str, ...] = ()
+    log_checkpoints: bool = True
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole study; see the module docstring for the YAML form."""
+
+    name: str
+    data: tuple[str, ...]
+    arch: tuple[str, ...]
+    methods: tuple[MethodSpec, ...]
+    seeds: tuple[int, ...] = (0,)
+    description: str = ""
+    run_dir: str | None = None
+    num_classes: int | None = None
+    base_epochs: int | None = None
+    max_ratio: float | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
+    large: StageSpec | None = field(default_factory=StageSpec)
+    regimes: dict[str, RegimeSpec] = field(default_factory=dict)
+    wandb: WandbSpec | None = None
+    slurm: dict[str, Any] = field(default_factory=dict)
+    paper: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def root(self) -> Path:
+        return Path(self.run_dir or f"runs/{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+    def digest(self) -> str:
+        """Hash of everything that decides what is trained (recorded in the run directory)."""
+        d = self.to_dict()
+        for k in ("description", "slurm", "paper", "wandb"):
+            d.pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def method(self, name: str) -> MethodSpec:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise PruningError(
+            f"experiment {self.name!r} has no method {name!r}; methods: {[m.name for m in self.methods]}"
+        )
+
+
+def _method(d: Any, i: int) -> MethodSpec:
+    d = _strict(MethodSpec, d, f"methods[{i}]")
+    m = MethodSpec(**{**d, "regimes": tuple(d["regimes"]) if d.get("regimes") is not None else None})
+    if sum(x is not None for x in (m.prune, m.preset, m.guided_from)) != 1:
+        raise PruningError(f"methods[{i}] ({m.name}) needs exactly one of prune, preset, guided_from")
+    return m
+
+
+def _regimes(value: Any) -> dict[str, RegimeSpec]:
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        value = {name: {} for name in value}
+    if not isinstance(value, dict):
+        raise PruningError(f"regimes must be a list of names or a mapping name -> spec, got {value!r}")
+    out: dict[str, RegimeSpec] = {}
+    for name, spec in value.items():
+        base = dataclasses.asdict(DEFAULT_REGIMES[name]) if name in DEFAULT_REGIMES else {}
+        if not base and not spec:
+            raise PruningError(
+                f"regime {name!r} is not built in ({sorted(DEFAULT_REGIMES)}); give its configs and args"
+            )
+        spec = dict(spec or {})
+        if base and "args" in spec:  # overrides add to a built-in regime's args (artifact links stay)
+            spec["args"] = {**base["args"], **(spec["args"] or {})}
+        d = _strict(RegimeSpec, {**base, **spec}, f"regimes.{name}")
+        d["configs"] = _paths(d.get("configs"), f"regimes.{name}.configs")
+        out[name] = RegimeSpec(**d)
+    return out
+
+
+def parse_experiment(data: Any, source: str = "") -> Experiment:
+    """Validate a loaded experiment document (see module docstring)."""
+    where = f"experiment {source}" if source else "experiment"
+    d = _strict(Experiment, data, where)
+    d["data"], d["arch"] = _paths(d["data"], "data"), _paths(d["arch"], "arch")
+    d["seeds"] = tuple(int(s) for s in d.get("seeds", (0,)))
+    if not d["seeds"] or len(set(d["seeds"])) != len(d["seeds"]):
+        raise PruningError(f"seeds must be a non-empty list of distinct ints, got {list(d['seeds'])}")
+    if d.get("large", {}) is not None:
+        lg = _strict(StageSpec, d.get("large") or {}, "large")
+        d["large"] = StageSpec(**{**lg, "configs": _paths(lg.get("configs", StageSpec.configs), "large.configs")})
+    if not isinstance(d["methods"], list) or not d["methods"]:
+        raise PruningError("methods must be a non-empty list of {name, prune|preset|guided_from}")
+    d["methods"] = tuple(_method(m, i) for i, m in enumerate(d["methods"]))
+    names = [m.name for m in d["methods"]]
+    if len(set(names)) != len(names) or "large" in names:
+        raise PruningError(f"method names must be unique and not 'large', got {names}")
+    d["regimes"] = _regimes(d.get("regimes", ["finetune", "scratch_e", "scratch_b"]))
+    if d.get("wandb") is not None:
+        w = _strict(WandbSpec, d["wandb"], "wandb")
+        d["wandb"] = WandbSpec(**{**w, "tags": tuple(w.get("tags", ()))})
+    for key in ("trainer", "args", "slurm", "paper"):
+        if not isinstance(d.get(key, {}), dict):
+            raise PruningError(f"{key} must be a mapping")
+    return Experiment(**d, source=source)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment YAML."""
+    p = Path(path)
+    if not p.is_file():
+        raise PruningError(f"experiment file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise PruningError(f"experiment file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return parse_experiment(data, str(p))
+
+
+def resolve_path(path: str) -> str:
+    """A config path as written, or relative to the project root when it is not found from the cwd."""
+    if Path(path).exists() or Path(path).is_absolute():
+        return path
+    alt = ROOT / path
+    return str(alt) if alt.exists() else path
+
+
+def referenced_files(exp: Experiment) -> list[str]:
+    """Every config file the experiment names (placeholders like ``{artifact}`` excluded)."""
+    files = [*exp.data, *exp.arch]
+    if exp.large:
+        files += exp.large.configs
+    for m in exp.methods:
+        files += [p for p in (m.prune, m.preset) if p]
+    for r in exp.regimes.values():
+        files += [c for c in r.configs if "{" not in c]
+    return files

@@ -1,0 +1,160 @@
+"""L1-norm filter pruning (Li, Kadav, Durdanovic, Samet, Graf, "Pruning Filters for Efficient
+ConvNets", ICLR 2017, arXiv 1608.08710), as used by the Rethinking paper (PAPER §3.1).
+
+Criterion: every pruned conv scores each output filter by the sum of |w| over (C_in, k, k) of the
+trained, unpruned weights, independently per layer, and keeps the ``num_keep = int(C * (1 - p))``
+largest; ``p`` is the ratio of the layer's *stage*. One shot: all layers at once.
+
+Layers, numbered as in the reference scripts:
+    * ``vgg``: conv ``i`` has id ``i``; a stage is the run of convs between two max-pools.
+      VGG-16-A = stage ratios (0.5, 0, 0, 0.5, 0.5) with id 2 skipped (conv1 and conv8-13 at 50%).
+    * ``resnet_cifar`` / ``resnet_imagenet`` (basic blocks): the stem is id 1 and block ``j``
+      (0-based, network order) has ids ``2 + 2j`` (first conv) and ``3 + 2j``; 1x1 downsample convs
+      are not numbered. Only block first convs (even ids) are pruned; a stage is ``layer{s}``, which
+      coincides with the reference's id thresholds (ResNet-56: <= 18, <= 36; ResNet-110: <= 36, <= 72;
+      ResNet-34: <= 6, <= 14, <= 26).
+    Ids in ``skip`` (the "sensitive" layers) keep their full width.
+
+``order`` picks the kept filters by ``largest`` L1 (Li et al.), ``smallest`` or ``random`` (the
+lottery-ticket script's ``--prune large|small|random``, PAPER §4.1). ``as_masks=True`` is the mask
+implementation of the structured lottery ticket: the architecture stays whole and the artifact holds
+masks zeroing the pruned filters **and their BN gamma/beta**, so a pruned channel outputs exactly 0
+(the reference masks only the conv; its pruned channels still emit ReLU(beta), PAPER §4.1 caveat).
+
+Deviations from the reference code:
+    * Ties in L1 score keep the lower filter index (stable sort); the reference's reversed NumPy
+      argsort leaves ties in an unspecified order.
+    * ``skip`` ids that name no prunable layer are an error rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning.base import KeepPlan, Pruner
+from pruning_lightning.pruning.surgery import ChannelUnit, channel_units
+from pruning_lightning.pruning.uniform import filter_l1
+
+_BLOCK_FIRST = re.compile(r"^layer(\d+)\.(\d+)\.conv1$")
+
+
+def numbered_units(model: nn.Module, arch: ArchSpec) -> list[tuple[ChannelUnit, int, int]]:
+    """The prunable units as ``(unit, layer id, stage)`` with the reference numbering (module docstring)."""
+    units = channel_units(model, arch)
+    if arch.family == "vgg":
+        assert arch.cfg is not None
+        stages, s = [], 1
+        for c in arch.cfg:
+            if c == "M":
+                s += 1
+            else:
+                stages.append(s)
+        return [(u, i + 1, stages[i]) for i, u in enumerate(units)]
+    firsts = [(u, m) for u in units if (m := _BLOCK_FIRST.match(u.name))]
+    # Block j counts every block of the unpruned layout (also ones whose branch was removed).
+    counts = _blocks_per_stage(arch)
+    offsets = [sum(counts[:s]) for s in range(len(counts))]
+    return [(u, 2 + 2 * (offsets[int(m.group(1)) - 1] + int(m.group(2))), int(m.group(1))) for u, m in firsts]
+
+
+def num_stages(arch: ArchSpec) -> int:
+    """Stages of the network: VGG runs of convs between pools, ResNet ``layer{s}`` groups."""
+    if arch.family == "vgg":
+        assert arch.cfg is not None
+        return arch.cfg.count("M") + 1
+    return len(_blocks_per_stage(arch))
+
+
+def _blocks_per_stage(arch: ArchSpec) -> tuple[int, ...]:
+    if arch.family == "resnet_cifar":
+        from pruning_lightning.models.resnet_cifar import blocks_per_stage
+
+        return (blocks_per_stage(arch.depth),) * 3
+    from pruning_lightning.models.resnet_imagenet import BLOCKS
+
+    kind, counts = BLOCKS[arch.depth]
+    if kind != "basic":
+        raise PruningError(f"L1-norm pruning is defined for basic-block ResNets (18/34); {arch} has {kind} blocks")
+    return counts
+
+
+class L1NormPruner(Pruner):
+    """Li et al.'s per-stage L1-norm filter pruning.
+
+    Args:
+        stage_ratios: fraction of filters removed per stage (0 <= p < 1), one per stage of the network.
+        skip: layer ids kept at full width (the sensitive layers).
+        order: keep the ``largest`` L1 filters (Li et al.), the ``smallest``, or a ``random`` set.
+        seed: seed for ``order="random"``.
+        as_masks: keep the whole architecture and return masks (lottery-ticket mask implementation).
+    """
+
+    name: ClassVar[str] = "l1_norm"
+    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "resnet_cifar", "resnet_imagenet"})
+
+    def __init__(
+        self,
+        stage_ratios: tuple[float, ...],
+        skip: tuple[int, ...] = (),
+        order: Literal["largest", "smallest", "random"] = "largest",
+        seed: int = 0,
+        as_masks: bool = False,
+    ) -> None:
+        self.stage_ratios = tuple(float(p) for p in stage_ratios)
+        if not self.stage_ratios or any(not 0 <= p < 1 for p in self.stage_ratios):
+            raise PruningError(f"stage_ratios must each be in [0, 1), got {list(stage_ratios)}")
+        if not any(p > 0 for p in self.stage_ratios):
+            raise PruningError(f"stage_ratios {list(stage_ratios)} prune nothing; give some stage a ratio in (0, 1)")
+        if order not in ("largest", "smallest", "random"):
+            raise PruningError(f"order must be largest, smallest or random, got {order!r}")
+        self.skip = tuple(int(i) for i in skip)
+        self.order, self.seed, self.as_masks = order, seed, as_masks
+
+    def _kept(self, weight: torch.Tensor, num_keep: int, gen: torch.Generator) -> torch.Tensor:
+        if self.order == "random":
+            ranked = torch.randperm(weight.shape[0], generator=gen)
+        else:
+            ranked = torch.sort(filter_l1(weight), descending=self.order == "largest", stable=True).indices
+        return torch.sort(ranked[:num_keep]).values
+
+    def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
+        numbered = numbered_units(model, arch)
+        n_stages = num_stages(arch)
+        if len(self.stage_ratios) != n_stages:
+            raise PruningError(f"{arch} has {n_stages} stages but stage_ratios has {len(self.stage_ratios)} entries")
+        ids = [i for _, i, _ in numbered]
+        unknown = sorted(set(self.skip) - set(ids))
+        if unknown:
+            raise PruningError(f"skip ids {unknown} are not prunable layers of {arch}; prunable ids: {ids}")
+        modules = dict(model.named_modules())
+        gen = torch.Generator().manual_seed(self.seed)
+        plan = KeepPlan()
+        for unit, lid, stage in numbered:
+            p = self.stage_ratios[stage - 1]
+            num_keep = int(unit.size * (1 - p))  # the reference's rule, float arithmetic included
+            if lid in self.skip or num_keep == unit.size:
+                continue
+            if num_keep < 1:
+                raise PruningError(f"stage ratio {p} empties layer {lid} ({unit.name}, {unit.size} channels)")
+            assert unit.conv is not None
+            conv: nn.Conv2d = modules[unit.conv]  # type: ignore[assignment]
+            kept = self._kept(conv.weight, num_keep, gen)
+            if not self.as_masks:
+                plan.channels[unit.name] = kept
+                continue
+            alive = torch.zeros(unit.size, dtype=torch.bool)
+            alive[kept] = True
+            plan.masks[f"{unit.conv}.weight"] = alive.view(-1, 1, 1, 1).expand_as(conv.weight).clone()
+            if conv.bias is not None:
+                plan.masks[f"{unit.conv}.bias"] = alive.clone()
+            if unit.bn is not None:
+                plan.masks[f"{unit.bn}.weight"] = alive.clone()
+                plan.masks[f"{unit.bn}.bias"] = alive.clone()
+        return plan

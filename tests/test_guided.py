@@ -1,0 +1,80 @@
+"""Guided pruning (PAPER §4.2): per-stage average widths, transfer to another depth, through the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from pruning_lightning.artifact import load_artifact
+from pruning_lightning.errors import PruningError
+from pruning_lightning.guided import guided_arch, main, stage_fractions, stages
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pipeline import parse_experiment
+from pruning_lightning.pipeline.runner import run
+
+ROOT = Path(__file__).resolve().parents[1]
+# VGG-16 pruned: stage widths kept 50%, 50%, 25%, 12.5%, 12.5% (one run) ...
+P1 = ArchSpec("vgg", 16, 10, cfg=[32, 32, "M", 64, 64, "M", 64, 64, 64, "M", 64, 64, 64, "M", 64, 64, 64])
+# ... and a second run with 100%, 50%, 75%, 37.5%, 12.5% on average per stage.
+P2 = ArchSpec("vgg", 16, 10, cfg=[64, 64, "M", 32, 96, "M", 192, 192, 192, "M", 192, 192, 192, "M", 32, 64, 96])
+
+
+def test_stages_split_at_pools() -> None:
+    assert stages([8, "M", 16, 16, "M", 32]) == [[8], [16, 16], [32]]
+
+
+def test_stage_fractions_average_layers_and_runs() -> None:
+    assert stage_fractions([P1]) == pytest.approx([0.5, 0.5, 0.25, 0.125, 0.125])
+    assert stage_fractions([P1, P2]) == pytest.approx([0.75, 0.5, 0.5, 0.25, 0.125])
+
+
+def test_guided_same_depth_is_uniform_per_stage() -> None:
+    arch = guided_arch([P1, P2], ArchSpec("vgg", 16, 10))
+    assert arch.cfg == [48, 48, "M", 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M", 64, 64, 64]
+
+
+def test_transfer_vgg16_cifar10_to_vgg19_cifar100(tmp_path: Path) -> None:
+    arch = guided_arch([P1, P2], ArchSpec("vgg", 19, 100))
+    assert arch.num_classes == 100 and arch.depth == 19
+    assert stages(arch.cfg) == [[48] * 2, [64] * 2, [128] * 4, [128] * 4, [64] * 4]
+    out = tmp_path / "guided.yaml"
+    src = tmp_path / "p1.yaml"
+    src.write_text(P1.to_yaml())
+    main(["--from", str(src), "--depth", "19", "--num_classes", "100", "--out", str(out)])
+    written = ArchSpec.from_yaml(out.read_text())
+    assert written.depth == 19 and stages(written.cfg)[4] == [64] * 4  # 12.5% of 512
+
+
+def test_guided_rejects_other_families() -> None:
+    with pytest.raises(PruningError, match="supports"):
+        stage_fractions([ArchSpec("resnet_cifar", 20, 10)])
+
+
+@pytest.fixture
+def one_thread() -> Any:
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.slow
+def test_scratch_guided_through_the_pipeline(tmp_path: Path, one_thread: None) -> None:
+    doc = yaml.safe_load((ROOT / "configs/experiments/tiny_slimming.yaml").read_text())
+    doc.update(run_dir=str(tmp_path / "run"), seeds=[0, 1], regimes=["scratch_e"])
+    doc["methods"] = [doc["methods"][0] | {"regimes": []}, {"name": "guided", "guided_from": "slimming_50"}]
+    run(parse_experiment(doc), echo=lambda s: None)
+    pruned = [load_artifact(tmp_path / f"run/seed{s}/slimming_50/prune").arch for s in (0, 1)]
+    ref = ArchSpec.from_yaml((ROOT / "configs/experiments/tiny/arch_vgg11_tiny.yaml").read_text())
+    expected = guided_arch(pruned, ref, [ref, ref])
+    for s in (0, 1):
+        art = load_artifact(tmp_path / f"run/seed{s}/guided/prune")
+        assert art.method == "guided" and art.arch == expected and art.weights == {}
+        assert art.stats["scratch_b_epochs"] == int(2 * art.stats["flops_ratio"])
+        trained = yaml.safe_load((tmp_path / f"run/seed{s}/guided/scratch_e/config.yaml").read_text())
+        assert trained["model"]["init_args"]["arch"]["cfg"] == expected.cfg
+    assert not (tmp_path / "run/seed0/slimming_50/scratch_e").exists()

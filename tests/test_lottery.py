@@ -1,0 +1,227 @@
+"""Lottery-ticket regime (PAPER §4.1) through the real entry points: large (+ init.pt) -> prune ->
+winning ticket / random control -> another iterative round; structured L1 tickets; errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from pruning_lightning.artifact import load_artifact, write_artifact
+from pruning_lightning.cli import cli_main, main
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.modules.lottery import LotteryModule, load_init
+from pruning_lightning.pruning import L1NormPruner, prune
+from tests.conftest import TINY_VGG, TINY_VGG_L1
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny nets: intra-op threads only spin (10x the CPU time on a shared 2-core machine).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+class Capture(L.Callback):
+    """Records the network's state when training starts (after every setup-time init)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}  # type: ignore[union-attr]
+
+
+def _fit(tmp_path: Path, trainer_args: list[str], root: str, *configs: str, extra: tuple[str, ...] = ()) -> tuple:
+    args = ["--config", str(CONFIGS / "data/synthetic.yaml")]  # run=False: no subcommand
+    for c in configs:
+        args += ["--config", c]
+    args += [*trainer_args, "--trainer.default_root_dir", str(tmp_path / root), *extra]
+    cli = cli_main(args, run=False)
+    capture = Capture()
+    cli.trainer.callbacks.append(capture)
+    before = {k: v.detach().clone() for k, v in cli.model.net.state_dict().items()}
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return cli, before, capture.state
+
+
+def _masks(path: Path) -> dict[str, torch.Tensor]:
+    return {k.removeprefix("mask:"): v for k, v in load_artifact(path).structure.items()}
+
+
+def _zeros(masks: dict[str, torch.Tensor]) -> int:
+    return sum(int((~m).sum()) for m in masks.values())
+
+
+@pytest.mark.slow
+def test_winning_ticket_random_control_and_iterative_round(tmp_path: Path, trainer_args: list[str]) -> None:
+    arch_yaml = tmp_path / "arch.yaml"
+    arch_yaml.write_text(TINY_VGG.to_yaml())
+    large, initial, _ = _fit(
+        tmp_path,
+        trainer_args,
+        "large",
+        str(CONFIGS / "regime/lottery_large.yaml"),
+        str(arch_yaml),
+        extra=("--trainer.max_epochs", "1"),
+    )
+    init_arch, init = load_init(tmp_path / "large" / "init.pt")
+    assert init_arch == large.model.arch
+    assert all(torch.equal(init[k], initial[k]) for k in initial)  # init.pt = the weights before step 1
+    assert not torch.equal(init["features.conv1.weight"], large.model.net.features.conv1.weight)
+
+    main(
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/magnitude_50.yaml"),
+            "--ckpt",
+            str(tmp_path / "large/checkpoints/last.ckpt"),
+            "--out",
+            str(tmp_path / "prune1"),
+            "--base_epochs",
+            "1",
+        ]
+    )
+    masks = _masks(tmp_path / "prune1")
+    common = (str(tmp_path / "prune1/arch.yaml"),)
+    art = ("--model.init_args.structure_from", str(tmp_path / "prune1/pruned.pt"), "--trainer.max_epochs", "1")
+
+    ticket, _, start = _fit(
+        tmp_path,
+        trainer_args,
+        "winning",
+        str(CONFIGS / "regime/lottery_winning_lr0.01.yaml"),
+        *common,
+        extra=(*art, "--model.init_args.init_from", str(tmp_path / "large/init.pt")),
+    )
+    assert ticket.model.hparams.lr == 0.01
+    for k, v in init.items():  # the ticket starts from the stored init ⊙ mask (all other tensors: the init)
+        assert torch.equal(start[k], v * masks[k] if k in masks else v), k
+    for k, m in masks.items():
+        assert not ticket.model.net.get_parameter(k)[~m].any()  # and the mask held while training
+
+    control, _, start = _fit(
+        tmp_path, trainer_args, "random", str(CONFIGS / "regime/lottery_random.yaml"), *common, extra=art
+    )
+    assert control.model.hparams.lr == 0.1
+    for k, m in masks.items():
+        assert torch.equal(start[k] != 0, m)  # fresh values exactly on the mask
+        assert not torch.equal(start[k], init[k] * m)
+
+    # Next iterative round: prune 20% of the *remaining* weights of the trained ticket.
+    main(
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/magnitude_50.yaml"),
+            "--ckpt",
+            str(tmp_path / "winning/checkpoints/last.ckpt"),
+            "--out",
+            str(tmp_path / "prune2"),
+            "--base_epochs",
+            "1",
+            "--pruner.init_args.ratio",
+            "0.2",
+            "--pruner.init_args.of_remaining",
+            "true",
+        ]
+    )
+    again = _masks(tmp_path / "prune2")
+    total = sum(m.numel() for m in masks.values())
+    assert _zeros(again) == _zeros(masks) + int((total - _zeros(masks)) * 0.2) + 1
+    assert all(not (again[k] & ~masks[k]).any() for k in masks)
+
+
+def _trainer(root: Path, capture: Capture) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+        callbacks=[capture],
+    )
+
+
+def _init_file(tmp_path: Path, arch: object, net: torch.nn.Module) -> Path:
+    from pruning_lightning.modules.lottery import INIT_FORMAT
+
+    path = tmp_path / "init.pt"
+    torch.save({"format": INIT_FORMAT, "arch": arch.to_dict(), "state_dict": net.state_dict()}, path)  # type: ignore[attr-defined]
+    return path
+
+
+def test_structured_l1_ticket_masks_filters_and_bn(tmp_path: Path) -> None:
+    from pruning_lightning.data.synthetic import RandomImageDataModule
+
+    arch = resolve(TINY_VGG_L1)
+    init_net = build_arch(arch)
+    init = _init_file(tmp_path, arch, init_net)
+    trained = build_arch(arch)  # stands in for the trained large model
+    out = write_artifact(prune(trained, arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "prune")
+    masks = _masks(out)
+    assert {k.rsplit(".", 2)[-2][:2] for k in masks} == {"co", "bn"}  # conv filters and BN gamma/beta
+    capture = Capture()
+    model = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning")
+    _trainer(tmp_path, capture).fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
+    for k, v in init_net.state_dict().items():
+        assert torch.equal(capture.state[k], v * masks[k] if k in masks else v), k
+    for k, m in masks.items():
+        assert not model.net.get_parameter(k)[~m].any()
+
+
+def test_errors(tmp_path: Path) -> None:
+    arch = resolve(TINY_VGG)
+    net = build_arch(arch)
+    with pytest.raises(PruningError, match="needs the large run's initial weights"):
+        LotteryModule(arch, structure_from="x", ticket="winning")
+    with pytest.raises(PruningError, match="initial weights not found"):
+        load_init(tmp_path / "missing.pt")
+    torch.save({"weights": 1}, tmp_path / "bad.pt")
+    with pytest.raises(PruningError, match="not an init.pt"):
+        load_init(tmp_path / "bad.pt")
+    small = write_artifact(prune(net, arch, L1NormPruner((0.5,) * 5)), tmp_path / "small")
+    model = LotteryModule(load_artifact(small).arch, structure_from=str(small), ticket="random")
+    with pytest.raises(PruningError, match="holds no masks"):
+        model.on_artifact(load_artifact(small))
+    masked = write_artifact(prune(net, arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "masked")
+    other = resolve(TINY_VGG_L1)
+    init = _init_file(tmp_path, other, build_arch(other))
+    model = LotteryModule(arch, structure_from=str(masked), init_from=str(init))
+    with pytest.raises(PruningError, match="holds the initial weights of"):
+        model.on_artifact(load_artifact(masked))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIGS / "regime").glob("lottery*.yaml")))
+def test_lottery_configs_instantiate(name: str, tmp_path: Path, trainer_args: list[str]) -> None:
+    arch_yaml = tmp_path / "arch.yaml"
+    arch_yaml.write_text(TINY_VGG.to_yaml())
+    args = [
+        "--config",
+        str(CONFIGS / "data/synthetic.yaml"),
+        "--config",
+        str(CONFIGS / f"regime/{name}.yaml"),
+        "--config",
+        str(arch_yaml),
+        *trainer_args,
+    ]
+    if "large" not in name:
+        args += ["--model.init_args.structure_from", "p.pt", "--model.init_args.init_from", "init.pt"]
+    cli = cli_main(args, run=False)
+    assert cli.model.hparams.lr == (0.01 if name.endswith("lr0.01") else 0.1)
+    assert cli.trainer.max_epochs == 160
+    if "large" in name:
+        assert any(type(c).__name__ == "SaveInitialWeights" for c in cli.trainer.callbacks)
+    else:
+        assert isinstance(cli.model, LotteryModule) and cli.model.ticket == name.split("_")[1]

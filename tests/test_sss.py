@@ -1,0 +1,189 @@
+"""Sparse Structure Selection: the proximal block-scale callback and block removal (PAPER §3.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from pruning_lightning.artifact import load_artifact
+from pruning_lightning.callbacks.block_sparsity import BlockScaleSparsity, soft_threshold
+from pruning_lightning.cli import cli_main, main
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning import PRUNERS, SSSPruner, prune
+from tests.conftest import TINY_VGG
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CIFAR = ArchSpec("resnet_cifar", 14, 10, options={"block_scale": True})  # 2 blocks per stage
+R50 = ArchSpec("resnet_imagenet", 50, 5, options={"block_scale": True, "base_width": 8})
+
+
+class _Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Module()
+        self.block.scale = nn.Parameter(torch.tensor([1.0, 0.05, -0.3]))
+        self.other = nn.Parameter(torch.ones(2))
+
+
+def _set_scales(net: nn.Module, values: dict[str, float]) -> None:
+    params = dict(net.named_parameters())
+    with torch.no_grad():
+        for block, v in values.items():
+            params[f"{block}.scale"].fill_(v)
+
+
+def _trained_like(spec: ArchSpec, side: int) -> tuple[nn.Module, ArchSpec]:
+    arch = resolve(spec)
+    torch.manual_seed(0)
+    net = build_arch(arch).train()
+    with torch.no_grad():  # non-trivial BN statistics, so folding the scale into BN is really tested
+        for _ in range(2):
+            net(torch.randn(4, 3, side, side))
+    return net.eval(), arch
+
+
+def test_callback_proximal_momentum_step() -> None:
+    m = _Scaled()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    cb = BlockScaleSparsity(strength=1.0)
+    g1 = torch.tensor([0.5, 0.1, -0.2])
+    m.block.scale.grad, m.other.grad = g1.clone(), torch.zeros(2)
+    s0 = m.block.scale.detach().clone()
+    cb.on_before_optimizer_step(None, m, opt)  # type: ignore[arg-type]
+    assert m.block.scale.grad is None  # the optimizer (and its weight decay) will not touch the scales
+    opt.step()
+    s1 = soft_threshold(s0 - 0.1 * g1, 0.1)
+    torch.testing.assert_close(m.block.scale.detach(), s1)
+    assert m.block.scale[1] == 0  # |0.05 - 0.01| < lr * gamma: exactly zero
+    g2 = torch.tensor([0.1, 0.0, 0.3])
+    m.block.scale.grad = g2.clone()
+    cb.on_before_optimizer_step(None, m, opt)  # type: ignore[arg-type]
+    # Momentum carries the whole previous step (threshold included), in gradient units: (s0 - s1) / lr.
+    buf = 0.9 * (s0 - s1) / 0.1 + g2
+    s2 = soft_threshold(s1 - 0.1 * buf, 0.1)
+    torch.testing.assert_close(m.block.scale.detach(), s2)
+    assert m.block.scale[1] == 0  # a small gradient cannot revive it
+    opt.param_groups[0]["lr"] = 0.01  # an LR drop shortens the very next step (buffer in gradient units)
+    m.block.scale.grad = torch.zeros(3)
+    cb.on_before_optimizer_step(None, m, opt)  # type: ignore[arg-type]
+    buf = 0.9 * (s1 - s2) / 0.1
+    torch.testing.assert_close(m.block.scale.detach(), soft_threshold(s2 - 0.01 * buf, 0.01))
+    assert set(cb.state_dict()["momentum"]) == {"block.scale"}
+
+
+def test_callback_rejects_a_net_without_scales() -> None:
+    with pytest.raises(PruningError, match="block_scale: true"):
+        BlockScaleSparsity().on_fit_start(None, nn.Linear(2, 2))  # type: ignore[arg-type]
+    with pytest.raises(PruningError, match=">= 0"):
+        BlockScaleSparsity(strength=-1)
+
+
+@pytest.mark.parametrize(
+    "spec,side,zero",
+    [
+        (CIFAR, 32, ["layer1.1", "layer2.0", "layer3.1"]),  # layer2.0 downsamples (pool + pad shortcut)
+        (R50, 64, ["layer1.0", "layer2.2", "layer3.5", "layer4.0"]),  # layer1.0 / layer4.0 keep their projection
+    ],
+    ids=["resnet_cifar", "resnet50"],
+)
+def test_zero_scale_blocks_removed_and_outputs_match(spec: ArchSpec, side: int, zero: list[str]) -> None:
+    net, arch = _trained_like(spec, side)
+    scales = [n.removesuffix(".scale") for n, _ in net.named_parameters() if n.endswith(".scale")]
+    _set_scales(net, {b: 0.0 if b in zero else 0.5 + 0.1 * i for i, b in enumerate(scales)})
+    art = prune(net, arch, SSSPruner(), None)
+    assert "block_scale" not in art.arch.options and not any(k.endswith(".scale") for k in art.weights)
+    group = len(arch.cfg) // len(scales)
+    for i, b in enumerate(scales):  # exactly the zero-scale blocks lost their branch
+        assert (sum(art.arch.cfg[i * group : (i + 1) * group]) == 0) == (b in zero)
+    assert sorted(art.stats["kept"]) == sorted(zero) or spec is R50
+    assert art.stats["flops_ratio"] > 1.05
+    x = torch.randn(3, 3, side, side)
+    pruned = build_arch(art.arch).eval()
+    pruned.load_state_dict(art.weights)
+    # The original with those blocks bypassed (scale 0 == branch contributes nothing), eval mode.
+    torch.testing.assert_close(pruned(x), net(x), rtol=1e-4, atol=1e-5)
+
+
+def test_sss_resnet50_arch_is_the_preset_and_threshold() -> None:
+    net = build_arch(resolve(ArchSpec("resnet_imagenet", 50, 10, options={"block_scale": True})))
+    _set_scales(net, {"layer1.0": 0.0, "layer1.1": 1e-3, "layer1.2": -1e-3})
+    plan = SSSPruner(threshold=1e-2).select(
+        net, resolve(ArchSpec("resnet_imagenet", 50, 10, options={"block_scale": True}))
+    )
+    preset = resolve(ArchSpec.from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text()))
+    assert plan.arch is not None and resolve(plan.arch) == preset  # ResNet-41: (0,F),(4,T),(6,T),(3,T)
+    with pytest.raises(PruningError, match=">= 0"):
+        SSSPruner(threshold=-1.0)
+
+
+def test_errors_without_scales_and_for_vgg() -> None:
+    assert PRUNERS["sss"] is SSSPruner and not SSSPruner.needs_data
+    arch = resolve(ArchSpec("resnet_cifar", 8, 10))
+    with pytest.raises(PruningError, match="no block scales"):
+        prune(build_arch(arch), arch, SSSPruner(), None)
+    vgg = resolve(TINY_VGG)
+    with pytest.raises(PruningError, match="does not support family 'vgg'"):
+        prune(build_arch(vgg), vgg, SSSPruner(), None)
+
+
+@pytest.mark.slow
+def test_sparse_training_then_prune_through_the_cli(tmp_path: Path, trainer_args: list[str]) -> None:
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(ArchSpec("resnet_cifar", 8, 10, options={"block_scale": True}).to_yaml())
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS / "data/synthetic.yaml"),
+            "--config",
+            str(CONFIGS / "regime/large.yaml"),
+            "--config",
+            str(arch),
+            "--config",
+            str(CONFIGS / "sparsity/sss.yaml"),
+            *trainer_args,
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "4",  # 1 epoch: constant LR 0.1
+            "--trainer.callbacks.init_args.strength",
+            "3.0",
+        ]
+    )
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    zero = {k.removeprefix("net.").removesuffix(".scale") for k, v in state.items() if k.endswith(".scale") and v == 0}
+    assert zero  # lr 0.1 x gamma 3 thresholds 0.3 per step: scales of 1.0 reach exactly 0 in 4 steps
+    main(
+        [
+            "prune",
+            "--config",
+            str(CONFIGS / "prune/sss.yaml"),
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "p"),
+            "--base_epochs",
+            "2",
+        ]
+    )
+    art = load_artifact(tmp_path / "p")
+    removed = [b for b, w in zip(("layer1.0", "layer2.0", "layer3.0"), art.arch.cfg, strict=True) if w == 0]
+    assert removed == sorted(zero)
+
+
+def test_channel_selections_of_surviving_blocks_are_structure() -> None:
+    from pruning_lightning.models.resnet_imagenet import default_cfg
+
+    cfg = default_cfg(resolve(R50))
+    cfg[3 * 8] //= 2  # block 8 (layer3.1) reads half of its input through a channel selection
+    net, arch = _trained_like(R50.replace(cfg=cfg), 64)
+    _set_scales(net, {"layer1.1": 0.0})
+    art = prune(net, arch, SSSPruner(), None)
+    assert list(art.structure) == ["layer3.1.selection.indexes"]
+    torch.testing.assert_close(art.structure["layer3.1.selection.indexes"], net.layer3[1].selection.indexes)

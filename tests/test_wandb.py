@@ -1,0 +1,123 @@
+"""W&B offline: group per experiment, job_type per stage, tags/config, Table, artifacts and lineage."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from pruning_lightning.pipeline import parse_experiment
+from pruning_lightning.pipeline.plan import plan, run_id
+from pruning_lightning.pipeline.runner import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def records(path: Path) -> Iterator[Any]:
+    """Records of a ``.wandb`` file (LevelDB log format, ENVIRONMENT.md §4): internal, hence this test."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, buf = 7, b""
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:
+            pos += 32768 - pos % 32768
+            continue
+        _, n, t = struct.unpack("<IHB", data[pos : pos + 7])
+        pos += 7
+        chunk = data[pos : pos + n]
+        pos += n
+        if t == 0 and n == 0:
+            continue
+        buf = chunk if t in (1, 2) else buf + chunk
+        if t in (1, 4):
+            r = pb.Record()
+            r.ParseFromString(buf)
+            buf = b""
+            yield r
+
+
+def runs_of(stage_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for f in sorted(stage_dir.glob("wandb/offline-run-*/run-*.wandb")):
+        info: dict[str, Any] = {"config": {}, "artifacts": [], "dir": f.parent}
+        for r in records(f):
+            kind = r.WhichOneof("record_type")
+            if kind == "run":
+                info.update(group=r.run.run_group, job_type=r.run.job_type, tags=list(r.run.tags), id=r.run.run_id)
+                info["config"].update({i.key: json.loads(i.value_json) for i in r.run.config.update})
+            elif kind == "config":
+                info["config"].update({i.key: json.loads(i.value_json) for i in r.config.update})
+            elif kind == "artifact":
+                info["artifacts"].append((r.artifact.name, r.artifact.type))
+        out.append(info)
+    return out
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+    if wandb.run is not None:
+        wandb.finish()
+
+
+@pytest.mark.slow
+def test_offline_runs_record_group_job_type_and_lineage(tmp_path: Path, offline: None) -> None:
+    doc = yaml.safe_load((ROOT / "configs/experiments/tiny_slimming.yaml").read_text())
+    doc.update(run_dir=str(tmp_path / "run"), seeds=[0], wandb={"project": "pl-test", "mode": "offline"})
+    doc["methods"][0]["regimes"] = ["scratch_e"]
+    exp = parse_experiment(doc)
+    run(exp, echo=lambda s: None)
+    root = tmp_path / "run/seed0"
+
+    large = runs_of(root / "large")
+    assert len(large) == 2  # fit, then the single-device test resuming the same run id
+    assert {r["id"] for r in large} == {run_id(exp, "seed0/large")}
+    for r in large:
+        assert (r["group"], r["job_type"]) == ("tiny-slimming", "large")
+        assert "seed0" in r["tags"] and r["config"]["seed"] == 0
+    assert ("tiny-slimming-seed0-large", "model") in large[-1]["artifacts"]
+
+    (prune,) = runs_of(root / "slimming_50/prune")
+    assert (prune["group"], prune["job_type"]) == ("tiny-slimming", "prune")
+    assert "ratio0.5" in prune["tags"] and prune["config"]["ratio"] == 0.5
+    assert ("tiny-slimming-seed0-slimming_50-prune", "pruned-model") in prune["artifacts"]
+    assert prune["config"]["lineage/uses"] == ["tiny-slimming-seed0-large:latest"]
+    table = json.loads(next((prune["dir"] / "files/media/table").glob("prune/kept_*.table.json")).read_text())
+    assert table["columns"] == ["layer", "kept", "total"] and len(table["data"]) == 8  # the 8 convs of VGG-11
+
+    scratch = runs_of(root / "slimming_50/scratch_e")
+    assert {r["job_type"] for r in scratch} == {"scratch_e"}
+    assert scratch[-1]["config"]["lineage/uses"] == ["tiny-slimming-seed0-slimming_50-prune:latest"]
+    lineage = [json.loads(x) for x in (tmp_path / "run/wandb_lineage.jsonl").read_text().splitlines()]
+    assert [x["uses"] for x in lineage] == [
+        "tiny-slimming-seed0-large:latest",
+        "tiny-slimming-seed0-slimming_50-prune:latest",
+    ]
+
+
+def test_no_logger_without_wandb(tmp_path: Path) -> None:
+    doc = yaml.safe_load((ROOT / "configs/experiments/tiny_slimming.yaml").read_text())
+    doc["run_dir"] = str(tmp_path / "run")
+    stages = plan(parse_experiment(doc))
+    text = " ".join(a for st in stages for a in st.args)
+    assert "WandbLogger" not in text and "CSVLogger" in text
+    doc["wandb"] = {"project": "p"}
+    stages = plan(parse_experiment(doc))
+    fit = stages[0].args
+    logger = json.loads(fit[fit.index("--trainer.logger") + 1])
+    assert logger["class_path"].endswith("WandbLogger")
+    assert logger["init_args"]["group"] == "tiny-slimming" and logger["init_args"]["job_type"] == "large"
