@@ -35,8 +35,9 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
+from pruning_lightning.pruning.base import KeepPlan
 from pruning_lightning.pruning.reconstruct import (
+    ReconstructionPruner,
     collect_images,
     contribution_cross,
     contribution_gram,
@@ -100,37 +101,13 @@ def lasso_channels(
     return torch.tensor(sorted(chosen), dtype=torch.long)
 
 
-class RegressionPruner(Pruner):
+class RegressionPruner(ReconstructionPruner):
     """LASSO channel selection + least-squares reconstruction (see module docstring).
 
-    Args:
-        ratio: fraction of channels removed in each pruned layer (0-1).
-        layer_ratios: per-unit overrides of ``ratio`` (unit name -> fraction; 0 = keep the layer intact).
-        num_images: training images sampled (the first ones of the loader).
-        locations_per_image: random output locations of the next layer per image (capped at its size).
-        seed: seed of the image order (a shuffling loader) and of the location sampling.
-        batch_size: images per forward pass while sampling.
+    Args: see :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner`.
     """
 
     name: ClassVar[str] = "regression"
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "resnet_cifar", "resnet_imagenet"})
-    needs_data: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        ratio: float = 0.5,
-        layer_ratios: dict[str, float] | None = None,
-        num_images: int = 512,
-        locations_per_image: int = 16,
-        seed: int = 0,
-        batch_size: int = 64,
-    ) -> None:
-        self.ratio = self.check_ratio(ratio)
-        if num_images < 1 or locations_per_image < 1 or batch_size < 1:
-            raise PruningError("num_images, locations_per_image and batch_size must all be >= 1")
-        self.layer_ratios = dict(layer_ratios or {})
-        self.num_images, self.locations_per_image = num_images, locations_per_image
-        self.seed, self.batch_size = seed, batch_size
 
     @torch.no_grad()
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
