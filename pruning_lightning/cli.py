@@ -37,6 +37,14 @@ class PruningCLI(LightningCLI):
             }
         )
 
+    def before_instantiate_classes(self) -> None:
+        # Checkpoints go to <default_root_dir>/checkpoints unless set: one predictable place per stage
+        # (Lightning's default nests them under the logger's version folder).
+        cfg = self.config.get(self.subcommand) if self.subcommand else self.config
+        if cfg is not None and cfg.get("checkpoint") is not None and not cfg.checkpoint.get("dirpath"):
+            root = cfg.trainer.get("default_root_dir") or "."
+            cfg.checkpoint.dirpath = os.path.join(root, "checkpoints")
+
 
 def _model_from_checkpoint(args: list[str]) -> list[str]:
     """With ``--ckpt_path X`` and no model given, take the model (and its pruned arch) from X's hparams.

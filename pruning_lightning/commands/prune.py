@@ -19,7 +19,7 @@ from pruning_lightning.utils.table import human, markdown_table
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="pruning-lightning prune", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML with any of the options below")
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML with any of the options below")
     parser.add_argument("--ckpt", type=str, required=True, help="checkpoint of the trained large model")
     parser.add_argument("--out", type=str, required=True, help="artifact directory to create")
     parser.add_subclass_arguments(Pruner, "pruner", required=True, help="pruning method (class_path + init_args)")
