@@ -37,6 +37,32 @@ class PruningCLI(LightningCLI):
             }
         )
 
+    def _configured_num_classes(self) -> tuple[int, str] | None:
+        """``num_classes`` written in an arch config file (presets, prune artifacts), if any, and that file."""
+        import yaml
+
+        cfg = self.config.get(self.subcommand) if self.subcommand else self.config
+        found = None
+        for path in (cfg.get("config") or []) if cfg is not None else []:
+            try:
+                doc = yaml.safe_load(open(str(path))) or {}
+            except OSError:
+                continue
+            arch = ((doc.get("model") or {}).get("init_args") or {}).get("arch") if isinstance(doc, dict) else None
+            if isinstance(arch, dict) and arch.get("num_classes") is not None:
+                found = (int(arch["num_classes"]), str(path))
+        return found
+
+    def instantiate_classes(self) -> None:
+        claimed = self._configured_num_classes()
+        super().instantiate_classes()
+        data_classes = getattr(self.datamodule, "num_classes", None)
+        if claimed is not None and data_classes is not None and claimed[0] != data_classes:
+            raise PruningError(
+                f"{claimed[1]} describes a {claimed[0]}-class network but the data module has {data_classes} "
+                "classes; use a preset or artifact made for this dataset (or remove num_classes from a copy)"
+            )
+
     def before_instantiate_classes(self) -> None:
         # Checkpoints go to <default_root_dir>/checkpoints unless set: one predictable place per stage
         # (Lightning's default nests them under the logger's version folder).

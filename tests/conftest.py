@@ -21,6 +21,19 @@ TINY_VGG = ArchSpec("vgg", 11, 10, cfg=[8, "M", 16, "M", 16, 16, "M", 32, 32, "M
 TINY_VGG_L1 = TINY_VGG.replace(variant="l1")
 TINY_ARCHS = [TINY_VGG, TINY_VGG_L1]
 
+# A tiny network of every family, with the image size it is tested at.
+TINY_FAMILIES: dict[str, tuple[ArchSpec, int]] = {
+    "vgg": (TINY_VGG, 32),
+    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}), 32),
+    "preresnet": (ArchSpec("preresnet", 11), 32),
+    "densenet": (ArchSpec("densenet", 7), 32),
+    "vgg_imagenet": (
+        ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=[4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M", 16, 16]),
+        64,
+    ),
+    "resnet_imagenet": (ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}), 64),
+}
+
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:

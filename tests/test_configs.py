@@ -32,8 +32,40 @@ def _instantiate(tmp_path: Path, *configs: str, extra: tuple[str, ...] = (), dat
 
 @pytest.mark.parametrize("path", _glob("arch/**/*.yaml"), ids=_rel)
 def test_arch_configs(tmp_path: Path, path: Path) -> None:
-    cli = _instantiate(tmp_path, str(CONFIGS / "regime/large.yaml"), str(path))
-    assert cli.model.arch.num_classes == 10  # linked from the data module
+    import yaml
+
+    pinned = yaml.safe_load(path.read_text())["model"]["init_args"]["arch"].get("num_classes")
+    classes = str(pinned or 7)
+    cli = _instantiate(
+        tmp_path, str(CONFIGS / "regime/large.yaml"), str(path), extra=("--data.init_args.num_classes", classes)
+    )
+    assert cli.model.arch.num_classes == int(classes)  # linked from the data module
+
+
+@pytest.mark.parametrize("preset", ["cifar/presets/vgg16_a.yaml", "imagenet/thinet_resnet50_70.yaml"])
+def test_preset_with_wrong_class_count(tmp_path: Path, preset: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from pruning_lightning.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "fit",
+                "--config",
+                BASE[0],
+                "--config",
+                str(CONFIGS / "regime/large.yaml"),
+                "--config",
+                str(CONFIGS / "arch" / preset),
+                "--data.init_args.num_classes",
+                "100",
+                "--trainer.logger",
+                "false",
+                "--trainer.default_root_dir",
+                str(tmp_path),
+            ]
+        )
+    assert exc.value.code == 2
+    assert "class network but the data module has 100 classes" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", _glob("regime/**/*.yaml"), ids=_rel)

@@ -13,22 +13,10 @@ from pruning_lightning.artifact import load_artifact, write_artifact
 from pruning_lightning.data import RandomImageDataModule
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
-from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import FineTuneModule, ScratchModule
 from pruning_lightning.pruning import PRUNERS, Pruner, prune
-from tests.conftest import TINY_VGG
+from tests.conftest import TINY_FAMILIES as FAMILIES
 
-FAMILIES: dict[str, tuple[ArchSpec, int]] = {  # tiny spec, test image size
-    "vgg": (TINY_VGG, 32),
-    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}), 32),
-    "preresnet": (ArchSpec("preresnet", 11), 32),
-    "densenet": (ArchSpec("densenet", 7), 32),
-    "vgg_imagenet": (
-        ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=[4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M", 16, 16]),
-        64,
-    ),
-    "resnet_imagenet": (ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}), 64),
-}
 STAGES = {"vgg": 5, "resnet_cifar": 3, "resnet_imagenet": 4}
 
 

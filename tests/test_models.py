@@ -60,3 +60,31 @@ def test_bad_specs(spec: ArchSpec, match: str) -> None:
 def test_unknown_spec_key() -> None:
     with pytest.raises(PruningError, match="unknown architecture keys"):
         ArchSpec.from_dict({"family": "vgg", "depth": 19, "width": 2})
+
+
+def test_every_family_has_a_tiny_spec() -> None:
+    from pruning_lightning.models import known_families
+    from tests.conftest import TINY_FAMILIES
+
+    assert sorted(TINY_FAMILIES) == known_families()
+
+
+@pytest.mark.parametrize("family", sorted(__import__("tests.conftest").conftest.TINY_FAMILIES))
+def test_one_batch_fit_every_family(family: str) -> None:
+    import lightning as L
+
+    from pruning_lightning.data import RandomImageDataModule
+    from pruning_lightning.modules import LargeModule
+    from tests.conftest import TINY_FAMILIES
+
+    spec, size = TINY_FAMILIES[family]
+    model = LargeModule(spec)
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    trainer = L.Trainer(
+        accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.fit(model, RandomImageDataModule(num_samples=8, image_size=size, batch_size=4))
+    changed = [
+        k for k, v in model.net.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])
+    ]
+    assert changed  # one optimizer step moved the weights

@@ -41,8 +41,14 @@ def test_whole_slice(tmp_path: Path, trainer_args: list[str], capsys: pytest.Cap
         str(CONFIGS / "regime/large.yaml"),
         arch,
         str(CONFIGS / "sparsity/slimming.yaml"),
-        extra=("--trainer.max_epochs", "2", "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
-               "--trainer.logger.save_dir", str(tmp_path / "large")),
+        extra=(
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.logger",
+            "lightning.pytorch.loggers.CSVLogger",
+            "--trainer.logger.save_dir",
+            str(tmp_path / "large"),
+        ),
     )
     ckpt = large / "checkpoints" / "last.ckpt"  # default place: <default_root_dir>/checkpoints
     assert ckpt.is_file() and (large / "checkpoints" / "best.ckpt").is_file()

@@ -120,3 +120,29 @@ def test_ratio_out_of_range() -> None:
     for bad in (0.0, 1.0, -0.1, 1.5):
         with pytest.raises(PruningError, match=r"ratio must be in \(0, 1\)"):
             SlimmingPruner(bad)
+
+
+def test_prune_at_end_of_large_run(tmp_path) -> None:  # noqa: ANN001
+    from pruning_lightning.artifact import load_artifact
+    from pruning_lightning.callbacks import PruneAtEnd
+    from pruning_lightning.data import RandomImageDataModule
+    from pruning_lightning.modules import LargeModule
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[BNL1Sparsity(1e-3), PruneAtEnd(SlimmingPruner(0.5), out=str(tmp_path / "prune"))],
+    )
+    model = LargeModule(TINY_VGG)
+    trainer.fit(model, RandomImageDataModule())
+    art = load_artifact(tmp_path / "prune")
+    assert art.stats["base_epochs"] == 2 and art.stats["scratch_b_epochs"] >= 2
+    assert art.reference_arch == resolve(TINY_VGG)
+    # Same decision as the prune command on the trained weights.
+    assert art.arch == prune(model.net, model.arch, SlimmingPruner(0.5)).arch

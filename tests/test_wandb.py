@@ -121,3 +121,48 @@ def test_no_logger_without_wandb(tmp_path: Path) -> None:
     logger = json.loads(fit[fit.index("--trainer.logger") + 1])
     assert logger["class_path"].endswith("WandbLogger")
     assert logger["init_args"]["group"] == "tiny-slimming" and logger["init_args"]["job_type"] == "large"
+
+
+def test_logger_config_records_metrics_offline(tmp_path: Path, offline: None, trainer_args: list[str]) -> None:
+    """configs/logger/wandb.yaml through the fit CLI: the offline run holds group, job_type and the metrics."""
+    from pruning_lightning.cli import cli_main
+    from tests.conftest import TINY_VGG
+
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(TINY_VGG.to_yaml())
+    cli_main(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs/data/synthetic.yaml"),
+            "--config",
+            str(ROOT / "configs/regime/large.yaml"),
+            "--config",
+            str(arch),
+            *trainer_args,
+            "--trainer.max_epochs",
+            "2",
+            "--config",
+            str(ROOT / "configs/logger/wandb.yaml"),
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path),
+            "--trainer.logger.init_args.job_type",
+            "large",
+        ]
+    )
+    import wandb
+
+    wandb.finish()
+    (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    history: list[dict[str, Any]] = []
+    group = job_type = None
+    for r in records(run_file):
+        kind = r.WhichOneof("record_type")
+        if kind == "run":
+            group, job_type = r.run.run_group, r.run.job_type
+        elif kind == "history":
+            history.append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item})
+    assert (group, job_type) == ("cifar10-vgg19-slimming-70", "large")
+    val = [h["val/acc1"] for h in history if "val/acc1" in h]
+    assert len(val) == 2 and all(0.0 <= v <= 1.0 for v in val)  # one per epoch
+    assert any("train/loss_epoch" in h for h in history)
