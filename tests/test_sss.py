@@ -115,7 +115,9 @@ def test_sss_resnet50_arch_is_the_preset_and_threshold() -> None:
     plan = SSSPruner(threshold=1e-2).select(
         net, resolve(ArchSpec("resnet_imagenet", 50, 10, options={"block_scale": True}))
     )
-    preset = resolve(ArchSpec.from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text()))
+    preset = resolve(
+        ArchSpec.from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text()).replace(num_classes=10)
+    )  # preset pins ImageNet-1k
     assert plan.arch is not None and resolve(plan.arch) == preset  # ResNet-41: (0,F),(4,T),(6,T),(3,T)
     with pytest.raises(PruningError, match=">= 0"):
         SSSPruner(threshold=-1.0)

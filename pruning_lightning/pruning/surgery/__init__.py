@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from pruning_lightning.pruning.base import KeepPlan
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,14 @@ def channel_units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
 
 
 def apply_plan(
-    model: nn.Module, arch: ArchSpec, plan: object
+    model: nn.Module, arch: ArchSpec, plan: KeepPlan
 ) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
     """Apply a KeepPlan. Returns (new arch, structure, weights, kept-per-unit summary)."""
-    updates: dict[str, torch.Tensor] = getattr(plan, "weight_updates", None) or {}
-    if updates:  # reconstructed next-layer weights (ThiNet, regression) are inherited like any other
-        model = _with_updates(model, updates)
-    if getattr(plan, "arch", None) is not None:
-        return _rearchitect(model, plan.arch)  # type: ignore[attr-defined]
-    channels: dict[str, torch.Tensor] = plan.channels  # type: ignore[attr-defined]
-    masks: dict[str, torch.Tensor] = plan.masks  # type: ignore[attr-defined]
+    if plan.weight_updates:  # reconstructed next-layer weights (ThiNet, regression) are inherited like any other
+        model = _with_updates(model, plan.weight_updates)
+    if plan.arch is not None:
+        return _rearchitect(model, plan.arch)
+    channels, masks = plan.channels, plan.masks
     if channels:
         surgery = get_surgery(arch.family)
         units = {u.name: u for u in surgery.units(model, arch)}
