@@ -45,7 +45,8 @@ class PruningCLI(LightningCLI):
         found = None
         for path in (cfg.get("config") or []) if cfg is not None else []:
             try:
-                doc = yaml.safe_load(open(str(path))) or {}
+                with open(str(path)) as f:
+                    doc = yaml.safe_load(f) or {}
             except OSError:
                 continue
             arch = ((doc.get("model") or {}).get("init_args") or {}).get("arch") if isinstance(doc, dict) else None

@@ -239,5 +239,5 @@ def test_gpu_fragment_trains_on_cpu(tmp_path: Path, trainer_args: list[str]) -> 
     assert isinstance(loader, DeviceCIFARLoader) and loader.sampler.epoch == 1  # Lightning called set_epoch
     assert cli.model.net.features.conv2.weight.is_contiguous(memory_format=torch.channels_last)
     assert cli.trainer.optimizers[0].defaults["fused"] is True
-    assert torch.isfinite(torch.as_tensor(cli.trainer.callback_metrics["train/loss"])).all()
+    assert torch.isfinite(torch.as_tensor(cli.trainer.callback_metrics["train/loss_epoch"])).all()
     assert np.isfinite(float(cli.trainer.callback_metrics["val/acc1"]))

@@ -92,7 +92,7 @@ def test_bad_sizes() -> None:
 def test_cli_links_classes_from_folder(tmp_path: Path, trainer_args: list[str]) -> None:
     root = _tree(tmp_path / "imagenet")
     arch = tmp_path / "arch.yaml"
-    arch.write_text(ArchSpec("resnet_imagenet", 18, options={"base_width": 4}).to_yaml())
+    arch.write_text(ArchSpec("resnet_imagenet", 18, 3, options={"base_width": 4}).to_yaml())
     cli = cli_main(
         [
             "fit",
