@@ -13,6 +13,7 @@ materialising ``z`` (N x O x C floats): ``G[c, d] = sum_{k, k'} (XᵀX)[(c,k), (
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from collections.abc import Callable
 from typing import ClassVar
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
-from pruning_lightning.pruning.surgery import ChannelUnit
+from pruning_lightning.pruning.surgery import ChannelUnit, channel_units
 
 
 class _Stop(Exception):
@@ -257,3 +258,13 @@ class ReconstructionPruner(Pruner):
         self.layer_ratios = dict(layer_ratios or {})
         self.num_images, self.locations_per_image = num_images, locations_per_image
         self.seed, self.batch_size = seed, batch_size
+
+    def prepare(
+        self, model: nn.Module, arch: ArchSpec, data: DataLoader | None
+    ) -> tuple[list[ChannelUnit], dict[str, float], torch.Tensor, nn.Module]:
+        """Units, per-unit ratios, the sampled images and a working copy of ``model`` to reconstruct in."""
+        if data is None:
+            raise PruningError(f"method {self.name!r} needs training data: configure --data")
+        units = channel_units(model, arch)
+        images = collect_images(data, self.num_images, self.seed)
+        return units, layer_ratios(units, self.ratio, self.layer_ratios), images, copy.deepcopy(model).eval()

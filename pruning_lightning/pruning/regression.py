@@ -22,7 +22,6 @@ these are relative to He et al.):
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import ClassVar
 
@@ -38,11 +37,9 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import KeepPlan
 from pruning_lightning.pruning.reconstruct import (
     ReconstructionPruner,
-    collect_images,
     contribution_cross,
     contribution_gram,
     keep_count,
-    layer_ratios,
     layer_weight,
     least_squares,
     next_layer,
@@ -50,7 +47,7 @@ from pruning_lightning.pruning.reconstruct import (
     sample_outputs,
     set_layer_weight,
 )
-from pruning_lightning.pruning.surgery import ChannelUnit, channel_units
+from pruning_lightning.pruning.surgery import ChannelUnit
 
 
 def lasso_channels(
@@ -111,12 +108,7 @@ class RegressionPruner(ReconstructionPruner):
 
     @torch.no_grad()
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
-        if data is None:
-            raise PruningError(f"method {self.name!r} needs training data: configure --data")
-        units = channel_units(model, arch)
-        ratios = layer_ratios(units, self.ratio, self.layer_ratios)
-        images = collect_images(data, self.num_images, self.seed)
-        work = copy.deepcopy(model).eval()
+        units, ratios, images, work = self.prepare(model, arch, data)
         plan, touched = KeepPlan(), []
         todo: list[tuple[int, ChannelUnit, str]] = []
         for i, unit in enumerate(units):

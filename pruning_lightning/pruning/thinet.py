@@ -24,7 +24,6 @@ the ThiNet paper):
 
 from __future__ import annotations
 
-import copy
 from typing import ClassVar
 
 import torch
@@ -36,16 +35,13 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import KeepPlan
 from pruning_lightning.pruning.reconstruct import (
     ReconstructionPruner,
-    collect_images,
     contribution_gram,
     keep_count,
-    layer_ratios,
     layer_weight,
     next_layer,
     sample_inputs,
     set_layer_weight,
 )
-from pruning_lightning.pruning.surgery import channel_units
 
 
 def greedy_removal(gram: torch.Tensor, n_remove: int) -> list[int]:
@@ -80,12 +76,7 @@ class ThiNetPruner(ReconstructionPruner):
 
     @torch.no_grad()
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
-        if data is None:
-            raise PruningError(f"method {self.name!r} needs training data: configure --data")
-        units = channel_units(model, arch)
-        ratios = layer_ratios(units, self.ratio, self.layer_ratios)
-        images = collect_images(data, self.num_images, self.seed)
-        work = copy.deepcopy(model).eval()
+        units, ratios, images, work = self.prepare(model, arch, data)
         plan, touched = KeepPlan(), []
         for i, unit in enumerate(units):
             if ratios[unit.name] == 0:
