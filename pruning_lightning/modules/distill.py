@@ -215,26 +215,10 @@ class DistillFineTuneModule(_Distill, FineTuneModule):
         temperature: float = 4.0,
         alpha: float = 0.9,
         lr: float = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
         lr_milestones: tuple[float, ...] = (),
-        lr_gamma: float = 0.1,
-        channels_last: bool = False,
-        compile: bool = False,
-        fused_optimizer: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            arch,
-            init_from,
-            lr,
-            momentum,
-            weight_decay,
-            lr_milestones,
-            lr_gamma,
-            channels_last,
-            compile,
-            fused_optimizer,
-        )
+        super().__init__(arch, init_from, lr=lr, lr_milestones=lr_milestones, **kwargs)
         self._init_distill(teacher, temperature, alpha)
 
 
@@ -258,26 +242,7 @@ class DistillScratchModule(_Distill, ScratchModule):
         budget: Literal["E", "B"] = "E",
         temperature: float = 4.0,
         alpha: float = 0.9,
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        lr_milestones: tuple[float, ...] = (0.5, 0.75),
-        lr_gamma: float = 0.1,
-        channels_last: bool = False,
-        compile: bool = False,
-        fused_optimizer: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            arch,
-            structure_from,
-            budget,
-            lr,
-            momentum,
-            weight_decay,
-            lr_milestones,
-            lr_gamma,
-            channels_last,
-            compile,
-            fused_optimizer,
-        )
+        super().__init__(arch, structure_from, budget, **kwargs)
         self._init_distill(teacher, temperature, alpha)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -100,28 +100,9 @@ class LotteryModule(ScratchModule):
         structure_from: str,
         init_from: str | None = None,
         ticket: Literal["winning", "random"] = "winning",
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        lr_milestones: tuple[float, ...] = (0.5, 0.75),
-        lr_gamma: float = 0.1,
-        channels_last: bool = False,
-        compile: bool = False,
-        fused_optimizer: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            arch,
-            structure_from,
-            "E",
-            lr,
-            momentum,
-            weight_decay,
-            lr_milestones,
-            lr_gamma,
-            channels_last,
-            compile,
-            fused_optimizer,
-        )
+        super().__init__(arch, structure_from, "E", **kwargs)
         if ticket not in ("winning", "random"):
             raise PruningError(f"ticket must be 'winning' or 'random', got {ticket!r}")
         if ticket == "winning" and not init_from:

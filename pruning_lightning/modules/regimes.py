@@ -103,17 +103,10 @@ class FineTuneModule(_FromArtifact):
         arch: ArchSpec,
         init_from: str,
         lr: float = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
         lr_milestones: tuple[float, ...] = (),
-        lr_gamma: float = 0.1,
-        channels_last: bool = False,
-        compile: bool = False,
-        fused_optimizer: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer
-        )
+        super().__init__(arch, lr=lr, lr_milestones=lr_milestones, **kwargs)
         self.artifact_path = init_from
 
     def on_artifact(self, art: PrunedArtifact) -> None:
@@ -136,18 +129,9 @@ class ScratchModule(_FromArtifact):
         arch: ArchSpec,
         structure_from: str,
         budget: Literal["E", "B"] = "E",
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        lr_milestones: tuple[float, ...] = (0.5, 0.75),
-        lr_gamma: float = 0.1,
-        channels_last: bool = False,
-        compile: bool = False,
-        fused_optimizer: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            arch, lr, momentum, weight_decay, lr_milestones, lr_gamma, channels_last, compile, fused_optimizer
-        )
+        super().__init__(arch, **kwargs)
         self.artifact_path = structure_from
         self.budget = budget
 
