@@ -59,13 +59,10 @@ def _artifact_file(path: str | os.PathLike) -> Path:
 
 def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
     """Load ``pruned.pt`` (or the directory holding it) with ``weights_only=True``."""
+    from pruning_lightning.checkpoint import read_torch_file
+
     f = _artifact_file(path)
-    if not f.is_file():
-        raise PruningError(f"pruned artifact not found: {f} (run `pruning-lightning prune` first)")
-    try:
-        payload = torch.load(f, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle error, ...
-        raise PruningError(f"pruned artifact {f} is unreadable or truncated ({type(e).__name__}); re-run prune") from e
+    payload = read_torch_file(f, "pruned artifact", " (run `pruning-lightning prune` first)")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PruningError(f"{f} is not a pruning-lightning artifact (expected format {FORMAT!r})")
     return PrunedArtifact(

@@ -86,17 +86,16 @@ def _model_from_checkpoint(args: list[str]) -> list[str]:
         return args
     import json
 
-    import torch
+    from pruning_lightning.checkpoint import read_torch_file
 
-    from pruning_lightning.errors import PruningError
-
+    ckpt = read_torch_file(path, "checkpoint")
     try:
-        hp = dict(torch.load(path, map_location="cpu", weights_only=True)["hyper_parameters"])
-    except FileNotFoundError:
-        raise PruningError(f"checkpoint not found: {path}") from None
-    except Exception as e:
-        raise PruningError(f"checkpoint {path} is unreadable or truncated ({type(e).__name__})") from e
+        hp = dict(ckpt["hyper_parameters"])
+    except (KeyError, TypeError) as e:
+        raise PruningError(f"{path} is not a pruning-lightning checkpoint (no hyper_parameters)") from e
     hp.pop("_instantiator", None)
+    if "_class_path" not in hp:  # not written through this CLI: leave it to Lightning's own handling
+        return args
     model = {"class_path": hp.pop("_class_path"), "init_args": hp}
     return [args[0], "--model", json.dumps(model), *args[1:]]
 

@@ -82,17 +82,12 @@ def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[
         PruningError: missing/unreadable file, a pruned artifact, another class count, input size
             or dataset than the student's.
     """
-    from pruning_lightning.checkpoint import load_network
+    from pruning_lightning.checkpoint import network_from, read_torch_file
 
     p = Path(path)
     if (p / "pruned.pt").is_file():
         raise PruningError(_ARTIFACT_MSG.format(path=path))
-    if not p.is_file():
-        raise PruningError(f"teacher checkpoint not found: {path}; set model.init_args.teacher to the large .ckpt")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise PruningError(f"teacher checkpoint {p} is unreadable or truncated ({type(e).__name__})") from e
+    ckpt = read_torch_file(p, "teacher checkpoint", "; set model.init_args.teacher to the large model's .ckpt")
     if isinstance(ckpt, dict) and ckpt.get("format") == ARTIFACT_FORMAT:
         raise PruningError(_ARTIFACT_MSG.format(path=path))
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
@@ -107,7 +102,7 @@ def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[
     if input_size(arch) != input_size(student):
         raise PruningError(f"teacher {path} takes inputs {input_size(arch)}, the student {input_size(student)}")
     _check_dataset(path, ckpt.get("datamodule_hyper_parameters") or {}, datamodule)
-    _, net = load_network(p)
+    _, net = network_from(ckpt, p)  # the file is read once
     net.eval().requires_grad_(False)
     return arch, net
 

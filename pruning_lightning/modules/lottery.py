@@ -35,6 +35,7 @@ import torch
 
 from pruning_lightning.artifact import PrunedArtifact
 from pruning_lightning.callbacks.masks import apply_masks, density_he_init, masks_of
+from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -72,12 +73,7 @@ class SaveInitialWeights(L.Callback):
 def load_init(path: str | os.PathLike) -> tuple[ArchSpec, dict[str, torch.Tensor]]:
     """Read ``init.pt`` (``weights_only=True``): the large run's architecture and initial weights."""
     p = Path(path)
-    if not p.is_file():
-        raise PruningError(f"initial weights not found: {p} (train the large model with SaveInitialWeights)")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise PruningError(f"initial weights {p} are unreadable or truncated ({type(e).__name__})") from e
+    payload = read_torch_file(p, "initial weights", " (train the large model with SaveInitialWeights)")
     if not isinstance(payload, dict) or payload.get("format") != INIT_FORMAT:
         raise PruningError(f"{p} is not an init.pt written by SaveInitialWeights (format {INIT_FORMAT!r})")
     return resolve(payload["arch"]), payload["state_dict"]
