@@ -25,6 +25,7 @@ import yaml
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.utils.finite import check_finite
 
 FORMAT = "pruning-lightning/pruned-v1"
 
@@ -65,6 +66,7 @@ def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
     payload = read_torch_file(f, "pruned artifact", " (run `pruning-lightning prune` first)")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PruningError(f"{f} is not a pruning-lightning artifact (expected format {FORMAT!r})")
+    check_finite({"structure": payload["structure"], "weights": payload["weights"]}, f"pruned artifact {f}")
     return PrunedArtifact(
         arch=ArchSpec.from_dict(payload["arch"]),
         reference_arch=ArchSpec.from_dict(payload["reference_arch"]),

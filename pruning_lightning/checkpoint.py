@@ -12,6 +12,7 @@ from torch import nn
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.utils.finite import check_finite
 
 
 def read_torch_file(path: str | os.PathLike, what: str, hint: str = "") -> Any:
@@ -38,6 +39,7 @@ def network_from(ckpt: Any, path: str | os.PathLike) -> tuple[ArchSpec, nn.Modul
         state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     except (KeyError, TypeError) as e:
         raise PruningError(f"{path} is not a pruning-lightning checkpoint (no {e} entry)") from e
+    check_finite(state, f"checkpoint {path}")
     net = build_arch(arch)
     try:
         net.load_state_dict(state)
@@ -46,6 +48,19 @@ def network_from(ckpt: Any, path: str | os.PathLike) -> tuple[ArchSpec, nn.Modul
     return arch, net
 
 
-def load_network(path: str | os.PathLike) -> tuple[ArchSpec, nn.Module]:
-    """Rebuild the (possibly pruned) network stored in a checkpoint, under ``weights_only=True``."""
-    return network_from(read_torch_file(path, "checkpoint", "; re-run its stage"), path)
+def origin(ckpt: Any, path: str | os.PathLike) -> str:
+    """Where a checkpoint's state comes from, for messages and records: file, epoch count, global step."""
+    epoch, step = ckpt.get("epoch"), ckpt.get("global_step")
+    if epoch is None:
+        return str(path)
+    return f"{path} (after epoch {int(epoch) + 1}, global step {step})"
+
+
+def load_network(path: str | os.PathLike) -> tuple[ArchSpec, nn.Module, str]:
+    """Rebuild the (possibly pruned) network stored in a checkpoint, under ``weights_only=True``.
+
+    Returns the architecture, the network and :func:`origin` of the checkpoint.
+    """
+    ckpt = read_torch_file(path, "checkpoint", "; re-run its stage")
+    arch, net = network_from(ckpt, path)
+    return arch, net, origin(ckpt, path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -19,14 +21,24 @@ COMMANDS = ("prune", "info", "demo", "pipeline", "report")
 
 
 class PruningCLI(LightningCLI):
-    """LightningCLI with the data -> arch class-count link."""
+    """LightningCLI with the data -> arch class-count link, stage-folder outputs and checkpoint checks.
+
+    ``--ckpt_path`` never silently overrides the configuration: the checkpoint's model configuration is
+    the base (prepended by :func:`_model_from_checkpoint`), and anything configured explicitly must agree
+    with it (the architecture always; every hyperparameter when resuming a fit, because Lightning
+    restores the optimiser and scheduler state of the checkpoint's run).
+    """
+
+    def __init__(self, *args: Any, ckpt_hparams: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self.ckpt_hparams = ckpt_hparams
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
-        from lightning.pytorch.callbacks import ModelCheckpoint
+        from pruning_lightning.callbacks.checkpoint import StageCheckpoint
 
         parser.link_arguments("data.num_classes", "model.init_args.arch.num_classes", apply_on="instantiate")
         # Checkpointing has its own key so that trainer.callbacks stays free for sparsity callbacks.
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(StageCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.save_last": True,
@@ -36,6 +48,11 @@ class PruningCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning's version parses the checkpoint's hparams *over* the command line, so a checkpoint
+        # silently beat explicit settings. Ours: the checkpoint is the base, conflicts are errors.
+        return
 
     def _configured_num_classes(self) -> tuple[int, str] | None:
         """``num_classes`` written in an arch config file (presets, prune artifacts), if any, and that file."""
@@ -63,27 +80,120 @@ class PruningCLI(LightningCLI):
                 f"{claimed[1]} describes a {claimed[0]}-class network but the data module has {data_classes} "
                 "classes; use a preset or artifact made for this dataset (or remove num_classes from a copy)"
             )
+        if self.ckpt_hparams is not None:
+            check_against_checkpoint(self.model, self.ckpt_hparams, self._ckpt_path(), self.subcommand == "fit")
+
+    def _ckpt_path(self) -> str:
+        cfg = self.config.get(self.subcommand) if self.subcommand else self.config
+        return str(cfg.get("ckpt_path")) if cfg is not None else "?"
 
     def before_instantiate_classes(self) -> None:
-        # Checkpoints go to <default_root_dir>/checkpoints unless set: one predictable place per stage
-        # (Lightning's default nests them under the logger's version folder).
+        from jsonargparse import Namespace
+
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
-        if cfg is not None and cfg.get("checkpoint") is not None and not cfg.checkpoint.get("dirpath"):
-            root = cfg.trainer.get("default_root_dir") or "."
+        if cfg is None:
+            return
+        root = cfg.trainer.get("default_root_dir")
+        ckpt = cfg.get("ckpt_path")
+        if not root and ckpt and self.subcommand in ("test", "validate"):
+            # Evaluating a stage's checkpoint: outputs go to that stage's folder, not the working directory.
+            parent = Path(str(ckpt)).resolve().parent
+            root = str(parent.parent if parent.name == "checkpoints" else parent)
+            cfg.trainer.default_root_dir = root
+        root = root or "."
+        # Checkpoints go to <default_root_dir>/checkpoints unless set: one predictable place per stage.
+        if cfg.get("checkpoint") is not None and not cfg.checkpoint.get("dirpath"):
             cfg.checkpoint.dirpath = os.path.join(root, "checkpoints")
+        # Metrics (and config.yaml beside them) in the stage folder; a resumed fit continues metrics.csv.
+        logger = cfg.trainer.get("logger")
+        if logger is None or logger is True:
+            cfg.trainer.logger = Namespace(class_path=STAGE_LOGGER, init_args=Namespace(save_dir=root))
+        elif (
+            isinstance(logger, Namespace)
+            and logger.get("class_path") == STAGE_LOGGER
+            and not logger.init_args.get("save_dir")
+        ):
+            logger.init_args.save_dir = root
 
 
-def _model_from_checkpoint(args: list[str]) -> list[str]:
-    """With ``--ckpt_path X`` and no model given, take the model (and its pruned arch) from X's hparams.
+STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
 
-    LightningCLI only reads checkpoint hparams after the command line parsed, which fails when the
-    architecture is not repeated on the command line; we prepend them so explicit configs still win.
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def check_against_checkpoint(model: Any, ckpt_hparams: dict[str, Any], path: str, resuming: bool) -> None:
+    """Explicit beats implicit: what the configuration says must agree with the checkpoint it loads.
+
+    Raises:
+        PruningError: the architecture (or module class) differs; or, when ``resuming`` a fit, any
+            hyperparameter differs (Lightning would restore the checkpoint's optimiser/LR state anyway).
+    """
+    from pruning_lightning.models import resolve
+
+    hp = dict(ckpt_hparams)
+    ckpt_class = hp.pop("_class_path", None)
+    ours = f"{type(model).__module__}.{type(model).__qualname__}"
+    if ckpt_class and ckpt_class.rsplit(".", 1)[-1] != type(model).__qualname__:
+        raise PruningError(
+            f"{path} was written by {ckpt_class} but the configuration builds {ours}; drop the model/regime "
+            "config to use the checkpoint's, or pass a checkpoint of this regime"
+        )
+    if "arch" in hp and resolve(hp["arch"]) != model.arch:
+        raise PruningError(
+            f"{path} holds architecture {resolve(hp['arch']).to_dict()} but the configuration describes "
+            f"{model.arch.to_dict()}; drop the arch config to use the checkpoint's, or pass a checkpoint of this "
+            "architecture"
+        )
+    if not resuming:
+        return
+    own = dict(model.hparams)
+    for key, value in hp.items():
+        if key in ("arch", "_instantiator") or key not in own:
+            continue
+        if _plain(own[key]) != _plain(value):
+            raise PruningError(
+                f"resuming from {path}: model.init_args.{key} is {own[key]!r} in the configuration but "
+                f"{value!r} in the checkpoint; a resumed fit continues the checkpoint's run (its optimiser and "
+                "LR state), so drop the override, or start a new stage to change it"
+            )
+
+
+def _args_give_arch(args: list[str]) -> bool:
+    """Whether the command line or one of its ``-c`` files sets ``model.init_args.arch``."""
+    import yaml
+
+    for i, a in enumerate(args):
+        if a.startswith("--model.init_args.arch") or a.startswith("--model.arch"):
+            return True
+        if a in ("-c", "--config") and i + 1 < len(args):
+            try:
+                doc = yaml.safe_load(Path(args[i + 1]).read_text())
+            except (OSError, yaml.YAMLError):
+                continue  # the CLI reports unreadable files itself
+            model = doc.get("model") if isinstance(doc, dict) else None
+            if isinstance(model, dict) and "arch" in (model.get("init_args") or {}):
+                return True
+    return False
+
+
+def _model_from_checkpoint(args: list[str]) -> tuple[list[str], dict[str, Any] | None]:
+    """With ``--ckpt_path X``, prepend X's model configuration (its pruned arch included) as the base.
+
+    Explicit configuration still parses after it; :func:`check_against_checkpoint` then refuses what
+    disagrees with the checkpoint. Returns the arguments and the checkpoint's hparams (``None`` when
+    no checkpoint of ours is given).
     """
     if "--ckpt_path" not in args or len(args) < 2:
-        return args
+        return args, None
     path = args[args.index("--ckpt_path") + 1] if args.index("--ckpt_path") + 1 < len(args) else ""
-    if any(a.startswith("--model") for a in args) or path == "last":
-        return args
+    if path in ("last", "best", "hpc", "registry"):
+        return args, None
     import json
 
     from pruning_lightning.checkpoint import read_torch_file
@@ -95,9 +205,13 @@ def _model_from_checkpoint(args: list[str]) -> list[str]:
         raise PruningError(f"{path} is not a pruning-lightning checkpoint (no hyper_parameters)") from e
     hp.pop("_instantiator", None)
     if "_class_path" not in hp:  # not written through this CLI: leave it to Lightning's own handling
-        return args
-    model = {"class_path": hp.pop("_class_path"), "init_args": hp}
-    return [args[0], "--model", json.dumps(model), *args[1:]]
+        return args, None
+    # An architecture given explicitly replaces the checkpoint's whole (a merge of two archs would be neither);
+    # check_against_checkpoint then reports the disagreement.
+    skip = {"_class_path", "arch"} if _args_give_arch(args) else {"_class_path"}
+    init = {k: v for k, v in hp.items() if k not in skip}
+    model = {"class_path": hp["_class_path"], "init_args": init}
+    return [args[0], "--model", json.dumps(model, default=list), *args[1:]], hp
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> PruningCLI:
@@ -107,7 +221,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> PruningCLI:
     from pruning_lightning.modules import ClassificationModule
 
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
-    args = _model_from_checkpoint(list(sys.argv[1:] if args is None else args))
+    args, ckpt_hparams = _model_from_checkpoint(list(sys.argv[1:] if args is None else args))
 
     return PruningCLI(
         ClassificationModule,
@@ -118,6 +232,7 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> PruningCLI:
         run=run,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
+        ckpt_hparams=ckpt_hparams,
     )
 
 

@@ -172,7 +172,8 @@ def test_datamodule_device_resident_uses_the_same_images() -> None:
     # Under DDP the loader takes rank and world size from the attached trainer.
     dm.trainer = SimpleNamespace(global_rank=1, world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu")))
     shard = dm.train_dataloader()
-    assert (shard.sampler.rank, shard.sampler.world_size, len(shard)) == (1, 2, 1)  # 50 images // 32
+    # batch_size is global: 16 per rank, so 50 images // 16 = 3 batches (the global step count is unchanged).
+    assert (shard.sampler.rank, shard.sampler.world_size, len(shard), shard.batch_size) == (1, 2, 3, 16)
 
 
 def _printed_config(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict:

@@ -181,7 +181,7 @@ def test_order_smallest_and_random() -> None:
 
 @pytest.mark.parametrize("spec", [TINY_VGG_L1, TINY_RESNET], ids=["vgg", "resnet_cifar"])
 def test_mask_implementation_computes_the_small_net(spec: ArchSpec) -> None:
-    """as_masks: the full net with masked filters and BN equals the physically pruned net."""
+    """as_masks + mask_bn: the full net with masked filters and BN equals the physically pruned net."""
     arch = resolve(spec)
     net = build_arch(arch)
     with torch.no_grad():
@@ -191,7 +191,9 @@ def test_mask_implementation_computes_the_small_net(spec: ArchSpec) -> None:
     ratios = (0.5,) * (5 if arch.family == "vgg" else 3)
     net.eval()
     small_arch, _, small_weights, _ = apply_plan(net, arch, L1NormPruner(ratios).select(net, arch))
-    mask_plan = L1NormPruner(ratios, as_masks=True).select(net, arch)
+    conv_only = L1NormPruner(ratios, as_masks=True).select(net, arch).masks  # the reference: conv weights only
+    assert conv_only and all(m.dim() == 4 for m in conv_only.values())
+    mask_plan = L1NormPruner(ratios, as_masks=True, mask_bn=True).select(net, arch)
     masked_arch, structure, masked_weights, _ = apply_plan(net, arch, mask_plan)
     assert masked_arch == arch and structure and all(k.startswith("mask:") for k in structure)
     bn_masks = [k for k in structure if k.endswith(".bias")]

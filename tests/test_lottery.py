@@ -162,16 +162,20 @@ def _init_file(tmp_path: Path, arch: object, net: torch.nn.Module) -> Path:
     return path
 
 
-def test_structured_l1_ticket_masks_filters_and_bn(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mask_bn", [False, True], ids=["conv_only", "with_bn"])
+def test_structured_l1_winning_ticket(tmp_path: Path, mask_bn: bool) -> None:
+    """Default: only conv filters are masked (the reference); mask_bn=True also masks BN gamma/beta."""
     from pruning_lightning.data.synthetic import RandomImageDataModule
 
     arch = resolve(TINY_VGG_L1)
     init_net = build_arch(arch)
     init = _init_file(tmp_path, arch, init_net)
     trained = build_arch(arch)  # stands in for the trained large model
-    out = write_artifact(prune(trained, arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "prune")
+    pruner = L1NormPruner((0.5,) * 5, as_masks=True, mask_bn=mask_bn)
+    out = write_artifact(prune(trained, arch, pruner), tmp_path / "prune")
     masks = _masks(out)
-    assert {k.rsplit(".", 2)[-2][:2] for k in masks} == {"co", "bn"}  # conv filters and BN gamma/beta
+    assert {k.rsplit(".", 2)[-2][:2] for k in masks} == ({"co", "bn"} if mask_bn else {"co"})
+    assert all(k.endswith(".weight") and masks[k].dim() == 4 for k in masks) != mask_bn
     capture = Capture()
     model = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning")
     _trainer(tmp_path, capture).fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
@@ -179,6 +183,46 @@ def test_structured_l1_ticket_masks_filters_and_bn(tmp_path: Path) -> None:
         assert torch.equal(capture.state[k], v * masks[k] if k in masks else v), k
     for k, m in masks.items():
         assert not model.net.get_parameter(k)[~m].any()
+
+
+def _random_ticket_start(tmp_path: Path, pruner: object, random_init: str) -> tuple[dict, dict, dict]:
+    """(masks, the random ticket's weights at train start, the dense init of the same seed)."""
+    from pruning_lightning.artifact import load_artifact as _load
+
+    arch = resolve(TINY_VGG_L1)
+    out = write_artifact(prune(build_arch(arch), arch, pruner), tmp_path / f"prune_{pruner.name}_{random_init}")  # type: ignore[arg-type]
+    torch.manual_seed(7)
+    dense = {k: v.clone() for k, v in build_arch(arch).state_dict().items()}
+    torch.manual_seed(7)
+    model = LotteryModule(arch, structure_from=str(out), ticket="random", random_init=random_init)
+    model.on_artifact(_load(out))
+    return _masks(out), {k: v.detach().clone() for k, v in model.net.state_dict().items()}, dense
+
+
+def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> None:
+    from pruning_lightning.pruning import MagnitudePruner
+
+    l1 = L1NormPruner((0.5,) * 5, as_masks=True)
+    # auto = dense for a structured ticket: the network's own (dense fan-out) init, masked.
+    for kind in ("auto", "dense"):
+        masks, got, dense = _random_ticket_start(tmp_path, l1, kind)
+        for k, v in dense.items():
+            assert torch.equal(got[k], v * masks[k] if k in masks else v), (kind, k)
+    # density: surviving filters redrawn with std sqrt(2 / (nnz / C_in)), i.e. scaled up by sqrt(1 / 0.5).
+    masks, got, dense = _random_ticket_start(tmp_path, l1, "density")
+    w, m = got["features.conv3.weight"], masks["features.conv3.weight"]
+    assert not torch.equal(w, dense["features.conv3.weight"] * m) and not w[~m].any()
+    ratio = float(w[m].std() / dense["features.conv3.weight"].std())
+    assert 1.15 < ratio < 1.7  # sqrt(2) expected, tiny layer
+    # auto = density for an unstructured ticket (the reference's weight-level scripts).
+    masks, got, dense = _random_ticket_start(tmp_path, MagnitudePruner(0.5), "auto")
+    assert not torch.equal(
+        got["features.conv3.weight"], dense["features.conv3.weight"] * masks["features.conv3.weight"]
+    )
+    with pytest.raises(PruningError, match="random_init"):
+        LotteryModule(resolve(TINY_VGG), structure_from="x", ticket="random", random_init="fan_in")  # type: ignore[arg-type]
+    with pytest.raises(PruningError, match="mask_bn"):
+        L1NormPruner((0.5,) * 5, mask_bn=True)
 
 
 def test_errors(tmp_path: Path) -> None:

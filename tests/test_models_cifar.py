@@ -149,7 +149,8 @@ def test_checkpoint_round_trip(spec: ArchSpec, tmp_path: Path) -> None:
             m.indexes.copy_(torch.zeros_like(m.indexes).index_fill_(0, torch.randperm(m.indexes.numel())[:k], True))
     path = tmp_path / "x.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
-    arch, net = load_network(path)
+    arch, net, source = load_network(path)
+    assert source == str(path)  # no epoch recorded: the file alone
     assert arch == resolve(spec)
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(net.eval()(x), module(x))

@@ -21,6 +21,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline import parse_experiment, plan
 from pruning_lightning.pipeline.runner import run
 from pruning_lightning.pipeline.schema import referenced_files
+from tests.helpers import assert_same_state, load_ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs/experiments/tiny_slimming.yaml"
@@ -125,10 +126,11 @@ def test_plan_order_and_dependencies(tmp_path: Path) -> None:
 def test_dry_run_prints_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["pipeline", write(tmp_path, tiny(tmp_path)), "--dry-run"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 * 2 * 4 + 2  # per seed: 4 fit stages x (fit + test) + 1 prune
+    assert len(lines) == 2 * 3 * 4 + 2  # per seed: 4 fit stages x (fit + test last + test best) + 1 prune
     assert lines[0].startswith("pruning-lightning fit --seed_everything 0 --config ")
     assert lines[1].startswith("pruning-lightning test --config ") and "--trainer.devices 1" in lines[1]
-    assert lines[2].startswith("pruning-lightning prune --config ")
+    assert "checkpoints/last.ckpt" in lines[1] and "checkpoints/best.ckpt" in lines[2]
+    assert lines[3].startswith("pruning-lightning prune --config ") and "large/checkpoints/last.ckpt" in lines[3]
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
 
 
@@ -220,8 +222,11 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
     got = (root / "report/report.csv").read_text()
     want = (tmp_path / "ref/report/report.csv").read_text()
     assert got.splitlines()[0] == want.splitlines()[0] and len(got.splitlines()) == len(want.splitlines()) == 5
-    # Deterministic CPU ops + per-stage seeds + checkpointed RNG state: the resumed run is exact.
+    # Deterministic CPU ops + (seed, epoch)-determined data: the resumed run is exact, tensor for tensor.
     assert got == want
+    for stage in ("large", "slimming_50/finetune", "slimming_50/scratch_e", "slimming_50/scratch_b"):
+        ckpt = f"seed0/{stage}/checkpoints/last.ckpt"
+        assert_same_state(load_ckpt(root / ckpt), load_ckpt(tmp_path / "ref" / ckpt))
 
 
 EXPERIMENTS = sorted((ROOT / "configs/experiments").glob("*.yaml"))

@@ -14,7 +14,7 @@ import yaml
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import Complexity, count_complexity
-from pruning_lightning.utils.schedule import milestone_epochs, scratch_b_epochs
+from pruning_lightning.utils.schedule import lr_milestones, scratch_b_epochs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ARCHS = CONFIGS / "arch" / "imagenet"
@@ -110,14 +110,14 @@ def test_scratch_b_epochs_match_paper(
 @pytest.mark.parametrize("regime", ["large", "scratch_e", "scratch_b"])
 def test_imagenet_regimes_step_every_third(regime: str) -> None:
     cfg = yaml.safe_load((CONFIGS / "regime" / "imagenet" / f"{regime}.yaml").read_text())
-    fractions = cfg["model"]["init_args"]["lr_milestones"]
-    assert cfg["model"]["init_args"]["lr"] == 0.1
+    args = cfg["model"]["init_args"]
+    assert args["lr"] == 0.1 and args["lr_milestones"] == [] and args["lr_step_every"] == "1/3"
     if regime != "scratch_b":
         assert cfg["trainer"]["max_epochs"] == 90
     # The reference steps every int(E/3) epochs; PAPER §2.3's LR-step column for the budgets above.
     for epochs in (90, 106, 118, 141, 145, 180):
         step = epochs // 3
-        assert milestone_epochs(fractions, epochs) == [step, 2 * step]
+        assert lr_milestones([], args["lr_step_every"], epochs) == [m for m in (step, 2 * step, 3 * step) if m < epochs]
 
 
 @pytest.mark.parametrize("name", ["regression_resnet50_2x", "sss_resnet26", "thinet_vgg_tiny"])

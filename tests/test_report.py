@@ -39,6 +39,7 @@ def _fake_run(root: Path, accs: dict[str, list[float]]) -> None:
                 "seed": seed,
                 "method": None if regime == "large" else "slim",
                 "test_acc1": acc,
+                "test_acc1_best": acc + 0.5,
                 "params_nonzero": 1000,
                 "flops": 4000,
             }
@@ -68,18 +69,23 @@ def test_report_aggregates_and_compares(tmp_path: Path, capsys: pytest.CaptureFi
     assert by["finetune"].mean == pytest.approx(91.0) and by["finetune"].std == pytest.approx(1.0)
     assert by["scratch_e"].std == 0.0
     assert by["large"].paper == (93.53, 0.16)
-    assert by["scratch_b"].diff == pytest.approx(94.0 - 93.81)
+    assert by["scratch_b"].best_mean == pytest.approx(94.5)
+    assert by["scratch_b"].diff == pytest.approx(94.5 - 93.81)  # the paper's code reports the best epoch
     assert by["finetune"].flops_ratio == pytest.approx(3.0) and by["finetune"].params == pytest.approx(150)
     assert by["large"].flops_ratio == 1.0 and by["large"].flops == 4000
 
     main(["report", str(root)])
     out = root / "report"
     md = (out / "report.md").read_text()
-    assert "| slim   | scratch_b | 2     | 94.00 ± 0.50 | 93.81 ± 0.14 | +0.19 |" in md
+    assert "| slim   | scratch_b | 2     | 94.00 ± 0.50    | 94.50 ± 0.50   | 93.81 ± 0.14 | +0.69        |" in md
+    assert "**final** = test top-1 of `last.ckpt`" in md and "**best** = test top-1 of `best.ckpt`" in md
+    # Paired by seed: scratch_b - finetune = (+3.5, +2.5) in both columns; t(0.975, 1) = 12.706.
+    assert "| slim   | scratch_b - finetune | final      | 2     | +3.50 +2.50" in md
+    assert "[-3.35, +9.35]" in md and "inconclusive at this scale" in md
     table = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
     assert [t["regime"] for t in table] == ["large", "finetune", "scratch_e", "scratch_b"]
     assert float(table[1]["acc_mean"]) == 91.0 and table[1]["accs"] == "90.0000 92.0000"
-    for png in ("acc_vs_flops.png", "acc_vs_params.png", "widths_slim.png"):
+    for png in ("acc_vs_flops.png", "acc_vs_params.png", "widths_slim.png", "paired_differences.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote" in capsys.readouterr().out
 
@@ -98,3 +104,33 @@ def test_reference_table_is_consistent() -> None:
         assert all(0 < m < 100 and (s is None or 0 <= s < 1) for m, s in entry.values()), key
         cifar = "/cifar" in key
         assert all((s is not None) == cifar for _, s in entry.values()), key  # CIFAR: 5-run std; ImageNet: 1 run
+
+
+T975 = {1: 12.706204736174698, 2: 4.302652729749464, 3: 3.182446305284263}  # Student t 0.975 quantiles
+
+
+@pytest.mark.parametrize(
+    ("diffs", "verdict"),
+    [
+        ((1.0, 2.0, 3.0), "inconclusive"),
+        ((1.0, 1.2, 0.8, 1.1), "supported"),
+        ((-2.0, -2.5, -1.5), "not supported"),
+    ],
+)
+def test_paired_interval_known_answers(diffs: tuple[float, ...], verdict: str) -> None:
+    from pruning_lightning.pipeline.paired import paired
+
+    table = {("m", "finetune"): {s: 90.0 for s in range(len(diffs))}}
+    table[("m", "scratch_b")] = {s: 90.0 + d for s, d in enumerate(diffs)}
+    table[("m", "finetune")][99] = 1.0  # a seed only one regime finished is left out
+    p = paired(table, "m", "scratch_b", "final")
+    assert p is not None and p.seeds == tuple(range(len(diffs)))
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = (sum((d - mean) ** 2 for d in diffs) / (n - 1)) ** 0.5
+    half = T975[n - 1] * sd / n**0.5
+    assert p.mean == pytest.approx(mean)
+    assert p.interval == pytest.approx((mean - half, mean + half))
+    assert p.verdict.split(": ")[1].startswith(verdict)
+    one = paired({("m", "finetune"): {0: 1.0}, ("m", "scratch_e"): {0: 2.0}}, "m", "scratch_e", "best")
+    assert one is not None and one.interval is None and "1 seed" in one.verdict

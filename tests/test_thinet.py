@@ -14,6 +14,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import PRUNERS, ThiNetPruner, prune
+from pruning_lightning.pruning.reconstruct import keep_count
 from pruning_lightning.pruning.surgery import channel_units
 from pruning_lightning.pruning.thinet import greedy_removal
 from tests.conftest import TINY_VGG, TINY_VGG_L1
@@ -106,9 +107,9 @@ def test_surgery_equivalence_and_ratio(spec: ArchSpec, side: int) -> None:
     pruner = ThiNetPruner(ratio=0.5, num_images=16, locations_per_image=4)
     plan = pruner.select(net, arch, loader(16, side))
     art = prune(net, arch, pruner, loader(16, side))
-    for u in channel_units(net, arch):  # every prunable unit keeps round(C / 2)
-        assert len(plan.channels[u.name]) == max(1, round(u.size / 2))
-        assert art.stats["kept"][u.name] == f"{max(1, round(u.size / 2))}/{u.size}"
+    for u in channel_units(net, arch):  # every prunable unit keeps floor(C / 2)
+        assert len(plan.channels[u.name]) == max(1, u.size // 2)
+        assert art.stats["kept"][u.name] == f"{max(1, u.size // 2)}/{u.size}"
     assert art.stats["flops_ratio"] > 1.3
     # The pruned net computes exactly what the rescaled full net computes (removed inputs are zero).
     x = torch.randn(2, 3, side, side)
@@ -167,3 +168,29 @@ def test_prune_time_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
         assert 0 <= r["select_wall_s"] <= r["prune_wall_s"] and r["flops_ratio"] > 1
     out = capsys.readouterr().out
     assert "| thinet" in out and "| regression" in out and "select wall s" in out
+
+
+# ThiNet's published ResNet-50 inner widths (PAPER §3.2) for the stage widths 64/128/256/512: the
+# kept count is the integer part (rounding would give 45/90 and 77/154).
+THINET_WIDTHS = {0.7: [19, 38, 76, 153], 0.5: [32, 64, 128, 256], 0.3: [44, 89, 179, 358]}  # ThiNet-30/50/70
+
+
+@pytest.mark.parametrize("ratio", sorted(THINET_WIDTHS))
+def test_keep_count_floors_as_thinet(ratio: float) -> None:
+    assert [keep_count(c, ratio, "floor") for c in (64, 128, 256, 512)] == THINET_WIDTHS[ratio]
+    assert keep_count(128, 0.3, "round") == 90 and keep_count(3, 0.9, "floor") == 1  # round kept for regression
+    with pytest.raises(PruningError, match="rounding"):
+        keep_count(64, 0.5, "ceil")
+
+
+@pytest.mark.parametrize("ratio", [0.7, 0.3], ids=["thinet30", "thinet70"])
+def test_full_resnet50_widths_match_published(ratio: float) -> None:
+    """A full-width ResNet-50: the first conv of each stage keeps ThiNet's published width."""
+    net, arch = net_and_arch(ArchSpec("resnet_imagenet", 50, 10))
+    firsts = [f"layer{s}.0.conv1" for s in (1, 2, 3, 4)]
+    only = {u.name: 0.0 for u in channel_units(net, arch) if u.name not in firsts}
+    plan = ThiNetPruner(ratio=ratio, layer_ratios=only, num_images=4, locations_per_image=4).select(
+        net, arch, loader(4)
+    )
+    assert [len(plan.channels[n]) for n in firsts] == THINET_WIDTHS[ratio]
+    assert set(plan.channels) == set(firsts)

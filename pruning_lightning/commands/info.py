@@ -103,7 +103,8 @@ def main(argv: list[str]) -> None:
     elif cfg.ckpt:
         from pruning_lightning.checkpoint import load_network
 
-        arch, net = load_network(cfg.ckpt)
+        arch, net, source = load_network(cfg.ckpt)
+        print(f"network of {source}")
         print(describe(arch, net=net, **opts))
     elif paths:
         print(describe(arch_from_configs(paths), **opts))

@@ -20,7 +20,12 @@ from pruning_lightning.utils.table import human, markdown_table
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="pruning-lightning prune", description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML with any of the options below")
-    parser.add_argument("--ckpt", type=str, required=True, help="checkpoint of the trained large model")
+    parser.add_argument(
+        "--ckpt",
+        type=str,
+        required=True,
+        help="checkpoint of the trained large model (the paper prunes the final one: last.ckpt)",
+    )
     parser.add_argument("--out", type=str, required=True, help="artifact directory to create")
     parser.add_subclass_arguments(Pruner, "pruner", required=True, help="pruning method (class_path + init_args)")
     parser.add_argument("--base_epochs", type=int, required=True, help="large model's epochs (Scratch-B base)")
@@ -48,12 +53,14 @@ def main(argv: list[str]) -> None:
     parser = build_parser()
     cfg = parser.parse_args(argv)
     init = parser.instantiate_classes(cfg)
-    arch, net = load_network(cfg.ckpt)
+    arch, net, source = load_network(cfg.ckpt)
+    print(f"pruning the model of {source}")
     data = None
     if init.get("data") is not None and init.pruner.needs_data:
         init.data.setup("fit")
         data = init.data.train_dataloader()
     art = prune(net, arch, init.pruner, data, base_epochs=cfg.base_epochs, max_ratio=cfg.max_ratio)
+    art.stats["source_checkpoint"] = source
     out = write_artifact(art, cfg.out, overwrite=cfg.overwrite)
     print(summary(art))
     print(f"\nwrote {out}/{{pruned.pt,arch.yaml,stats.yaml,scratch_b.yaml}}")

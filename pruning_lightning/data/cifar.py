@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets
 
 from pruning_lightning.data.device_loader import DeviceCIFARLoader, uint8_images
+from pruning_lightning.data.sampling import make_loader, per_device_batch
 from pruning_lightning.data.transforms import MEAN_STD, cifar_eval_transform, cifar_train_transform
 from pruning_lightning.errors import PruningError
 
@@ -59,8 +60,8 @@ class CIFARDataModule(L.LightningDataModule):
     Args:
         name: ``cifar10`` or ``cifar100``.
         data_dir: folder holding (or receiving) torchvision's ``cifar-10-batches-py`` etc.
-        batch_size: training batch (paper: 64).
-        eval_batch_size: validation/test batch (reference code: 256).
+        batch_size: global training batch over all devices (paper: 64); each of N processes gets 1/N.
+        eval_batch_size: global validation/test batch (reference code: 256).
         num_workers: DataLoader workers.
         download: fetch the dataset if missing (needs internet).
         verify_checksums: check torchvision's MD5s; turn off for re-packed copies whose files differ.
@@ -159,7 +160,10 @@ class CIFARDataModule(L.LightningDataModule):
             t = self.trainer
             return DeviceCIFARLoader(
                 *uint8_images(ds),
-                batch_size=self.hparams.batch_size if train else self.hparams.eval_batch_size,
+                batch_size=per_device_batch(
+                    self.hparams.batch_size if train else self.hparams.eval_batch_size,
+                    t.world_size if t is not None else 1,
+                ),
                 mean=MEAN_STD[self.name][0],
                 std=MEAN_STD[self.name][1],
                 train=train,
@@ -168,14 +172,14 @@ class CIFARDataModule(L.LightningDataModule):
                 rank=t.global_rank if t is not None else 0,
                 world_size=t.world_size if t is not None else 1,
             )
-        return DataLoader(
+        return make_loader(
             ds,
-            batch_size=self.hparams.batch_size if train else self.hparams.eval_batch_size,
-            shuffle=train,  # eval loaders never shuffle
+            self.hparams.batch_size if train else self.hparams.eval_batch_size,
+            train,
+            self.trainer,
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,
-            persistent_workers=self.hparams.num_workers > 0,
-            drop_last=train and self.hparams.drop_last,
+            drop_last=self.hparams.drop_last,
         )
 
     def train_dataloader(self) -> DataLoader | DeviceCIFARLoader:

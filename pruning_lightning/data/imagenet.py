@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision import transforms as T
 
+from pruning_lightning.data.sampling import make_loader
 from pruning_lightning.data.transforms import MEAN_STD
 from pruning_lightning.errors import PruningError
 
@@ -37,8 +38,8 @@ class ImageNetDataModule(L.LightningDataModule):
 
     Args:
         data_dir: folder holding ``train/`` and ``val/``.
-        batch_size: training batch (paper: 256).
-        eval_batch_size: validation batch (paper: 256).
+        batch_size: global training batch over all devices (paper: 256); each of N processes gets 1/N.
+        eval_batch_size: global validation batch (paper: 256).
         num_workers: DataLoader workers (reference: 25).
         crop_size: training crop and evaluation centre crop (paper: 224).
         resize_size: evaluation shorter-side resize before the centre crop (paper: 256).
@@ -117,13 +118,13 @@ class ImageNetDataModule(L.LightningDataModule):
 
     def _loader(self, ds: datasets.ImageFolder | None, train: bool) -> DataLoader:
         assert ds is not None, "setup() has not run"
-        return DataLoader(
+        return make_loader(
             ds,
-            batch_size=self.hparams.batch_size if train else self.hparams.eval_batch_size,
-            shuffle=train,  # eval loaders never shuffle
+            self.hparams.batch_size if train else self.hparams.eval_batch_size,
+            train,
+            self.trainer,
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,
-            persistent_workers=self.hparams.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -6,6 +6,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pruning_lightning.data.sampling import make_loader
+
 
 class AugmentedTensors(Dataset):
     """(image, label) pairs from tensors, with optional pad-and-random-crop augmentation."""
@@ -39,12 +41,8 @@ class TensorDataModule(L.LightningDataModule):
 
     def _loader(self, ds: Dataset | None, train: bool) -> DataLoader:
         assert ds is not None, "setup() has not run"
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+        return make_loader(
+            ds, self.batch_size if train else self.eval_batch_size, train, self.trainer, num_workers=self.num_workers
         )
 
     def train_dataloader(self) -> DataLoader:

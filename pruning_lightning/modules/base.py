@@ -9,10 +9,14 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from pruning_lightning.callbacks.rng import RestoreRNG
+from pruning_lightning.errors import PruningError
+from pruning_lightning.loggers import StageCSVLogger
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.utils.finite import check_finite, first_nonfinite
 from pruning_lightning.utils.flops import count_complexity
-from pruning_lightning.utils.schedule import milestone_epochs
+from pruning_lightning.utils.schedule import lr_milestones
 
 
 class ClassificationModule(L.LightningModule):
@@ -25,6 +29,8 @@ class ClassificationModule(L.LightningModule):
         weight_decay: on all parameters (paper: 1e-4).
         lr_milestones: LR steps as fractions of ``trainer.max_epochs`` (CIFAR: 0.5, 0.75).
         lr_gamma: LR factor at each milestone.
+        lr_step_every: instead of ``lr_milestones``, step every ``int(f·max_epochs)`` epochs (``"1/3"``:
+            the reference ImageNet ``lr·0.1^(epoch // int(E/3))``; see ``utils.schedule.step_every_epochs``).
         channels_last: use NHWC memory format for the network and inputs (GPU fast path).
         compile: ``torch.compile`` the network (off by default: long first step, CPU gains nil).
         fused_optimizer: use PyTorch's fused SGD kernel (CUDA only; same numerics up to rounding).
@@ -38,6 +44,7 @@ class ClassificationModule(L.LightningModule):
         weight_decay: float = 1e-4,
         lr_milestones: tuple[float, ...] = (0.5, 0.75),
         lr_gamma: float = 0.1,
+        lr_step_every: float | str | None = None,
         channels_last: bool = False,
         compile: bool = False,
         fused_optimizer: bool = False,
@@ -91,6 +98,8 @@ class ClassificationModule(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.compute_loss(logits, x, y)
+        if not bool(torch.isfinite(loss)):  # divergence stops the run at once (no NaN checkpoint follows)
+            self._diverged(f"non-finite training loss ({float(loss)})")
         # Each self.log call costs ~1 ms of bookkeeping, several % of a small CPU step: accumulate the
         # epoch statistics here and log them once per epoch; the step loss every log_every_n_steps.
         with torch.no_grad():
@@ -124,16 +133,39 @@ class ClassificationModule(L.LightningModule):
             self.best_val_acc1 = max(self.best_val_acc1, float(acc))
             self.log("val/acc1_best", self.best_val_acc1, sync_dist=True)
 
+    def on_train_start(self) -> None:
+        # After the checkpoint restore: a resumed fit continues metrics.csv from the epoch it reruns.
+        for logger in self.loggers:
+            if isinstance(logger, StageCSVLogger):
+                logger.continue_at(self.trainer.fit_loop.epoch_progress.current.processed)
+
     def on_fit_start(self) -> None:
         stats = count_complexity(self.net, input_size(self.arch))
         for logger in self.loggers:
             logger.log_hyperparams({"model/params": stats.params, "model/flops": stats.flops, "model/macs": stats.macs})
 
+    def _diverged(self, what: str) -> None:
+        t = self.trainer
+        lr = t.optimizers[0].param_groups[0]["lr"] if t.optimizers else self.hparams.lr
+        raise PruningError(
+            f"{type(self).__name__} diverged: {what} at epoch {t.current_epoch}, step {t.global_step}, lr {lr:g} "
+            f"(stage {t.default_root_dir}); no checkpoint holds this state; lower the learning rate and rerun"
+        )
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = first_nonfinite(checkpoint["state_dict"])
+        if bad is not None:  # never write NaN/Inf as last or best
+            self._diverged(f"non-finite parameter {bad}")
         checkpoint["best_val_acc1"] = self.best_val_acc1
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        path = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
+        check_finite(checkpoint.get("state_dict", {}), f"checkpoint {path or ''}".rstrip())
         self.best_val_acc1 = float(checkpoint.get("best_val_acc1", 0.0))
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Exact resume: model-side RNG (dropout) continues where the checkpoint left it.
+        return [RestoreRNG()]
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.SGD(
@@ -143,8 +175,9 @@ class ClassificationModule(L.LightningModule):
             weight_decay=self.hparams.weight_decay,
             fused=True if self.hparams.fused_optimizer else None,
         )
-        if not self.hparams.lr_milestones:
+        every = self.hparams.get("lr_step_every")
+        if not self.hparams.lr_milestones and every is None:
             return opt
-        milestones = milestone_epochs(self.hparams.lr_milestones, self.trainer.max_epochs)
+        milestones = lr_milestones(self.hparams.lr_milestones, every, self.trainer.max_epochs)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.hparams.lr_gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

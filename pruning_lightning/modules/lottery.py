@@ -12,16 +12,20 @@ Pipeline (every step is an ordinary stage):
        ``L1NormPruner`` with ``as_masks: true`` (structured; see below).
     3. :class:`LotteryModule` (``configs/regime/lottery_{winning,random}*.yaml``), LR 0.1 or 0.01:
        ``ticket="winning"`` loads ``init.pt`` and applies the mask (W0 ⊙ M); ``ticket="random"``
-       draws a fresh density-corrected He init and applies the mask (PAPER §1.4). Masks are kept
-       during training by ``ApplyWeightMasks``.
+       applies the mask to a fresh init (see ``random_init``). Masks are kept during training by
+       ``ApplyWeightMasks``.
     4. Iterative rounds: prune the trained ticket's checkpoint again (``of_remaining: true``) and go
        to 3 with the same ``init.pt``.
 
 Structured (L1) tickets use the **mask implementation**, as the reference does: the network keeps
-its full shape and the pruned filters are zeroed. Unlike the reference, the pruned channels' BN gamma
-and beta are masked too, so they output exactly 0 and the masked net computes what the small net
-computes (the reference's pruned channels emit a constant ReLU(beta)). This keeps one code path
-(init ⊙ mask) for both kinds of ticket.
+its full shape and the pruned filters' conv weights are zeroed; their BN gamma/beta stay trainable, so
+a pruned channel emits a constant ReLU(beta) (PAPER §4.1 caveat). ``L1NormPruner(mask_bn=True)`` masks
+the BN too, so the masked net computes exactly the small net.
+
+Random control init (``random_init``): ``dense`` keeps the network's own He fan-out init computed
+with the dense fan-out, then masks it (the reference's structured script); ``density`` redraws masked
+convs with the fan-out reduced by the density (PAPER §1.4, the reference's unstructured scripts);
+``auto`` (default) picks ``dense`` when every conv mask removes whole filters, else ``density``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,18 @@ def load_init(path: str | os.PathLike) -> tuple[ArchSpec, dict[str, torch.Tensor
     return resolve(payload["arch"]), payload["state_dict"]
 
 
+def filter_masks_only(net: torch.nn.Module, masks: dict[str, torch.Tensor]) -> bool:
+    """True when every masked conv weight keeps or removes whole output filters (a structured ticket)."""
+    convs = {n for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    for name, mask in masks.items():
+        owner, _, leaf = name.rpartition(".")
+        if owner in convs and leaf == "weight":
+            rows = mask.flatten(1)
+            if not bool((rows.all(1) | ~rows.any(1)).all()):
+                return False
+    return True
+
+
 class LotteryModule(ScratchModule):
     """Train a masked network from the original init (winning ticket) or a fresh one (control).
 
@@ -87,6 +103,7 @@ class LotteryModule(ScratchModule):
         structure_from: the masked artifact (``pruned.pt`` or its directory).
         init_from: the large run's ``init.pt``; required for ``ticket="winning"``.
         ticket: ``winning`` (original init ⊙ mask) or ``random`` (fresh init ⊙ mask).
+        random_init: the random ticket's init: ``auto``, ``dense`` or ``density`` (module docstring).
         lr: initial LR; the paper compares 0.1 and 0.01 with the same 160-epoch schedule.
     """
 
@@ -96,6 +113,7 @@ class LotteryModule(ScratchModule):
         structure_from: str,
         init_from: str | None = None,
         ticket: Literal["winning", "random"] = "winning",
+        random_init: Literal["auto", "dense", "density"] = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(arch, structure_from, "E", **kwargs)
@@ -103,7 +121,9 @@ class LotteryModule(ScratchModule):
             raise PruningError(f"ticket must be 'winning' or 'random', got {ticket!r}")
         if ticket == "winning" and not init_from:
             raise PruningError("a winning ticket needs the large run's initial weights: set init_from to its init.pt")
-        self.init_from, self.ticket = init_from, ticket
+        if random_init not in ("auto", "dense", "density"):
+            raise PruningError(f"random_init must be 'auto', 'dense' or 'density', got {random_init!r}")
+        self.init_from, self.ticket, self.random_init = init_from, ticket, random_init
 
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")
@@ -114,7 +134,13 @@ class LotteryModule(ScratchModule):
                 "(magnitude, uniform_sparsity, or l1_norm with as_masks: true)"
             )
         if self.ticket == "random":
-            density_he_init(self.net, masks)
+            kind = self.random_init
+            if kind == "auto":
+                kind = "dense" if filter_masks_only(self.net, masks) else "density"
+            if kind == "density":
+                density_he_init(self.net, masks)
+            else:  # the network's own (dense fan-out) init, freshly drawn at construction
+                apply_masks(self.net, masks)
         else:
             assert self.init_from is not None
             init_arch, state = load_init(self.init_from)

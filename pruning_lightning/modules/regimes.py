@@ -81,7 +81,7 @@ class _FromArtifact(ClassificationModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         # Masks must hold in every regime that loads them; a no-op when the artifact has none.
-        return [ApplyWeightMasks()]
+        return [*super().configure_callbacks(), ApplyWeightMasks()]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)

@@ -22,8 +22,6 @@ import yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.schema import Experiment, MethodSpec, flatten, resolve_path
 
-RNG_CALLBACK = "pruning_lightning.pipeline.rng.RestoreRNG"
-
 
 @dataclass
 class Stage:
@@ -122,8 +120,8 @@ def _logger(exp: Experiment, stage: Stage) -> dict[str, Any] | bool:
         return wandb_logger(exp, stage)
     # Plain CSV metrics in the stage directory itself (config.yaml lands beside them).
     return {
-        "class_path": "lightning.pytorch.loggers.CSVLogger",
-        "init_args": {"save_dir": str(stage.dir), "name": "", "version": ""},
+        "class_path": "pruning_lightning.loggers.StageCSVLogger",
+        "init_args": {"save_dir": str(stage.dir)},
     }
 
 
@@ -144,26 +142,25 @@ def fit_args(exp: Experiment, stage: Stage, configs: list[str], args: dict[str, 
         str(stage.dir / "checkpoints"),
         "--trainer.logger",
         json.dumps(_logger(exp, stage)),
-        f"--trainer.callbacks+={RNG_CALLBACK}",
     ]
     return out
 
 
-def test_args(exp: Experiment, stage: Stage) -> list[str]:
-    """``test`` of the last checkpoint on ONE device.
+def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
+    """``test`` of one checkpoint of the stage (``last.ckpt`` or ``best.ckpt``) on ONE device.
 
     DistributedSampler pads the test set to a multiple of the world size (duplicating samples), so
     a multi-device test would not be comparable across runs or with the paper.
     """
     logger: Any = False
-    if exp.wandb is not None:
+    if exp.wandb is not None and ckpt == stage.ckpt:  # the final model's test goes to the stage's W&B run
         logger = wandb_logger(exp, stage)
     return [
         "test",
         "--config",
         str(stage.dir / "config.yaml"),
         "--ckpt_path",
-        str(stage.ckpt),
+        str(ckpt),
         "--trainer.devices",
         "1",
         "--trainer.num_nodes",
@@ -214,8 +211,8 @@ def plan(exp: Experiment) -> list[Stage]:
                 ]
                 if base is not None:
                     prune.args += ["--base_epochs", str(base)]
-                if exp.max_ratio is not None:
-                    prune.args += ["--max_ratio", str(exp.max_ratio)]
+                if exp.max_ratio_for(m) is not None:
+                    prune.args += ["--max_ratio", str(exp.max_ratio_for(m))]
                 prune.args += overrides(m.args)
             elif m.kind == "guided":
                 src = exp.method(m.guided_from)  # type: ignore[arg-type]

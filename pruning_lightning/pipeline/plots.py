@@ -67,3 +67,31 @@ def plot_widths(method: str, stats: list[dict[str, Any]], dest: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
+    """``paired_differences.png``: scratch minus fine-tune per method, mean with 95 % CI and per-seed dots."""
+    plt = _plt()
+    columns = [c for c in ("final", "best") if any(p.column == c for p in pairs)]
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 0.6 * len(pairs) + 2), squeeze=False)
+    colors = {"scratch_e": "#1f77b4", "scratch_b": "#d62728"}
+    for ax, column in zip(axes[0], columns, strict=True):
+        sel = [p for p in pairs if p.column == column]
+        for y, p in enumerate(sel):
+            ci = p.interval
+            c = colors.get(p.regime, "k")
+            if ci is not None:
+                ax.errorbar([p.mean], [y], xerr=[[p.mean - ci[0]], [ci[1] - p.mean]], fmt="o", color=c, capsize=4)
+            ax.scatter(p.diffs, [y] * p.n, marker="x", color=c, alpha=0.5, s=20)
+        ax.axvline(0, color="grey", lw=1, ls="--")
+        ax.set_yticks(range(len(sel)))
+        ax.set_yticklabels([f"{p.method}\n{p.regime} - {p.baseline}" for p in sel], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("top-1 difference (percentage points)")
+        ax.set_title(f"{column} checkpoint ({sel[0].n if sel else 0} seeds, 95% CI)", fontsize=9)
+    fig.suptitle(f"{title}: scratch minus fine-tune, paired by seed", fontsize=10)
+    fig.tight_layout()
+    path = dest / "paired_differences.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

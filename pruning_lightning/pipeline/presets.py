@@ -71,6 +71,6 @@ def write_preset(exp: Experiment, st: Stage) -> None:
         target = reference.replace(depth=m.guided_depth, cfg=None) if m.guided_depth else reference
         arch, method = guided_arch([a.arch for a in arts], target, [a.reference_arch for a in arts]), "guided"
         reference = resolve(target)
-    stats = {**preset_stats(arch, reference, base, exp.max_ratio), "method": method}
+    stats = {**preset_stats(arch, reference, base, exp.max_ratio_for(m)), "method": method}
     art = PrunedArtifact(arch=arch, reference_arch=reference, method=method, stats=stats)
     write_artifact(art, st.dir, overwrite=True)

@@ -1,4 +1,10 @@
-"""Collect finished stages of a run directory into table rows (mean ± std over seeds)."""
+"""Collect finished stages of a run directory into table rows (mean ± std over seeds).
+
+Each fit stage's ``result.json`` holds two test accuracies: ``test_acc1`` of ``last.ckpt`` (the
+final epoch) and ``test_acc1_best`` of ``best.ckpt`` (the epoch with the best ``val/acc1``; with
+validation on the test split, as the paper's code does, that is the best test accuracy over epochs,
+the number the official scripts print).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ class Row:
 
     method: str
     regime: str
-    accs: list[float] = field(default_factory=list)
+    accs: list[float] = field(default_factory=list)  # final epoch (last.ckpt), per seed
+    best: list[float] = field(default_factory=list)  # best epoch (best.ckpt), per seed
     params: float = float("nan")
     flops: float = float("nan")
     flops_ratio: float = float("nan")
@@ -27,19 +34,32 @@ class Row:
 
     @property
     def mean(self) -> float:
-        return sum(self.accs) / len(self.accs) if self.accs else float("nan")
+        return _mean(self.accs)
 
     @property
     def std(self) -> float:
-        # Population std (numpy's default), as the paper's "mean ± std of 5 runs" is commonly computed.
-        if not self.accs:
-            return float("nan")
-        m = self.mean
-        return math.sqrt(sum((a - m) ** 2 for a in self.accs) / len(self.accs))
+        return _std(self.accs)
+
+    @property
+    def best_mean(self) -> float:
+        return _mean(self.best)
+
+    @property
+    def best_std(self) -> float:
+        return _std(self.best)
 
     @property
     def diff(self) -> float | None:
-        return None if self.paper is None or not self.accs else self.mean - self.paper[0]
+        """Best-epoch mean minus the paper's number (the official code reports the best epoch)."""
+        return None if self.paper is None or not self.best else self.best_mean - self.paper[0]
+
+
+def _std(vals: list[float]) -> float:
+    # Population std (numpy's default), as the paper's "mean ± std of 5 runs" is commonly computed.
+    if not vals:
+        return float("nan")
+    m = _mean(vals)
+    return math.sqrt(sum((a - m) ** 2 for a in vals) / len(vals))
 
 
 def _mean(vals: list[float]) -> float:
@@ -53,6 +73,13 @@ def load_record(run_dir: Path) -> dict[str, Any]:
             f"{run_dir} is not a pipeline run directory (no experiment.json); run `pruning-lightning pipeline` first"
         )
     return json.loads(rec.read_text())
+
+
+def by_seed(rows: list[Row], column: str) -> dict[tuple[str, str], dict[int, float]]:
+    """``{(method, regime): {seed: accuracy}}`` of the ``final`` or ``best`` column (for paired statistics)."""
+    return {
+        (r.method, r.regime): dict(zip(r.seeds, r.accs if column == "final" else r.best, strict=True)) for r in rows
+    }
 
 
 def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, list[dict[str, Any]]]]:
@@ -74,6 +101,8 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
         method = r["method"] or "-"
         row = rows.setdefault((method, r["job_type"]), Row(method, r["job_type"]))
         row.accs.append(float(r["test_acc1"]))
+        # Runs from before best.ckpt was tested recorded the best val/acc1 (the test split by default).
+        row.best.append(float(r.get("test_acc1_best", r.get("val_acc1_best", float("nan")))))
         row.seeds.append(int(r["seed"]))
         key = first_key if r["job_type"] == "large" else paper.get(method)
         row.paper = lookup(key, r["job_type"]) if key else None

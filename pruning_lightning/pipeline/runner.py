@@ -44,7 +44,8 @@ def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[
             lines.append(command_line(st.args + resume))
             from pruning_lightning.pipeline.plan import test_args
 
-            lines.append(command_line(test_args(exp, st)))
+            lines.append(command_line(test_args(exp, st, st.ckpt)))
+            lines.append(command_line(test_args(exp, st, st.ckpt.with_name("best.ckpt"))))
         elif st.kind == "prune":
             lines.append(command_line(st.args))
         else:
@@ -78,16 +79,17 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _check_checkpoint(st: Stage) -> None:
+def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> None:
     import torch
 
+    ckpt = ckpt or st.ckpt
     try:
-        ck = torch.load(st.ckpt, map_location="cpu", weights_only=True)
+        ck = torch.load(ckpt, map_location="cpu", weights_only=True)
         if "state_dict" not in ck:
             raise KeyError("state_dict")
     except Exception as e:
         raise PruningError(
-            f"stage {st.key}: checkpoint {st.ckpt} is corrupt ({type(e).__name__}); delete {st.dir} to retrain "
+            f"stage {st.key}: checkpoint {ckpt} is corrupt ({type(e).__name__}); delete {st.dir} to retrain "
             "that stage (finished stages are untouched)"
         ) from None
 
@@ -116,19 +118,33 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
         lineage.finish()
 
 
-def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) -> dict[str, Any]:
-    """Single-device test of ``last.ckpt``; writes ``result.json`` (the finished marker)."""
+def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float]]:
     from pruning_lightning.cli import cli_main
+    from pruning_lightning.pipeline.plan import test_args
+
+    _check_checkpoint(st, ckpt)
+    cli = cli_main(test_args(exp, st, ckpt))
+    return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+
+
+def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) -> dict[str, Any]:
+    """Single-device test of ``last.ckpt`` (final epoch) and ``best.ckpt`` (best val/acc1 epoch).
+
+    Writes ``result.json`` (the finished marker) with both accuracies and the epochs they come from.
+    """
+    import torch
+
     from pruning_lightning.models import input_size
     from pruning_lightning.pipeline import lineage
-    from pruning_lightning.pipeline.plan import test_args
     from pruning_lightning.utils.flops import count_complexity
 
     if not st.ckpt.is_file() or not (st.dir / "config.yaml").is_file():
         raise PruningError(f"stage {st.key}: no finished fit to test (missing {st.ckpt} or config.yaml); run its fit")
-    _check_checkpoint(st)
-    cli = cli_main(test_args(exp, st))
-    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+    cli, metrics = _test_checkpoint(exp, st, st.ckpt)
+    best_ckpt = st.ckpt.with_name("best.ckpt")
+    best = _test_checkpoint(exp, st, best_ckpt)[1] if best_ckpt.is_file() else {}
+    epoch = {p.stem: int(torch.load(p, map_location="cpu", weights_only=True)["epoch"]) for p in (st.ckpt, best_ckpt)
+             if p.is_file()}  # fmt: skip
     c = count_complexity(cli.model.net, input_size(cli.model.arch))
     result = {
         "key": st.key,
@@ -138,6 +154,9 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
         "method": st.method,
         "metrics": metrics,
         "test_acc1": 100 * metrics.get("test/acc1", float("nan")),
+        "test_acc1_best": 100 * best.get("test/acc1", float("nan")),
+        "final_epoch": epoch.get("last"),
+        "best_epoch": epoch.get("best"),
         "val_acc1_best": 100 * float(cli.model.best_val_acc1),
         "epochs": int(cli.trainer.max_epochs or 0),
         "params": c.params,

@@ -7,6 +7,7 @@ Example (``configs/experiments/tiny_slimming.yaml``)::
     arch: configs/arch/cifar/vgg19.yaml
     seeds: [0, 1]
     base_epochs: 160                       # large and Scratch-E budget; Scratch-B base (PAPER §2.3)
+    max_ratio: 2.0                         # optional Scratch-B cap on the FLOPs ratio (a method may override)
     trainer: {accelerator: cpu}            # every fit/test stage
     large: {configs: [configs/regime/large.yaml, configs/sparsity/slimming.yaml]}
     methods:
@@ -91,6 +92,7 @@ class MethodSpec:
     Exactly one of ``prune`` (a ``configs/prune/*.yaml``), ``preset`` (an arch config of a
     literature architecture, PAPER §3.2/3.3/3.5: trained without pruning) or ``guided_from``
     (the name of another method whose pruned architectures are averaged per stage, PAPER §4.2).
+    ``max_ratio`` overrides the experiment's Scratch-B cap for this method (None: the experiment's).
     """
 
     name: str
@@ -100,6 +102,7 @@ class MethodSpec:
     guided_depth: int | None = None
     args: dict[str, Any] = field(default_factory=dict)
     regimes: tuple[str, ...] | None = None
+    max_ratio: float | None = None
 
     @property
     def kind(self) -> str:
@@ -154,7 +157,14 @@ class Experiment:
         d = self.to_dict()
         for k in ("description", "slurm", "paper", "wandb"):
             d.pop(k)
+        for m in d["methods"]:  # added later: an unset key keeps the digest of existing run directories
+            if m.get("max_ratio") is None:
+                m.pop("max_ratio", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def max_ratio_for(self, method: MethodSpec) -> float | None:
+        """The Scratch-B cap of ``method``: its own ``max_ratio``, else the experiment's (None = uncapped)."""
+        return method.max_ratio if method.max_ratio is not None else self.max_ratio
 
     def method(self, name: str) -> MethodSpec:
         for m in self.methods:
@@ -170,7 +180,13 @@ def _method(d: Any, i: int) -> MethodSpec:
     m = MethodSpec(**{**d, "regimes": tuple(d["regimes"]) if d.get("regimes") is not None else None})
     if sum(x is not None for x in (m.prune, m.preset, m.guided_from)) != 1:
         raise PruningError(f"methods[{i}] ({m.name}) needs exactly one of prune, preset, guided_from")
+    _check_cap(m.max_ratio, f"methods[{i}].max_ratio")
     return m
+
+
+def _check_cap(value: Any, where: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 1):
+        raise PruningError(f"{where} caps the Scratch-B FLOPs ratio: a number >= 1 or null, got {value!r}")
 
 
 def _regimes(value: Any) -> dict[str, RegimeSpec]:
@@ -202,6 +218,7 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
     d = _strict(Experiment, data, where)
     d["data"], d["arch"] = _paths(d["data"], "data"), _paths(d["arch"], "arch")
     d["seeds"] = tuple(int(s) for s in d.get("seeds", (0,)))
+    _check_cap(d.get("max_ratio"), "max_ratio")
     if not d["seeds"] or len(set(d["seeds"])) != len(d["seeds"]):
         raise PruningError(f"seeds must be a non-empty list of distinct ints, got {list(d['seeds'])}")
     if d.get("large", {}) is not None:

@@ -4,6 +4,7 @@ from pruning_lightning.pruning.base import KeepPlan, Pruner, prune
 from pruning_lightning.pruning.l1_norm import L1NormPruner
 from pruning_lightning.pruning.magnitude import MagnitudePruner
 from pruning_lightning.pruning.regression import RegressionPruner
+from pruning_lightning.pruning.sfp import SoftFilterPruner
 from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.pruning.sss import SSSPruner
 from pruning_lightning.pruning.thinet import ThiNetPruner
@@ -14,7 +15,7 @@ PRUNERS: dict[str, type[Pruner]] = {
     for cls in (SlimmingPruner, L1NormPruner, MagnitudePruner, UniformChannelPruner, UniformSparsityPruner)
 }
 
-PRUNERS.update({cls.name: cls for cls in (ThiNetPruner, RegressionPruner, SSSPruner)})
+PRUNERS.update({cls.name: cls for cls in (ThiNetPruner, RegressionPruner, SSSPruner, SoftFilterPruner)})
 
 __all__ = [
     "PRUNERS",
@@ -25,6 +26,7 @@ __all__ = [
     "RegressionPruner",
     "SSSPruner",
     "SlimmingPruner",
+    "SoftFilterPruner",
     "ThiNetPruner",
     "UniformChannelPruner",
     "UniformSparsityPruner",

@@ -18,8 +18,9 @@ Layers, numbered as in the reference scripts:
 ``order`` picks the kept filters by ``largest`` L1 (Li et al.), ``smallest`` or ``random`` (the
 lottery-ticket script's ``--prune large|small|random``, PAPER §4.1). ``as_masks=True`` is the mask
 implementation of the structured lottery ticket: the architecture stays whole and the artifact holds
-masks zeroing the pruned filters **and their BN gamma/beta**, so a pruned channel outputs exactly 0
-(the reference masks only the conv; its pruned channels still emit ReLU(beta), PAPER §4.1 caveat).
+masks zeroing the pruned filters' conv weights only, as the reference does (its pruned channels keep a
+trainable BN gamma/beta and emit ReLU(beta), PAPER §4.1 caveat). ``mask_bn=True`` also masks the conv
+bias and BN gamma/beta, so a pruned channel outputs exactly 0 and the masked net computes the small net.
 
 Deviations from the reference code:
     * Ties in L1 score keep the lower filter index (stable sort); the reference's reversed NumPy
@@ -94,6 +95,8 @@ class L1NormPruner(Pruner):
         order: keep the ``largest`` L1 filters (Li et al.), the ``smallest``, or a ``random`` set.
         seed: seed for ``order="random"``.
         as_masks: keep the whole architecture and return masks (lottery-ticket mask implementation).
+        mask_bn: with ``as_masks``, also mask the pruned channels' conv bias and BN gamma/beta (exact small
+            net); off by default, as the reference masks only the conv weights.
     """
 
     name: ClassVar[str] = "l1_norm"
@@ -106,6 +109,7 @@ class L1NormPruner(Pruner):
         order: Literal["largest", "smallest", "random"] = "largest",
         seed: int = 0,
         as_masks: bool = False,
+        mask_bn: bool = False,
     ) -> None:
         self.stage_ratios = tuple(float(p) for p in stage_ratios)
         if not self.stage_ratios or any(not 0 <= p < 1 for p in self.stage_ratios):
@@ -115,7 +119,9 @@ class L1NormPruner(Pruner):
         if order not in ("largest", "smallest", "random"):
             raise PruningError(f"order must be largest, smallest or random, got {order!r}")
         self.skip = tuple(int(i) for i in skip)
-        self.order, self.seed, self.as_masks = order, seed, as_masks
+        if mask_bn and not as_masks:
+            raise PruningError("mask_bn only applies to the mask implementation: set as_masks: true")
+        self.order, self.seed, self.as_masks, self.mask_bn = order, seed, as_masks, mask_bn
 
     def _kept(self, weight: torch.Tensor, num_keep: int, gen: torch.Generator) -> torch.Tensor:
         if self.order == "random":
@@ -152,6 +158,8 @@ class L1NormPruner(Pruner):
             alive = torch.zeros(unit.size, dtype=torch.bool)
             alive[kept] = True
             plan.masks[f"{unit.conv}.weight"] = alive.view(-1, 1, 1, 1).expand_as(conv.weight).clone()
+            if not self.mask_bn:
+                continue
             if conv.bias is not None:
                 plan.masks[f"{unit.conv}.bias"] = alive.clone()
             if unit.bn is not None:

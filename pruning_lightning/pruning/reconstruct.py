@@ -210,8 +210,17 @@ def least_squares(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return sol.T.reshape(y.shape[1], c, k).float().to(x.device)
 
 
-def keep_count(size: int, ratio: float) -> int:
-    """Channels kept when a fraction ``ratio`` of ``size`` is removed (at least one)."""
+def keep_count(size: int, ratio: float, rounding: str = "round") -> int:
+    """Channels kept when a fraction ``ratio`` of ``size`` is removed (at least one).
+
+    ``rounding="floor"`` takes the integer part, as ThiNet's published widths do (ResNet-50 ThiNet-70
+    keeps 44/89/179/358 of 64/128/256/512, ThiNet-30 19/38/76/153); a 1e-9 slack absorbs float error
+    such as ``64 * (1 - 0.7)`` = 19.2000...03. ``"round"`` rounds to the nearest integer (regression).
+    """
+    if rounding == "floor":
+        return max(1, int(size * (1.0 - ratio) + 1e-9))
+    if rounding != "round":
+        raise PruningError(f"rounding must be 'floor' or 'round', got {rounding!r}")
     return max(1, int(round(size * (1.0 - ratio))))
 
 

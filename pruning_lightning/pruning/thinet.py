@@ -19,7 +19,9 @@ the ThiNet paper):
       the objective is the same sum, estimated with less noise, and costs no extra memory because
       only the contributions' Gram matrix is formed.
     * ``ratio`` is the fraction of channels removed per layer (``layer_ratios`` overrides it by unit;
-      0 leaves a layer intact); ThiNet-50 removes half of each pruned layer, i.e. ``ratio: 0.5``.
+      0 leaves a layer intact); ThiNet-50 removes half of each pruned layer, i.e. ``ratio: 0.5``. The
+      kept count is ``floor(C * (1 - ratio))`` (at least 1), which reproduces ThiNet's published widths
+      (ThiNet-30 = ``ratio: 0.7``: 19/38/76/153; ThiNet-70 = ``ratio: 0.3``: 44/89/179/358).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class ThiNetPruner(ReconstructionPruner):
             if x.shape[1] != unit.size:
                 raise PruningError(f"thinet: {nxt} reads {x.shape[1]} channels but {unit.name} has {unit.size}")
             gram = contribution_gram(x, w)
-            removed = greedy_removal(gram, unit.size - keep_count(unit.size, ratios[unit.name]))
+            removed = greedy_removal(gram, unit.size - keep_count(unit.size, ratios[unit.name], "floor"))
             is_kept = torch.ones(unit.size, dtype=torch.bool)
             is_kept[removed] = False
             kept = torch.nonzero(is_kept).flatten()

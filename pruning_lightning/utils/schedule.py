@@ -1,6 +1,8 @@
-"""Scratch-B budget arithmetic (PAPER §2.3)."""
+"""Scratch-B budget arithmetic and LR step epochs (PAPER §2.3)."""
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 from pruning_lightning.errors import PruningError
 
@@ -38,3 +40,33 @@ def milestone_epochs(fractions: tuple[float, ...] | list[float], max_epochs: int
         if not 0 < f < 1:
             raise PruningError(f"lr_milestones are fractions of max_epochs in (0, 1), got {f}")
     return [m for m in (int(f * max_epochs) for f in fractions) if m >= 1]
+
+
+def step_every_epochs(every: float | str, max_epochs: int) -> list[int]:
+    """LR steps every ``int(f·E)`` epochs, at every multiple strictly below ``E`` (``f = every``).
+
+    The reference's ImageNet scripts set ``lr · 0.1^(epoch // int(E/3))`` for an E-epoch run: with
+    ``every = "1/3"`` the milestones are ``int(E/3)·k < E`` (E = 106: 35, 70, 105; E = 90: 30, 60). SSS's
+    MXNet recipe steps at ``int(30·r)·{1,2,3}`` for ``E = int(100·r)``: ``every = 0.3`` (E = 145: 43, 86,
+    129). ``every`` is read exactly (``"1/3"`` or a decimal such as 0.3), so no float rounding moves a
+    step. A step that rounds to 0 epochs (runs of a few epochs) gives no milestone.
+    """
+    try:
+        frac = Fraction(str(every))
+    except (ValueError, ZeroDivisionError) as err:
+        raise PruningError(f"lr_step_every must be a fraction of max_epochs such as 1/3 or 0.3, got {every!r}") from err
+    if not 0 < frac < 1:
+        raise PruningError(f"lr_step_every is a fraction of max_epochs in (0, 1), got {every!r}")
+    step = int(frac * max_epochs)
+    return list(range(step, max_epochs, step)) if step >= 1 else []
+
+
+def lr_milestones(fractions: tuple[float, ...] | list[float], every: float | str | None, max_epochs: int) -> list[int]:
+    """The LR milestones of a run: ``lr_milestones`` fractions or ``lr_step_every`` (not both)."""
+    if every is None:
+        return milestone_epochs(fractions, max_epochs)
+    if fractions:
+        raise PruningError(
+            f"set lr_milestones {list(fractions)} or lr_step_every {every!r}, not both (pass `[]` or `null` for one)"
+        )
+    return step_every_epochs(every, max_epochs)

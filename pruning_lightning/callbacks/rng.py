@@ -1,8 +1,9 @@
 """Checkpointed RNG state, so a resumed stage continues exactly as an uninterrupted one would.
 
 Lightning restores model, optimizer, schedulers and loop counters from ``last.ckpt`` but not the
-global RNGs, which drive shuffling (``RandomSampler`` draws its seed from torch's global generator)
-and augmentation. The pipeline adds this callback to every fit stage.
+global RNGs. Data order and augmentation do not depend on them (``data/sampling.py``), but model
+randomness does (dropout in the ImageNet VGG head). Every ``ClassificationModule`` attaches this
+callback (``configure_callbacks``), so manual and pipeline runs resume alike.
 """
 
 from __future__ import annotations

@@ -1,0 +1,102 @@
+"""Soft Filter Pruning during training (He et al., IJCAI 2018; PAPER §3.7): a 'large' run becomes an
+SFP run by config (``configs/sparsity/sfp.yaml``); the hard prune is ``SoftFilterPruner``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pruning.sfp import lowest_filters
+from pruning_lightning.pruning.surgery import channel_units
+
+
+@torch.no_grad()
+def soft_prune(
+    net: nn.Module,
+    arch: Any,
+    ratio: float,
+    layers: Literal["all", "units"] = "all",
+    zero_bn: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Zero the lowest-L2 filters of the chosen convs in place; returns conv name -> zeroed indices.
+
+    ``layers="all"``: every Conv2d (the reference: ``--layer_begin 0 --layer_inter 3``); ``"units"``:
+    only the convs whose filters the hard prune can remove (the family's channel units). ``zero_bn``
+    also zeroes the units' BN gamma/beta of those channels, so the net computes the hard-pruned net.
+    """
+    modules = dict(net.named_modules())
+    units = [u for u in channel_units(net, arch) if u.conv is not None]
+    if layers == "all":
+        names = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)]
+    elif layers == "units":
+        names = [u.conv for u in units]  # type: ignore[misc]
+    else:
+        raise PruningError(f"layers must be 'all' or 'units', got {layers!r}")
+    zeroed: dict[str, torch.Tensor] = {}
+    for name in names:
+        conv: nn.Conv2d = modules[name]  # type: ignore[assignment]
+        idx = lowest_filters(conv.weight, ratio).to(conv.weight.device)
+        conv.weight[idx] = 0
+        if conv.bias is not None:
+            conv.bias[idx] = 0
+        zeroed[name] = idx
+    if zero_bn:
+        for u in units:
+            if u.bn is not None and u.conv in zeroed:
+                bn = modules[u.bn]
+                bn.weight[zeroed[u.conv]] = 0  # type: ignore[index]
+                bn.bias[zeroed[u.conv]] = 0  # type: ignore[index]
+    return zeroed
+
+
+class SoftFilterPruning(L.Callback):
+    """Zero the ``int(C * ratio)`` lowest-L2 filters of each conv at the end of every training epoch.
+
+    Zeroing happens after the epoch's last training batch, before validation and checkpointing, so
+    (as the reference) the masked net is validated and saved. The zeroed filters are not frozen:
+    gradients and the momentum buffer regrow them during the next epoch ("soft").
+
+    Args:
+        ratio: fraction of filters zeroed per layer (the reference's ``--rate 0.7`` = ``ratio: 0.3``).
+        layers: ``all`` convs (reference) or only the channel ``units`` that the hard prune cuts.
+        zero_bn: ``never`` (reference), ``last`` (also zero the units' BN gamma/beta of the pruned
+            channels after the final epoch, so the final checkpoint equals the hard-pruned net), or
+            ``always`` (every epoch; then only the momentum buffer can regrow those channels).
+        every_n_epochs: soft-prune every n epochs (the reference's ``--epoch_prune 1``).
+    """
+
+    def __init__(
+        self,
+        ratio: float = 0.3,
+        layers: Literal["all", "units"] = "all",
+        zero_bn: Literal["never", "last", "always"] = "never",
+        every_n_epochs: int = 1,
+    ) -> None:
+        if not 0 < ratio < 1:
+            raise PruningError(f"soft filter pruning ratio must be in (0, 1), got {ratio}")
+        if layers not in ("all", "units"):
+            raise PruningError(f"layers must be 'all' or 'units', got {layers!r}")
+        if zero_bn not in ("never", "last", "always"):
+            raise PruningError(f"zero_bn must be 'never', 'last' or 'always', got {zero_bn!r}")
+        if every_n_epochs < 1:
+            raise PruningError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.ratio, self.layers, self.zero_bn, self.every_n_epochs = ratio, layers, zero_bn, every_n_epochs
+
+    def apply(self, pl_module: L.LightningModule, last: bool = False) -> dict[str, torch.Tensor]:
+        """Soft-prune ``pl_module.net`` now (also usable outside a Trainer)."""
+        bn = self.zero_bn == "always" or (last and self.zero_bn == "last")
+        return soft_prune(pl_module.net, pl_module.arch, self.ratio, self.layers, bn)  # type: ignore[arg-type]
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: object, batch: object, batch_idx: int
+    ) -> None:
+        if batch_idx + 1 != trainer.num_training_batches:  # only after the epoch's last batch
+            return
+        epoch = trainer.current_epoch + 1
+        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        if epoch % self.every_n_epochs == 0 or last:
+            self.apply(pl_module, last=last)
