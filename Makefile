@@ -3,7 +3,9 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# Local-disk wheels on this machine; on a GPU box pick the torch build you need first.
+# Default: the PyPI wheel (the CUDA 13 build, ~5.9 GB venv). Pick another build on first install, e.g.
+#   make install TORCH="torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu"
+#   (CPU only) or .../whl/cu126 (CUDA 12); see README "Install".
 TORCH   ?= torch==2.14.1 torchvision==0.29.1
 export WANDB_MODE ?= disabled
 

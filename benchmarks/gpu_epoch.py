@@ -12,8 +12,8 @@ Each run is time-boxed to ``--warmup`` + ``--steps`` training steps and a few ev
 epoch time is extrapolated from the steady-state step times (50,000 train + 10,000 test images).
 Model FLOP utilisation = achieved training FLOP/s (3 x forward, 2 FLOPs per MAC) / ``--peak-tflops``.
 The row projection: seeds x (160 large epochs + (40 fine-tune + 160 Scratch-E + Scratch-B) epochs of
-the pruned net), with VGG-19 slimming-70% (ENVIRONMENT §8 cfg) as the pruned net; Scratch-B epochs
-come from its FLOPs ratio (PAPER §2.3).
+the pruned net), with VGG-19 slimming-70% (the cfg in docs/benchmarks.md) as the pruned net; Scratch-B epochs
+come from its FLOPs ratio (arXiv 1810.05270 Sec. 3).
 
     python benchmarks/gpu_epoch.py                      # on one GPU (time-boxed for < 8 min on an H200)
     python benchmarks/gpu_epoch.py --device cpu --smoke # seconds; what the test suite runs
@@ -42,7 +42,8 @@ from pruning_lightning.utils.flops import count_complexity
 from pruning_lightning.utils.schedule import scratch_b_epochs
 
 VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
-SLIM70 = [49, 64, "M", 128, 128, "M", 256, 254, 234, 198, "M", 114, 41, 24, 11, "M", 14, 13, 19, 104]  # ENV §8
+# A realistic slimming-70% result (deep layers cut hardest; docs/benchmarks.md).
+SLIM70 = [49, 64, "M", 128, 128, "M", 256, 254, 234, 198, "M", 114, 41, 24, 11, "M", 14, 13, 19, 104]
 STEPS: dict[str, dict[str, Any]] = {
     "dataloader": {},
     "device": {"device_resident": True, "drop_last": True},

@@ -1,7 +1,7 @@
 """Inference latency of dense vs structurally pruned networks, next to their FLOPs ratio.
 
 Networks (skipped with a note when their family or preset file does not exist yet):
-    vgg19-slim70      VGG-19 with the slimming-70% cfg of ENVIRONMENT §8 (realistic: deep layers cut hardest)
+    vgg19-slim70      VGG-19 with the slimming-70% cfg of docs/benchmarks.md (realistic: deep layers cut hardest)
     vgg19-slim70-unif SlimmingPruner(0.7) on VGG-19 with BN gamma ~ U(0, 1) (every layer keeps ~30 %)
     resnet56-b        configs/arch/cifar/presets/resnet56_b.yaml   (L1-norm, Li et al.)
     thinet-70         configs/arch/imagenet/thinet_resnet50_70.yaml
@@ -33,7 +33,8 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import count_complexity
 
 ROOT = Path(__file__).resolve().parents[1]
-SLIM70 = [49, 64, "M", 128, 128, "M", 256, 254, 234, 198, "M", 114, 41, 24, 11, "M", 14, 13, 19, 104]  # ENV §8
+# A realistic slimming-70% result (deep layers cut hardest; docs/benchmarks.md).
+SLIM70 = [49, 64, "M", 128, 128, "M", 256, 254, 234, 198, "M", 114, 41, 24, 11, "M", 14, 13, 19, 104]
 PRESET_FILES = {
     "resnet56-b": "configs/arch/cifar/presets/resnet56_b.yaml",
     "thinet-70": "configs/arch/imagenet/thinet_resnet50_70.yaml",

@@ -51,6 +51,8 @@ def network_from(ckpt: Any, path: str | os.PathLike) -> tuple[ArchSpec, nn.Modul
 def origin(ckpt: Any, path: str | os.PathLike) -> str:
     """Where a checkpoint's state comes from, for messages and records: file, epoch count, global step."""
     epoch, step = ckpt.get("epoch"), ckpt.get("global_step")
+    if ckpt.get("imported_from"):  # `pruning-lightning zoo`: model-zoo weights, not a run of ours
+        return f"{path} (imported from {ckpt['imported_from']})"
     if epoch is None:
         return str(path)
     return f"{path} (after epoch {int(epoch) + 1}, global step {step})"

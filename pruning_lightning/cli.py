@@ -1,8 +1,8 @@
-"""Command line: ``pruning-lightning {fit,validate,test,prune,info,demo}``.
+"""Command line: ``pruning-lightning {fit,validate,test,prune,info,demo,pipeline,report}``.
 
 ``fit``/``validate``/``test`` are LightningCLI subcommands (stages are configs, not scripts);
-``prune``, ``info`` and ``demo`` are our own commands. Every user-facing error is one line on
-stderr and exit status 2.
+``prune``, ``info``, ``demo``, ``pipeline`` and ``report`` are our own commands. Every user-facing error
+is one line on stderr (plus at most one hint line) and exit status 2 (see :mod:`pruning_lightning.cli_errors`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
+from pruning_lightning.callbacks.console import use_console_defaults
 from pruning_lightning.errors import PruningError
+from pruning_lightning.stage_config import StageConfig, default_wandb_dir, label_wandb
 
-COMMANDS = ("prune", "info", "demo", "pipeline", "report")
+COMMANDS = ("prune", "info", "demo", "pipeline", "report", "zoo")
 
 
 class PruningCLI(LightningCLI):
@@ -82,6 +84,8 @@ class PruningCLI(LightningCLI):
             )
         if self.ckpt_hparams is not None:
             check_against_checkpoint(self.model, self.ckpt_hparams, self._ckpt_path(), self.subcommand == "fit")
+        label_wandb(self.trainer, self.model, self.datamodule)
+        use_console_defaults(self.trainer)
 
     def _ckpt_path(self) -> str:
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
@@ -114,6 +118,8 @@ class PruningCLI(LightningCLI):
             and not logger.init_args.get("save_dir")
         ):
             logger.init_args.save_dir = root
+        elif isinstance(logger, Namespace):
+            default_wandb_dir(logger, root)
 
 
 STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
@@ -214,46 +220,38 @@ def _model_from_checkpoint(args: list[str]) -> tuple[list[str], dict[str, Any] |
     return [args[0], "--model", json.dumps(model, default=list), *args[1:]], hp
 
 
-def cli_main(args: list[str] | None = None, run: bool = True) -> PruningCLI:
-    """Run the LightningCLI (in-process entry point used by tests and the pipeline)."""
+def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = True) -> PruningCLI:
+    """Run the LightningCLI (in-process entry point used by tests and the pipeline).
+
+    ``exit_on_error=False``: a parse error raises ``ArgumentError`` instead of printing usage and exiting.
+    """
     import lightning as L
 
+    from pruning_lightning.cli_guard import CheckedCLI
     from pruning_lightning.modules import ClassificationModule
 
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
     args, ckpt_hparams = _model_from_checkpoint(list(sys.argv[1:] if args is None else args))
 
-    return PruningCLI(
+    return CheckedCLI(
         ClassificationModule,
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=args,
         run=run,
+        save_config_callback=StageConfig,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
         ckpt_hparams=ckpt_hparams,
+        parser_kwargs={"exit_on_error": exit_on_error},
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Console entry point: a bad input is one ``error:`` line (+ at most one ``hint:``), exit status 2."""
+    from pruning_lightning.cli_errors import run_command
+
     os.environ.setdefault("WANDB_SILENT", "true")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    try:
-        if argv and argv[0] in COMMANDS:
-            from importlib import import_module
-
-            import_module(f"pruning_lightning.commands.{argv[0]}").main(argv[1:])
-        else:
-            cli_main(argv)
-    except Exception as e:
-        # jsonargparse wraps errors raised while instantiating classes; show ours as one line.
-        cause: BaseException | None = e
-        while cause is not None and not isinstance(cause, PruningError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_command(list(sys.argv[1:] if argv is None else argv), COMMANDS)

@@ -1,4 +1,4 @@
-"""Guided pruning (PAPER §4.2): per-stage average widths of pruned VGGs -> a new architecture.
+"""Guided pruning (arXiv 1810.05270 Sec. 5): per-stage average widths of pruned VGGs -> a new architecture.
 
 A *stage* is the run of conv layers sharing one feature-map size, i.e. the layers between two
 ``"M"`` entries of a VGG cfg. From one or more pruned architectures we take, per stage, the mean
@@ -106,7 +106,9 @@ def write_guided(sources: list[str], target: ArchSpec, out: str | Path) -> ArchS
     loaded = [_load(p) for p in paths]
     arch = guided_arch([a for a, _ in loaded], target, [r for _, r in loaded])
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(f"# Guided pruning (PAPER §4.2) from {len(paths)} pruned model(s): {paths}\n" + arch.to_yaml())
+    Path(out).write_text(
+        f"# Guided pruning (arXiv 1810.05270 Sec. 5) from {len(paths)} pruned model(s): {paths}\n" + arch.to_yaml()
+    )
     return arch
 
 

@@ -1,8 +1,8 @@
-"""The paper's reference numbers (PAPER.md §6), keyed ``table/dataset/model/pruned``.
+"""The paper's reference numbers (arXiv 1810.05270 Tables 1-6), keyed ``table/dataset/model/pruned``.
 
 Each entry maps a regime (``large`` = unpruned, ``finetune``, ``scratch_e``, ``scratch_b``) to
 ``(mean, std)`` top-1 accuracy in %; ``std`` is ``None`` for single-run ImageNet numbers. CIFAR
-values are the mean ± std of 5 runs. Tags from PAPER §6 are kept in ``NOTES``: most CIFAR rows are
+values are the mean ± std of 5 runs. Tags from arXiv 1810.05270 Tables 1-6 are kept in ``NOTES``: most CIFAR rows are
 recalled (~M), not verified against the PDF. For ThiNet and regression (Tables 2/3) the paper
 reports deltas; ``finetune`` here is the original paper's baseline plus its delta, and
 Scratch-E/B are the README's absolute accuracies; ``large`` is the Rethinking authors' PyTorch
@@ -83,7 +83,7 @@ REFERENCE: dict[str, Entry] = {
 }
 
 NOTES = {
-    "table1": "CIFAR fine-tuned and VGG-16-A recalled (~M); ResNet E/B and ImageNet confirmed (PAPER §6).",
+    "table1": "CIFAR fine-tuned and VGG-16-A recalled (~M); ResNet E/B and ImageNet confirmed.",
     "table2": "Scratch-E/B from the official README; unpruned and fine-tuned deltas recalled.",
     "table3": "Scratch-E/B from the official README; unpruned and fine-tuned deltas recalled.",
     "table4": "CIFAR rows recalled (~M); ImageNet fine-tuned/Scratch-E/B from the README.",

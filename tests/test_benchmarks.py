@@ -67,3 +67,14 @@ def test_uniform_gamma_slimming_keeps_about_30_percent() -> None:
     kept = sum(c for c in cfg if c != "M")
     assert 0.29 * 5504 <= kept <= 0.31 * 5504  # VGG-19 has 5,504 BN channels
     assert all(c == "M" or c > 0.15 * 512 for c in cfg[-4:])  # uniform gammas: no layer is emptied
+
+
+def test_cpu_settings_smoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["cpu_settings.py", "--smoke"])
+    n = torch.get_num_threads()
+    try:
+        _script("cpu_settings").main()
+    finally:
+        torch.set_num_threads(n)
+    out = capsys.readouterr().out
+    assert "| fp32 (default) |" in out and "1.00x" in out and "| bf16 autocast |" in out

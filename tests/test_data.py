@@ -86,3 +86,22 @@ def test_synthetic_shapes() -> None:
     dm.setup()
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (8, 3, 16, 16) and int(y.max()) < 4
+
+
+@pytest.mark.skipif(not (SHARED / "cifar-10-batches-py").is_dir(), reason="../shared/data (CIFAR-10 subset) absent")
+def test_val_split_fragment_holds_out_training_images() -> None:
+    import yaml
+
+    from pruning_lightning.cli import cli_main
+
+    cfgs = Path(__file__).resolve().parents[1] / "configs"
+    cli = cli_main(
+        ["-c", str(cfgs / "data/cifar10_shared.yaml"), "-c", str(cfgs / "data/val_split.yaml"), "-c",
+         str(cfgs / "demo/arch.yaml"), "-c", str(cfgs / "regime/large.yaml"), "--data.init_args.data_dir", str(SHARED)],
+        run=False,
+    )  # fmt: skip
+    dm = cli.datamodule
+    dm.setup("fit")
+    assert dm.hparams.val_source == "split" and len(dm.val_set) == 5000 and len(dm.train_set) == 5000
+    assert set(dm.val_set.indices).isdisjoint(dm.train_set.indices) and dm.val_set is not dm.test_set
+    assert yaml.safe_load((cfgs / "data/val_split.yaml").read_text())["data"]["init_args"]["val_size"] == 5000

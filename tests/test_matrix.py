@@ -16,6 +16,10 @@ from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules import FineTuneModule, ScratchModule
 from pruning_lightning.pruning import PRUNERS, Pruner, prune
 from tests.conftest import TINY_FAMILIES as FAMILIES
+from tests.conftest import TINY_VGG
+
+# Every family, plus variants that carry extra tensors through surgery (the weight-level VGG's conv biases).
+CASES = {**FAMILIES, "vgg-weight_level": (TINY_VGG.replace(variant="weight_level"), 32)}
 
 STAGES = {"vgg": 5, "resnet_cifar": 3, "resnet_imagenet": 4}
 
@@ -44,10 +48,11 @@ def _randomise(net: nn.Module) -> None:
         p.data.zero_()
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("method", sorted(PRUNERS))
-def test_method_family(tmp_path: Path, method: str, family: str) -> None:
-    spec, size = FAMILIES[family]
+def test_method_family(tmp_path: Path, method: str, case: str) -> None:
+    spec, size = CASES[case]
+    family = spec.family
     if (method, family) == ("l1_norm", "resnet_imagenet"):  # Li et al. prune basic-block ResNets (34)
         spec = spec.replace(depth=34)
     arch = resolve(spec)

@@ -26,6 +26,7 @@ from pruning_lightning.utils.profile import (
     sparse_state_dict,
     weight_bytes,
 )
+from pruning_lightning.utils.table import human
 from tests.conftest import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -147,6 +148,9 @@ def test_info_pruned_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     pruned = count_complexity(build_arch(art.arch), (3, 32, 32))
     assert f"{pruned.params:,}" in out and f"{pruned.flops:,}" in out
     assert "peak inference memory, batch 64" in out and "latency" not in out and "bitmask" not in out
+    assert out.startswith("PRUNED network (slimming, ratio 0.5) of the reference vgg-11")  # marked, with its ratio
+    share = art.stats["flops_after"] / art.stats["flops_before"]
+    assert f"FLOPs: {human(art.stats['flops_after'])} of {human(art.stats['flops_before'])} = {share:.1%}" in out
 
 
 def test_info_masked_artifact_reports_sparse_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,7 +164,10 @@ def test_info_masked_artifact_reports_sparse_size(tmp_path: Path, capsys: pytest
     art = PrunedArtifact(TINY_VGG, TINY_VGG, "hand", structure=masks, weights=state, stats={"scratch_b_epochs": 1})
     write_artifact(art, tmp_path / "masked")
     main(["info", "--artifact", str(tmp_path / "masked"), "--no-latency"])
-    rows = {r.split("|")[1].strip(): r.split("|")[2].strip() for r in capsys.readouterr().out.splitlines()[2:]}
+    out = capsys.readouterr().out
+    assert out.startswith("PRUNED network (hand")
+    table = [r for r in out.splitlines() if r.startswith("|")][2:]
+    rows = {r.split("|")[1].strip(): r.split("|")[2].strip() for r in table}
     dense = float(rows["size on disk (torch.save state_dict)"].split()[0])
     sparse = float(rows["size on disk (bitmask + non-zero values)"].split()[0])
     assert sparse < 0.5 * dense

@@ -134,3 +134,41 @@ def test_paired_interval_known_answers(diffs: tuple[float, ...], verdict: str) -
     assert p.verdict.split(": ")[1].startswith(verdict)
     one = paired({("m", "finetune"): {0: 1.0}, ("m", "scratch_e"): {0: 2.0}}, "m", "scratch_e", "best")
     assert one is not None and one.interval is None and "1 seed" in one.verdict
+
+
+def test_plot_labels_title_and_reduced_budget_note(tmp_path: Path) -> None:
+    from pruning_lightning.pipeline.plot_labels import labels
+    from pruning_lightning.pipeline.plots import layer_labels
+
+    root = tmp_path / "run"
+    _fake_run(root, {"large": [93.0], "finetune": [90.0]})
+    exp = json.loads((root / "experiment.json").read_text())["experiment"]
+    arch = {"family": "vgg", "depth": 19, "num_classes": 10, "cfg": None, "variant": "default", "options": {}}
+    big = {"epochs": 160, "arch": {**arch, "cfg": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512,
+                                                   512, "M", 512, 512, 512, 512]}}  # fmt: skip
+    (root / "seed0/large/result.json").write_text(json.dumps(big))
+    exp["data"] = ["configs/data/cifar10.yaml"]
+    assert labels(exp, root) == {"title": "CIFAR-10 / VGG-19 / slim", "note": None}  # paper scale: no note
+    small = {**big, "epochs": 8, "arch": {**arch, "cfg": [8, 8, "M", 16, 16, "M", 32, 32, 32, 32, "M", 64, 64, 64, 64,
+                                                          "M", 64, 64, 64, 64]}}  # fmt: skip
+    (root / "seed0/large/result.json").write_text(json.dumps(small))
+    got = labels({**exp, "description": "Mini reproduction on a CIFAR-10 subset"}, root)
+    assert got["title"] == "CIFAR-10 / VGG-19 (narrowed) / slim"
+    assert got["note"] is not None and got["note"].startswith("Reduced budget, not comparable with the paper")
+    assert "8 epochs (paper: 160)" in got["note"] and "description" in got["note"]
+    assert layer_labels(["features.conv1.weight", "features.conv2.weight"]) == ["conv1", "conv2"]
+    assert layer_labels(["layer1.0.conv1.weight", "layer2.0.conv1.weight"]) == ["layer1.0.conv1", "layer2.0.conv1"]
+
+
+def test_learning_curves_of_shared_and_own_large_models(tmp_path: Path) -> None:
+    from pruning_lightning.pipeline.curves import large_curves, plot_curves
+
+    header = "epoch,step,train/acc1,val/acc1\n"
+    for folder, rows in (("seed0/large", "0,9,0.1,\n0,9,,0.25\n1,19,,0.5\n"), ("seed1/l1/large", "0,9,,0.4\n")):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "metrics.csv").write_text(header + rows)
+    curves = large_curves(tmp_path)
+    assert curves == {"large": {0: [(0, 25.0), (1, 50.0)]}, "l1 (own large)": {1: [(0, 40.0)]}}
+    png = plot_curves(tmp_path, tmp_path, "fake")
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+    assert plot_curves(tmp_path / "seed0/l1", tmp_path, "none") is None

@@ -35,19 +35,26 @@ class KillAt(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fit_cmd(root: Path, extra: list[str]) -> list[str]:
+SHARED = ROOT.parent / "shared" / "data"
+DATA = {
+    # per-item augmentation in two DataLoader worker processes
+    "workers": ["-c", "configs/data/digits.yaml", "--data.init_args.num_workers", "2"],
+    # CIFAR held in memory, crop/flip per batch (configs/fast/cpu.yaml, the GPU fast path)
+    "resident": ["-c", "configs/data/cifar10_shared.yaml", "--data.init_args.data_dir", str(SHARED),
+                 "--data.init_args.subset", "640", "--data.init_args.device_resident", "true"],
+}  # fmt: skip
+
+
+def _fit_cmd(root: Path, extra: list[str], data: str = "workers") -> list[str]:
     return [
         "fit",
-        "-c",
-        "configs/data/digits.yaml",
+        *DATA[data],
         "-c",
         ARCH,
         "-c",
         "configs/regime/large.yaml",
         "--seed_everything",
         "3",
-        "--data.init_args.num_workers",
-        "2",
         "--trainer.max_epochs",
         "4",
         "--trainer.limit_train_batches",
@@ -114,19 +121,22 @@ def test_last_ckpt_is_the_final_state_and_best_is_apart(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_readme_resume_is_bit_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("data", list(DATA))
+def test_sigkill_mid_epoch_then_readme_resume_is_bit_exact(tmp_path: Path, data: str) -> None:
+    if data == "resident" and not (SHARED / "cifar-10-batches-py").is_dir():
+        pytest.skip("../shared/data (CIFAR-10 subset) absent")
     ref, cut = tmp_path / "ref", tmp_path / "cut"
-    done = _run(_fit_cmd(ref, []))
+    done = _run(_fit_cmd(ref, [], data))
     assert done.returncode == 0, done.stderr[-3000:]
 
     # 6 steps per epoch: step 16 is the 4th batch of epoch 2 (0-based); last.ckpt then holds epoch 1.
-    killed = _run(_fit_cmd(cut, []), kill_at=16)
+    killed = _run(_fit_cmd(cut, [], data), kill_at=16)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert load_ckpt(cut / "checkpoints/last.ckpt")["epoch"] == 1
     rows = list(csv.DictReader((cut / "metrics.csv").open()))
     assert any(r["epoch"] == "2" for r in rows)  # the killed epoch had already logged step rows
 
-    resumed = _run(_fit_cmd(cut, ["--ckpt_path", str(cut / "checkpoints/last.ckpt")]))
+    resumed = _run(_fit_cmd(cut, ["--ckpt_path", str(cut / "checkpoints/last.ckpt")], data))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_state(load_ckpt(cut / "checkpoints/last.ckpt"), load_ckpt(ref / "checkpoints/last.ckpt"))
     # Every epoch logged exactly once, with the uninterrupted run's values.

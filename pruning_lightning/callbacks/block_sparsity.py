@@ -1,4 +1,4 @@
-"""Sparse Structure Selection's training side (Huang & Wang, ECCV 2018, arXiv 1707.01213; PAPER §3.5).
+"""Sparse Structure Selection's training side (Huang & Wang, ECCV 2018, arXiv 1707.01213; arXiv 1810.05270 Table 5).
 
 Every residual branch has a learnable scale (``arch.options.block_scale: true``). This callback adds
 ``gamma * ||scale||_1`` to the objective and optimises the scales itself with a proximal momentum

@@ -5,7 +5,8 @@ parameter ``<param>`` of the network ``net``). A regime module keeps them as boo
 small container ``weight_masks`` (so they move with the module, travel in every checkpoint and come
 back on resume), and :class:`ApplyWeightMasks` holds the pruned weights at exactly zero.
 
-Why both hooks (PAPER §3.6, §8.5): the reference multiplies each masked gradient by the mask after
+Why both hooks (arXiv 1810.05270 Table 6; the official weight-level code): the reference multiplies each
+masked gradient by the mask after
 ``backward()``; with a zero weight and a zero gradient, SGD's weight decay and momentum add nothing,
 so zeros stay zeros. Re-applying ``weight *= mask`` after every step additionally makes that exact
 when a momentum buffer or an outside write could otherwise revive a pruned weight.
@@ -122,7 +123,7 @@ class ApplyWeightMasks(L.Callback):
 
 @torch.no_grad()
 def density_he_init(net: nn.Module, masks: dict[str, torch.Tensor]) -> None:
-    """Sparsity-aware re-init of masked conv weights (PAPER §1.4), then ``W *= M`` for every mask.
+    """Sparsity-aware re-init of masked conv weights (docs/protocol.md §4), then ``W *= M`` for every mask.
 
     For a masked ``Conv2d`` weight: ``n = nnz(M) / C_in`` and ``W ~ N(0, sqrt(2 / n))``, i.e. He fan-out
     with the fan-out reduced by the density. Other masked parameters keep their init and are masked.

@@ -1,5 +1,5 @@
-"""Soft Filter Pruning during training (He et al., IJCAI 2018; PAPER §3.7): a 'large' run becomes an
-SFP run by config (``configs/sparsity/sfp.yaml``); the hard prune is ``SoftFilterPruner``."""
+"""Soft Filter Pruning during training (He et al., IJCAI 2018; arXiv 1810.05270 appendix): a 'large' run becomes
+an SFP run by config (``configs/sparsity/sfp.yaml``); the hard prune is ``SoftFilterPruner``."""
 
 from __future__ import annotations
 

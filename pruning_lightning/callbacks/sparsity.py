@@ -17,7 +17,7 @@ class BNL1Sparsity(L.Callback):
 
     Args:
         strength: the paper's ``s`` (VGG 1e-4; PreResNet, DenseNet, ImageNet VGG-11 1e-5).
-        include_bn1d: also penalise BatchNorm1d (the ImageNet VGG-11 head, PAPER §3.4).
+        include_bn1d: also penalise BatchNorm1d (the ImageNet VGG-11 head, arXiv 1810.05270 Table 4).
     """
 
     def __init__(self, strength: float = 1e-4, include_bn1d: bool = True) -> None:

@@ -34,11 +34,16 @@ def arch_from_configs(paths: list[str]) -> ArchSpec:
     for p in paths:
         if not Path(p).is_file():
             raise PruningError(f"config file not found: {p}")
-        doc = yaml.safe_load(Path(p).read_text()) or {}
-        arch = ((doc.get("model") or {}).get("init_args") or {}).get("arch")
+        try:
+            doc = yaml.safe_load(Path(p).read_text()) or {}
+            arch = ((doc.get("model") or {}).get("init_args") or {}).get("arch")
+            data = (doc.get("data") or {}).get("init_args") or {}
+        except (yaml.YAMLError, AttributeError) as e:
+            raise PruningError(f"{p} is not a config of model/data mappings ({type(e).__name__}); fix it") from None
+        if arch and not isinstance(arch, dict):
+            raise PruningError(f"{p}: model.init_args.arch must be a mapping (family, depth, ...), not a list or value")
         if arch:
             merged.update(arch)
-        data = (doc.get("data") or {}).get("init_args") or {}
         if data.get("name") in _DATA_CLASSES:
             classes = _DATA_CLASSES[data["name"]]
         elif "num_classes" in data:
@@ -79,6 +84,22 @@ def describe(arch: ArchSpec, sparse: bool = False, net: Any = None, latency: boo
     return markdown_table(["", "value"], rows)
 
 
+def pruned_summary(art: Any) -> str:
+    """The artifact marked as pruned: method, reference network, params/FLOPs against the reference."""
+    st, ref = art.stats, art.reference_arch
+    name = f"{ref.family}-{ref.depth} ({ref.variant}), {ref.num_classes} classes"
+    lines = [f"PRUNED network ({st.get('method', art.method)}, ratio {st.get('ratio', '?')}) of the reference {name}"]
+    for what in ("params", "flops"):
+        before, after = st.get(f"{what}_before"), st.get(f"{what}_after")
+        if before and after:
+            label = "FLOPs" if what == "flops" else "params"
+            lines.append(f"  {label}: {human(after)} of {human(before)} = {after / before:.1%} of the reference "
+                         f"({before / after:.2f}x fewer)")  # fmt: skip
+    if st.get("scratch_b_epochs") is not None:
+        lines.append(f"  Scratch-B epochs: {st['scratch_b_epochs']} (base {st.get('base_epochs')})")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="pruning-lightning info", description=__doc__.splitlines()[0])
     parser.add_argument("--config", "-c", action="append", default=[], help="fit-style config file (repeatable)")
@@ -99,6 +120,7 @@ def main(argv: list[str]) -> None:
         art = load_artifact(cfg.artifact)
         net = build_arch(art.arch)
         net.load_state_dict({**art.structure, **art.weights}, strict=False)  # "mask:" keys are not net keys
+        print(pruned_summary(art))
         print(describe(art.arch, sparse=any(k.startswith("mask:") for k in art.structure), net=net, **opts))
     elif cfg.ckpt:
         from pruning_lightning.checkpoint import load_network

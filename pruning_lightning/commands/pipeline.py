@@ -37,7 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--slurm-dir", "--slurm_dir", default=None, help="slurm: where to write scripts (default RUN_DIR/slurm)"
     )
     p.add_argument("--run-dir", "--run_dir", default=None, help="override the experiment's run_dir")
+    p.add_argument(
+        "--data-dir",
+        "--data_dir",
+        default=None,
+        help="run the same study on another dataset folder (sets data.init_args.data_dir of every stage)",
+    )
     p.add_argument("--stages", action="store_true", help="list stage keys and their dependencies")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="run the seeds in N parallel local processes (CPU cores split between them)"
+    )
     return p
 
 
@@ -53,10 +62,16 @@ def main(argv: list[str]) -> None:
     exp = load_experiment(path)
     if a.run_dir:
         exp = dataclasses.replace(exp, run_dir=a.run_dir)
+    if a.data_dir:
+        exp = dataclasses.replace(exp, args={**exp.args, "data.init_args.data_dir": a.data_dir})
     if a.stages:
         for st in plan(exp):
             print(f"{st.key}  <- {', '.join(st.deps) or '-'}")
         return
+    if not a.dry_run:  # every file and stage configuration is checked before anything trains
+        from pruning_lightning.pipeline.preflight import preflight
+
+        preflight(exp, only=a.only, hardware=a.launcher == "local")
     if a.launcher == "slurm":
         from pruning_lightning.pipeline.slurm import launch
 
@@ -66,6 +81,13 @@ def main(argv: list[str]) -> None:
         from pruning_lightning.pipeline.runner import dry_run
 
         print("\n".join(dry_run(exp, plan(exp), path)))
+        return
+    if a.jobs > 1:
+        from pruning_lightning.pipeline.parallel import run_parallel
+
+        extra = [*(["--run_dir", a.run_dir] if a.run_dir else []), *(["--data_dir", a.data_dir] if a.data_dir else [])]
+        run_parallel(exp, path, a.jobs, extra)
+        print(f"[pipeline] {exp.name}: all seeds finished; report: pruning-lightning report {exp.root}")
         return
     from pruning_lightning.pipeline.runner import run
 

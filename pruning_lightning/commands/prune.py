@@ -8,11 +8,14 @@ Example::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from pruning_lightning.artifact import PrunedArtifact, write_artifact
+from pruning_lightning.artifact import PrunedArtifact, check_output_dir, write_artifact
 from pruning_lightning.checkpoint import load_network
+from pruning_lightning.errors import PruningError
 from pruning_lightning.pruning.base import Pruner, prune
 from pruning_lightning.utils.table import human, markdown_table
 
@@ -51,7 +54,13 @@ def summary(art: PrunedArtifact) -> str:
 
 def main(argv: list[str]) -> None:
     parser = build_parser()
+    parser.exit_on_error = False  # a parse error is one line (pruning_lightning.cli_errors), not a usage dump
     cfg = parser.parse_args(argv)
+    if cfg.base_epochs < 1:
+        raise PruningError(f"--base_epochs must be a positive integer (large-model epochs), got {cfg.base_epochs}")
+    if cfg.max_ratio is not None and not cfg.max_ratio >= 1:
+        raise PruningError(f"--max_ratio caps the Scratch-B FLOPs ratio: a number >= 1, got {cfg.max_ratio}")
+    check_output_dir(Path(cfg.out), cfg.overwrite)  # before any work: a bad --out fails at once
     init = parser.instantiate_classes(cfg)
     arch, net, source = load_network(cfg.ckpt)
     print(f"pruning the model of {source}")
@@ -61,6 +70,9 @@ def main(argv: list[str]) -> None:
         data = init.data.train_dataloader()
     art = prune(net, arch, init.pruner, data, base_epochs=cfg.base_epochs, max_ratio=cfg.max_ratio)
     art.stats["source_checkpoint"] = source
-    out = write_artifact(art, cfg.out, overwrite=cfg.overwrite)
+    try:
+        out = write_artifact(art, cfg.out, overwrite=cfg.overwrite)
+    except OSError as e:  # disk full, permissions changed meanwhile: nothing of the artifact is left behind
+        raise PruningError(f"cannot write --out {cfg.out}: {e.strerror or e}; nothing was written") from None
     print(summary(art))
     print(f"\nwrote {out}/{{pruned.pt,arch.yaml,stats.yaml,scratch_b.yaml}}")

@@ -157,6 +157,8 @@ def to_csv(rows: list[Row]) -> str:
 
 def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the Markdown/CSV tables and the plots; returns the report directory."""
+    from pruning_lightning.pipeline.curves import plot_curves
+    from pruning_lightning.pipeline.plot_labels import labels
     from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths
 
     exp, rows, stats = collect(run_dir)
@@ -167,10 +169,12 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     md += "\n\n" + NOTE + "\n" + paired_markdown(pairs)
     (dest / "report.md").write_text(md)
     (dest / "report.csv").write_text(to_csv(rows))
-    images = plot_accuracy(rows, dest)
+    images = plot_accuracy(rows, dest, **labels(exp, Path(run_dir)))
     if any(p.interval for p in pairs):
         images.append(plot_paired(pairs, dest, exp["name"]))
     images += [plot_widths(m, s, dest) for m, s in stats.items() if any(x.get("kept") for x in s)]
+    curves = plot_curves(Path(run_dir), dest, exp["name"])
+    images += [curves] if curves else []
     if exp.get("wandb"):
         from pruning_lightning.pipeline.lineage import log_report
 
@@ -180,9 +184,54 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return dest
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """A readable run folder: experiment.json and every result.json parse and hold what the report reads."""
+    import json
+
+    from pruning_lightning.errors import PruningError
+
+    if not run_dir.is_dir():
+        raise PruningError(f"run folder not found: {run_dir} (give the run_dir of a `pruning-lightning pipeline` run)")
+    files = [run_dir / "experiment.json", *sorted(run_dir.glob("seed*/**/result.json"))]
+    for f in files:
+        if not f.is_file():
+            continue  # results.load_record names a missing experiment.json
+        try:
+            doc = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            what = "restore it or re-run the pipeline" if f == files[0] else "delete its stage folder and re-run it"
+            raise PruningError(f"{f} is corrupt ({type(e).__name__}); {what}") from None
+        need = ("experiment",) if f == files[0] else ("job_type", "seed", "method")
+        inner = doc.get("experiment") if isinstance(doc, dict) and f == files[0] else {"name": 1, "methods": []}
+        if not isinstance(doc, dict) or any(k not in doc for k in need) or not isinstance(inner, dict):
+            raise PruningError(f"{f} is not a pipeline record (expected keys {list(need)}); restore or delete it")
+        if f == files[0] and not {"name", "methods", "regimes"} <= set(inner):
+            raise PruningError(f"{f} lacks the experiment's name/methods/regimes; restore it or re-run the pipeline")
+
+
 def main(argv: list[str]) -> None:
+    import shutil
+
+    from pruning_lightning.errors import PruningError
+
     p = argparse.ArgumentParser(prog="pruning-lightning report", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
     a = p.parse_args(argv)
-    report(a.run_dir, a.out)
+    check_run_dir(Path(a.run_dir))
+    dest = Path(a.out) if a.out else Path(a.run_dir) / "report"
+    if dest.exists() and not dest.is_dir():
+        raise PruningError(f"--out {dest} is an existing file, not a folder; choose another --out")
+    created = next((q for q in [*reversed(dest.parents), dest] if not q.exists()), None)
+    try:
+        report(a.run_dir, a.out)
+    except Exception as e:
+        if created is not None:  # a half-written report folder is worse than none
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise PruningError(f"cannot write the report to {dest}: {e.strerror or e}") from None
+        if isinstance(e, (KeyError, TypeError, ValueError)):
+            raise PruningError(
+                f"{a.run_dir} holds a malformed record ({type(e).__name__}: {e}); re-run its stage"
+            ) from e
+        raise

@@ -1,4 +1,4 @@
-"""CIFAR-10 / CIFAR-100 on torchvision's datasets with the paper's recipe (PAPER §1.1).
+"""CIFAR-10 / CIFAR-100 on torchvision's datasets with the paper's recipe (docs/protocol.md §1).
 
 Validation uses the official test split by default, as the reference code does (it also picks
 "best" epochs on it); ``val_source="split"`` holds out part of the training set instead.
@@ -6,22 +6,58 @@ Validation uses the official test split by default, as the reference code does (
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets
+from torchvision.datasets.utils import check_integrity
 
 from pruning_lightning.data.device_loader import DeviceCIFARLoader, uint8_images
-from pruning_lightning.data.sampling import make_loader, per_device_batch
+from pruning_lightning.data.safe_pickle import load_batch
+from pruning_lightning.data.sampling import make_loader, per_device_batch, starting_epoch
 from pruning_lightning.data.transforms import MEAN_STD, cifar_eval_transform, cifar_train_transform
 from pruning_lightning.errors import PruningError
 
+
+class _PlainDataCIFAR:
+    """Reads the batch files with :func:`load_batch` (no code runs from a data file) instead of ``pickle.load``."""
+
+    def __init__(
+        self, root: str, train: bool = True, transform: Any = None, target_transform: Any = None, download: bool = False
+    ) -> None:
+        datasets.VisionDataset.__init__(self, root, transform=transform, target_transform=target_transform)
+        self.train = train
+        if download:
+            self.download()
+        if not self._check_integrity():
+            raise RuntimeError("Dataset not found or corrupted")
+        folder = Path(self.root) / self.base_folder
+        hint = "; restore it (or delete the folder and download again)"
+        images, labels = [], []
+        for name, _ in self.train_list if train else self.test_list:
+            entry = load_batch(folder / name, hint)
+            key = "labels" if "labels" in entry else "fine_labels"
+            if not isinstance(entry.get("data"), np.ndarray) or entry["data"].size % 3072 or key not in entry:
+                raise PruningError(f"CIFAR file {folder / name} lacks 32x32x3 image data or labels{hint}")
+            images.append(entry["data"].reshape(-1, 3, 32, 32))
+            labels.extend(int(y) for y in entry[key])
+        self.data = np.concatenate(images).transpose(0, 2, 3, 1)  # HWC, as torchvision keeps it
+        self.targets = labels
+        meta = folder / self.meta["filename"]
+        if not check_integrity(str(meta), self.meta["md5"]):
+            raise RuntimeError("Dataset metadata file not found or corrupted")
+        self.classes = list(load_batch(meta, hint).get(self.meta["key"], []))
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+
 _DATASETS = {
-    "cifar10": (datasets.CIFAR10, 10, "cifar-10-batches-py"),
-    "cifar100": (datasets.CIFAR100, 100, "cifar-100-python"),
+    "cifar10": (type("CIFAR10", (_PlainDataCIFAR, datasets.CIFAR10), {}), 10, "cifar-10-batches-py"),
+    "cifar100": (type("CIFAR100", (_PlainDataCIFAR, datasets.CIFAR100), {}), 100, "cifar-100-python"),
 }
 
 
@@ -120,9 +156,25 @@ class CIFARDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         self._check_present()
-        if self.hparams.download:
+        if not self.hparams.download:
+            return
+        created = next((p for p in [*reversed(self.data_dir.parents), self.data_dir] if not p.exists()), None)
+        before = set(self.data_dir.iterdir()) if self.data_dir.is_dir() else set()
+        try:
             for train in (True, False):
                 self._cls()(str(self.data_dir), train=train, download=True)
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad archive's MD5 a RuntimeError
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            else:  # leave no partial archive or half-extracted folder behind
+                for p in set(self.data_dir.iterdir()) - before:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            reason = str(getattr(e, "reason", "") or e).splitlines()[0][:120]
+            raise PruningError(
+                f"downloading {self.name} into {self.data_dir} failed ({type(e).__name__}: {reason}); without network, "
+                f"put a copy of {_DATASETS[self.name][2]}/ in a folder and pass --data.init_args.data_dir FOLDER "
+                "--data.init_args.download false"
+            ) from None
 
     def _load(self, train: bool, transform: object) -> Dataset:
         self._check_present()
@@ -158,7 +210,7 @@ class CIFARDataModule(L.LightningDataModule):
         assert ds is not None, "setup() has not run"
         if self.hparams.device_resident:
             t = self.trainer
-            return DeviceCIFARLoader(
+            loader = DeviceCIFARLoader(
                 *uint8_images(ds),
                 batch_size=per_device_batch(
                     self.hparams.batch_size if train else self.hparams.eval_batch_size,
@@ -172,6 +224,8 @@ class CIFARDataModule(L.LightningDataModule):
                 rank=t.global_rank if t is not None else 0,
                 world_size=t.world_size if t is not None else 1,
             )
+            loader.sampler.set_epoch(starting_epoch(t))
+            return loader
         return make_loader(
             ds,
             self.hparams.batch_size if train else self.hparams.eval_batch_size,

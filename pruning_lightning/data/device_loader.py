@@ -5,7 +5,7 @@ transforms and host-to-device copies in DataLoader workers become the bottleneck
 dataset (50,000 x 3 x 32 x 32 uint8 = 150 MB) is copied to the device once and every batch is
 gathered, augmented and normalised there with a handful of batched kernels.
 
-Augmentation has the same distribution as ``cifar_train_transform`` (PAPER §1.1): zero-pad 4,
+Augmentation has the same distribution as ``cifar_train_transform`` (docs/protocol.md §1): zero-pad 4,
 crop 32x32 at an offset drawn uniformly from {0..8}^2, flip horizontally with probability 1/2
 (all independent), then ``ToTensor`` (``/255``) and ``Normalize`` with the same float ops, so a
 given (crop, flip) gives bit-identical tensors to torchvision's pipeline.

@@ -1,4 +1,4 @@
-"""ImageNet (ILSVRC-2012) from an ImageFolder tree with the paper's recipe (PAPER §1.2).
+"""ImageNet (ILSVRC-2012) from an ImageFolder tree with the paper's recipe (docs/protocol.md §2).
 
 Expected layout: ``data_dir/train/<class>/*.JPEG`` and ``data_dir/val/<class>/*.JPEG`` (validation
 images sorted into class folders, as torchvision's ImageNet example expects). Training uses

@@ -57,6 +57,16 @@ class EpochSeededSampler(DistributedSampler):
         return iter([(i, item_seeds[i]) for i in super().__iter__()])
 
 
+def starting_epoch(trainer: Any) -> int:
+    """The epoch a fit is about to run (0, or the resumed one): samplers must start there.
+
+    Lightning creates the first loader iterator of a run (also of a resumed one) before it calls
+    ``set_epoch``, and does not recreate it when resuming.
+    """
+    loop = getattr(trainer, "fit_loop", None)
+    return int(loop.epoch_progress.current.processed) if loop is not None else 0
+
+
 def per_device_batch(global_batch: int, world_size: int, what: str = "batch_size") -> int:
     """The per-process share of a global batch; a clear error when it does not divide."""
     if global_batch < 1:
@@ -89,10 +99,7 @@ def make_loader(
     sampler = None
     if train:
         sampler = EpochSeededSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-        if trainer is not None:
-            # Lightning creates the first iterator of a run (also of a resumed one) before it calls
-            # set_epoch, and does not re-create it when resuming: start at the epoch that will run.
-            sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
+        sampler.set_epoch(starting_epoch(trainer))
     return DataLoader(
         SeededItems(dataset) if train else dataset,
         batch_size=batch,

@@ -1,10 +1,10 @@
-"""Normalisation constants and transform builders per dataset (PAPER §1.1, §1.2)."""
+"""Normalisation constants and transform builders per dataset (docs/protocol.md §1, §1.2)."""
 
 from __future__ import annotations
 
 from torchvision import transforms as T
 
-# The reference code normalises CIFAR-100 with the CIFAR-10 constants; we keep that (PAPER §1.1).
+# The reference code normalises CIFAR-100 with the CIFAR-10 constants; we keep that (docs/protocol.md §1).
 MEAN_STD: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     "cifar100": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),

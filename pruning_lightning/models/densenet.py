@@ -1,28 +1,36 @@
-"""CIFAR DenseNets: the slimming DenseNet-40 and a true DenseNet-BC-100.
+"""CIFAR DenseNets: the slimming DenseNet-40, a true DenseNet-BC-100 and the reference's weight-level "BC-100".
 
-Variants (both: growth rate k = 12, stem 3x3 conv 3->2k, three dense blocks at 32/16/8 px joined by
-transitions BN -> ReLU -> 1x1 conv -> AvgPool(2) (pooled inline, so not counted, PAPER §1.5); end
+Variants (all: growth rate k = 12, stem 3x3 conv 3->2k, three dense blocks at 32/16/8 px joined by
+transitions BN -> ReLU -> 1x1 conv -> AvgPool(2) (pooled inline, so not counted, docs/protocol.md §5); end
 BN -> ReLU -> AvgPool(8) -> FC):
 
-``slimming`` (= ``default``; PAPER §3.4, §5.4): depth = 3n + 4 (40: n = 12), no bottleneck, no
-    compression, no dropout. Dense layer: BN -> ChannelSelection -> ReLU -> 3x3 conv (k) ->
+``slimming`` (= ``default``; arXiv 1810.05270 Table 4; docs/protocol.md §7): depth = 3n + 4 (40: n = 12),
+    no bottleneck, no compression, no dropout. Dense layer: BN -> ChannelSelection -> ReLU -> 3x3 conv (k) ->
     concatenated to its input. **Every** BN (dense layers, transitions and the final one) is followed
     by a selection; conv outputs are never pruned, so every BN keeps the full width and slimming
     only clears selection entries. ``cfg`` = selected channels per BN in network order: 3n + 3
     entries (39 for depth 40; unpruned 24, 36, ..., 168 | 168, ..., 312 | 312, ..., 456). BN gamma
     init 0.5. 1,059,298 params on CIFAR-10.
-``bc`` (PAPER §3.6, §5.7; the paper's "DenseNet-BC-100"): depth = 6n + 4 (100: n = 16). Dense layer:
+``bc`` (arXiv 1810.05270 Table 6; docs/protocol.md §7; the paper's "DenseNet-BC-100"): depth = 6n + 4
+    (100: n = 16). Dense layer:
     BN -> ReLU -> 1x1 conv (4k) -> BN -> ReLU -> 3x3 conv (k); transitions halve the width
     (compression 0.5). No selection layers. ``cfg`` = the 1x1 bottleneck width of every dense layer
     (3n entries, default 4k = 48). BN gamma init 1. 0.769M params, 287.9M MACs on CIFAR-10.
+``weight_level`` (arXiv 1810.05270 Table 6 as the reference code builds it: ``densenet --depth 100
+    --compressionRate 2`` with that code's default basic block): depth = 3n + 4 (100: n = 32). Dense layer:
+    BN -> ReLU -> 3x3 conv (k), no bottleneck; transitions keep ``floor(width / 2)`` channels (24 -> 408
+    -> 204 -> 588 -> 294 -> 678). No selection layers. ``cfg`` = the 3x3 output width of every dense layer
+    (3n entries, default k = 12). BN gamma init 1. 4,068,490 params (CIFAR-10), 4,129,600 (CIFAR-100);
+    1.325G MACs, 2.684G FLOPs (paper convention) at 32x32.
 
-Init (PAPER §1.4): He fan-out convs, BN beta 0, PyTorch-default Linear. Stable names: stem
+Init (docs/protocol.md §4): He fan-out convs, BN beta 0, PyTorch-default Linear. Stable names: stem
 ``conv1``; ``dense{1,2,3}.{i}.{bn1,select,conv1[,bn2,conv2]}``; ``trans{1,2}.{bn1,select,conv1}``;
 ``bn``, ``select``, ``fc``.
 
 Deviations from the reference code:
-    * The reference's weight-level "densenet-100" is a 4.07M net of 3x3 layers (PAPER §3.6); ``bc``
-      is the real BC architecture that the paper's name refers to.
+    * The reference's weight-level "densenet-100" is a 4.07M net of 3x3 layers (arXiv 1810.05270 Table 6):
+      ``weight_level`` builds it (the Table 6 experiments use it); ``bc`` is the real BC architecture
+      that the paper's name refers to.
     * ``ChannelSelection.indexes`` is a bool buffer (see ``models/preresnet.py``).
 """
 
@@ -37,7 +45,7 @@ from pruning_lightning.models.layers import ChannelSelection, init_he_fan_out
 from pruning_lightning.models.spec import ArchSpec
 
 GROWTH = 12
-VARIANTS = ("default", "slimming", "bc")
+VARIANTS = ("default", "slimming", "bc", "weight_level")
 
 
 def is_slimming(variant: str) -> bool:
@@ -46,8 +54,8 @@ def is_slimming(variant: str) -> bool:
 
 
 def layers_per_block(spec: ArchSpec) -> int:
-    """n of depth = 3n + 4 (slimming) or 6n + 4 (bc)."""
-    k, known = (3, "40, 22, ...") if is_slimming(spec.variant) else (6, "100, 40, ...")
+    """n of depth = 3n + 4 (slimming, weight_level) or 6n + 4 (bc)."""
+    k, known = (6, "100, 40, ...") if spec.variant == "bc" else (3, "40, 100, ...")
     if spec.depth < k + 4 or (spec.depth - 4) % k:
         raise PruningError(f"densenet ({spec.variant}): unknown depth {spec.depth}; depth must be {k}n+4 ({known})")
     return (spec.depth - 4) // k
@@ -67,7 +75,7 @@ def default_cfg(spec: ArchSpec) -> list[int | str]:
     """Unpruned cfg of the variant (see module docstring)."""
     if is_slimming(spec.variant):
         return list(bn_widths(spec))
-    return [4 * GROWTH] * (3 * layers_per_block(spec))
+    return [(GROWTH if spec.variant == "weight_level" else 4 * GROWTH)] * (3 * layers_per_block(spec))
 
 
 def validate(spec: ArchSpec) -> None:
@@ -99,14 +107,19 @@ def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:
 
 
 class DenseLayer(nn.Module):
-    """Slimming layer (BN -> select -> ReLU -> 3x3) or BC layer (BN -> ReLU -> 1x1 -> BN -> ReLU -> 3x3)."""
+    """Slimming layer (BN -> select -> ReLU -> 3x3), BC layer (BN -> ReLU -> 1x1 -> BN -> ReLU -> 3x3)
+    or weight-level basic layer (BN -> ReLU -> 3x3 with ``width`` outputs)."""
 
-    def __init__(self, inplanes: int, width: int, bc: bool) -> None:
+    def __init__(self, inplanes: int, width: int, variant: str) -> None:
         super().__init__()
+        bc, basic = variant == "bc", variant == "weight_level"
         self.bn1 = nn.BatchNorm2d(inplanes)
-        self.select = nn.Identity() if bc else ChannelSelection(inplanes, width)
+        self.select = ChannelSelection(inplanes, width) if is_slimming(variant) else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
-        self.conv1 = _conv(inplanes if bc else width, width if bc else GROWTH, 1 if bc else 3)
+        if basic:
+            self.conv1 = _conv(inplanes, width, 3)
+        else:
+            self.conv1 = _conv(inplanes if bc else width, width if bc else GROWTH, 1 if bc else 3)
         if bc:
             self.bn2 = nn.BatchNorm2d(width)
             self.conv2 = _conv(width, GROWTH, 3)
@@ -138,16 +151,19 @@ class DenseNet(nn.Module):
 
     def __init__(self, spec: ArchSpec, cfg: list[int]) -> None:
         super().__init__()
-        n, bc = layers_per_block(spec), not is_slimming(spec.variant)
+        n, bc = layers_per_block(spec), not is_slimming(spec.variant)  # bc: no selections (bc, weight_level)
         w = 2 * GROWTH
         self.conv1 = _conv(3, w, 3)
         widths = iter(cfg)
         for d in range(3):
-            layers = [DenseLayer(w + GROWTH * i, next(widths), bc) for i in range(n)]
+            layers = []
+            for _ in range(n):
+                width = next(widths)
+                layers.append(DenseLayer(w, width, spec.variant))
+                w += width if spec.variant == "weight_level" else GROWTH
             self.add_module(f"dense{d + 1}", nn.Sequential(*layers))
-            w += GROWTH * n
             if d < 2:
-                out = w // 2 if bc else w  # compression 0.5 (BC) or 1 (slimming)
+                out = w // 2 if bc else w  # compression 0.5, floor (bc, weight_level) or 1 (slimming)
                 self.add_module(f"trans{d + 1}", Transition(w, out, None if bc else next(widths)))
                 w = out
         self.bn = nn.BatchNorm2d(w)
@@ -156,7 +172,7 @@ class DenseNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
         self.fc = nn.Linear(final, spec.num_classes)
-        init_he_fan_out(self, bn_gamma=1.0 if bc else 0.5)  # PAPER §1.4
+        init_he_fan_out(self, bn_gamma=1.0 if bc else 0.5)  # docs/protocol.md §4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.trans1(self.dense1(self.conv1(x)))

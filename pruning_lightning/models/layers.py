@@ -1,4 +1,4 @@
-"""Shared layers and the paper's initialisation (PAPER §1.4)."""
+"""Shared layers and the paper's initialisation (docs/protocol.md §4)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def check_widths(cfg: list[int | str], what: str) -> None:
 
 
 class ChannelSelection(nn.Module):
-    """Pass on only the channels whose ``indexes`` entry is set (Network Slimming, PAPER §3.4).
+    """Pass on only the channels whose ``indexes`` entry is set (Network Slimming, arXiv 1810.05270 Table 4).
 
     It sits right after a BatchNorm that slimming must not shrink (it feeds a residual sum or a
     dense concatenation); pruning that BN means clearing entries of ``indexes`` instead. ``indexes``

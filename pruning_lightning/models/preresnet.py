@@ -4,20 +4,21 @@ Variants (all: stem 3x3 conv 3->16 with no BN after it; stages of planes 16/32/6
 final BN -> ReLU -> AvgPool(8) -> FC; shortcut = identity, or a 1x1 strided conv without BN when
 the shape changes, applied to the raw block input):
 
-``slimming`` (= ``default``; PAPER §3.4, §5.3): bottleneck blocks, depth = 9n + 2 (164: n = 18),
+``slimming`` (= ``default``; arXiv 1810.05270 Table 4; docs/protocol.md §7): bottleneck blocks,
+    depth = 9n + 2 (164: n = 18),
     expansion 4. Block: BN -> ChannelSelection -> ReLU -> 1x1 conv -> BN -> ReLU -> 3x3 conv (stride)
     -> BN -> ReLU -> 1x1 conv (4 x planes), + shortcut; the final BN is also followed by a
     selection. ``cfg`` has 3 entries per block, ``[selected block-input channels, conv1 out,
     conv2 out]``, plus 1 final entry (selected channels before the FC): 163 for depth 164. The
     selected counts must not exceed the residual-stream width; the stream itself (conv3 outputs,
     projections) is fixed. BN gamma init 0.5. 1,703,258 params on CIFAR-10.
-``bottleneck`` (PAPER §5.5, the weight-level "preresnet-110"): the same bottleneck net without
+``bottleneck`` (docs/protocol.md §7, the weight-level "preresnet-110"): the same bottleneck net without
     selection layers, depth = 9n + 2 (110: n = 12), gamma init 1; 1.147M params. ``cfg`` = ``[conv1
     out, conv2 out]`` per block (2 x 3n entries).
 ``basic`` (the standard 1.7M PreResNet-110 of He et al.): BN -> ReLU -> 3x3 conv -> BN -> ReLU -> 3x3
     conv, depth = 6n + 2 (110: n = 18), gamma init 1. ``cfg`` = first-conv width per block (3n).
 
-Init (PAPER §1.4): He fan-out convs, BN beta 0, PyTorch-default Linear. Stable names: stem
+Init (docs/protocol.md §4): He fan-out convs, BN beta 0, PyTorch-default Linear. Stable names: stem
 ``conv1``; blocks ``layer{s}.{b}.{bn1,select,conv1,bn2,conv2,bn3,conv3,downsample}``; ``bn``,
 ``select``, ``fc`` at the end.
 
@@ -177,7 +178,7 @@ class PreResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
         self.fc = nn.Linear(cfg[-1] if slim else stream[-1], spec.num_classes)
-        init_he_fan_out(self, bn_gamma=0.5 if slim else 1.0)  # PAPER §1.4
+        init_he_fan_out(self, bn_gamma=0.5 if slim else 1.0)  # docs/protocol.md §4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))

@@ -1,10 +1,10 @@
-"""CIFAR ResNet-20/32/56/110 with BasicBlocks and parameter-free shortcuts (PAPER §5.2, §3.1).
+"""CIFAR ResNet-20/32/56/110 with BasicBlocks and parameter-free shortcuts (docs/protocol.md §7, §3.1).
 
 depth = 6n + 2 (n blocks per stage; any n >= 1 is accepted, 20/32/56/110 are the paper's). Stem:
 3x3 conv 3->16 + BN + ReLU; three stages of 16/32/64 channels at 32/16/8 px (the first block of
 stages 2 and 3 has stride 2); head AvgPool(8) -> FC. Block: conv3x3 -> BN -> ReLU -> conv3x3 -> BN,
 plus the shortcut, then ReLU. Shortcut type A: AvgPool(2, stride 2) and zero-padding of the new
-channels, no parameters; pooled inline, so (as in the reference counter, PAPER §1.5) not counted.
+channels, no parameters; pooled inline, so (as in the reference counter, docs/protocol.md §5) not counted.
 
 ``cfg`` = the first-conv width of every block, 3n entries in network order (default 16 x n, 32 x n,
 64 x n). Li et al.'s L1-norm pruning only changes these widths; the residual stream (each block's
@@ -17,11 +17,11 @@ Options (``ArchSpec.options``):
         no gradient flows through the shortcut of the two downsampling blocks. ``true`` reproduces
         that quirk; the default lets the gradient flow (the clean type-A shortcut of He et al.).
     ``block_scale`` (default false): a learnable scalar ``layer{s}.{b}.scale`` (init 1.0) multiplies
-        each residual branch before the addition (the lambda of Sparse Structure Selection, §3.5);
+        each residual branch before the addition (the lambda of Sparse Structure Selection, arXiv 1810.05270 Table 5);
         removed branches (cfg 0) have none.
 
 Stable names: stem ``conv1``/``bn1``; blocks ``layer{1,2,3}.{b}.conv1/bn1/conv2/bn2`` (b 0-based);
-head ``fc``. Init (PAPER §1.4): He fan-out convs, BN gamma 1 / beta 0, PyTorch-default Linear.
+head ``fc``. Init (docs/protocol.md §4): He fan-out convs, BN gamma 1 / beta 0, PyTorch-default Linear.
 """
 
 from __future__ import annotations

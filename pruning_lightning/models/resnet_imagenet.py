@@ -1,4 +1,4 @@
-"""ImageNet ResNet (3x224x224 input) in torchvision's layout, with per-block widths (PAPER §3.1-§3.5).
+"""ImageNet ResNet (3x224x224 input) in torchvision's layout, with per-block widths (arXiv 1810.05270 Tables 1-3 and 5).
 
 Names follow torchvision (``conv1``, ``bn1``, ``layer{s}.{b}.conv1`` / ``bn1`` / ... /
 ``downsample.0`` / ``downsample.1``, ``fc``), so plans, masks and torchvision weights line up.
@@ -6,15 +6,15 @@ Depths 18/34 use basic blocks, 50/101/152 bottlenecks; stage widths are ``base_w
 
 ``cfg`` (one group per block, blocks in network order):
     * basic blocks: 1 number per block, the width of its first conv (= ``conv2``'s input). ResNet-34
-      has 16 entries, the L1-norm table of PAPER §3.1.
-    * bottlenecks: 3 numbers per block, ``[selected input channels, conv1 out, conv2 out]`` (PAPER
-      §3.2/§3.3), 48 for ResNet-50. When the selected count ``k`` is below the block's input width,
+      has 16 entries, the L1-norm table of arXiv 1810.05270 Table 1.
+    * bottlenecks: 3 numbers per block, ``[selected input channels, conv1 out, conv2 out]`` (arXiv 1810.05270
+      Tables 2 and 3), 48 for ResNet-50. When the selected count ``k`` is below the block's input width,
       the block starts with a ``ChannelSelection`` (``layer{s}.{b}.selection.indexes``, a bool mask
       buffer over the block input, initially the first ``k``: for scratch training which channels
-      are selected does not matter, PAPER §3.3); ``conv1`` reads only those, ``downsample`` the
+      are selected does not matter, arXiv 1810.05270 Table 3); ``conv1`` reads only those, ``downsample`` the
       full input.
-    * A block whose group is all zeros has no residual branch (Sparse Structure Selection, PAPER
-      §3.5): a non-first block is then an identity and is omitted (the surviving blocks keep their
+    * A block whose group is all zeros has no residual branch (Sparse Structure Selection, arXiv 1810.05270
+      Table 5): a non-first block is then an identity and is omitted (the surviving blocks keep their
       original indices as names), and a stage's first block becomes
       ``downsample`` (1x1 conv, stride) + BN + ReLU. The SSS ``units`` pair (a, b) of a stage maps
       to: b = the first group non-zero; a = the number of non-zero groups in the stage.
@@ -22,12 +22,12 @@ Depths 18/34 use basic blocks, 50/101/152 bottlenecks; stage widths are ``base_w
 
 Options (``spec.options``):
     ``downsample_bias`` (bool, default false): bias on the 1x1 projection conv, as in the ThiNet and
-        regression ResNet-50 models (PAPER §3.2).
+        regression ResNet-50 models (arXiv 1810.05270 Table 2).
     ``block_scale`` (bool, default false): a learnable scalar ``layer{s}.{b}.scale`` (init 1.0)
         multiplying each residual branch, the SSS scaling factor that a sparsity callback drives to 0.
     ``base_width`` (int, default 64): stem / first-stage width; small values give tiny test nets.
 
-Init (PAPER §1.4): He fan-out convs (bias 0), BN gamma 1 / beta 0, PyTorch-default Linear.
+Init (docs/protocol.md §4): He fan-out convs (bias 0), BN gamma 1 / beta 0, PyTorch-default Linear.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ImageNet VGG (3x224x224 input), built from a cfg (PAPER §3.2, §3.3, §3.4, §5.6).
+"""ImageNet VGG (3x224x224 input), built from a cfg (arXiv 1810.05270 Tables 2-4; docs/protocol.md §7).
 
 Variants (``spec.variant``):
     ``default``: torchvision VGG without BN (conv bias, ReLU, five pools), head
@@ -142,7 +142,7 @@ class VGGImageNet(nn.Module):
         last = int([c for c in conv_cfg if c != "M"][-1])
         in_features = last if self.global_pool else last * SPATIAL * SPATIAL
         self.classifier = make_head(in_features, hidden, num_classes, variant)
-        # PAPER §1.4: He fan-out convs, N(0, 0.01) Linear; slimming starts every BN (2d and 1d) at 0.5.
+        # docs/protocol.md §4: He fan-out convs, N(0, 0.01) Linear; slimming starts every BN (2d and 1d) at 0.5.
         init_he_fan_out(self, bn_gamma=0.5 if variant == "slimming" else 1.0, linear_std=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,8 @@ class ClassificationModule(L.LightningModule):
         fused_optimizer: use PyTorch's fused SGD kernel (CUDA only; same numerics up to rounding).
     """
 
+    job_type = "train"  # the W&B job_type when none is configured; each regime module names itself
+
     def __init__(
         self,
         arch: ArchSpec,

@@ -1,6 +1,6 @@
 """Knowledge distillation as a recovery regime: the large model teaches the pruned network.
 
-Hinton et al. (2015) applied to the paper's regimes (PAPER §1.3, §2.2): the trained large model is
+Hinton et al. (2015) applied to the paper's regimes (arXiv 1810.05270 Sec. 3): the trained large model is
 a frozen teacher and the pruned network the student, trained on
 
     loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(student, y)
@@ -129,6 +129,11 @@ class _Distill:
     temperature: float
     alpha: float
     teacher_arch: ArchSpec | None
+
+    @property
+    def job_type(self) -> str:
+        """The regime's own job_type with ``_kd`` appended (``finetune_kd``, ``scratch_e_kd``, ...)."""
+        return f"{super().job_type}_kd"  # type: ignore[misc]
 
     def _init_distill(self, teacher: str, temperature: float, alpha: float) -> None:
         # Checked in attach_teacher (setup), not here: jsonargparse wraps errors raised while it

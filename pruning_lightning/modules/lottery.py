@@ -1,5 +1,5 @@
 """Lottery-ticket regime (Frankle & Carbin, "The Lottery Ticket Hypothesis", ICLR 2019, arXiv
-1803.03635), as compared in the Rethinking paper (PAPER §4.1).
+1803.03635), as compared in the Rethinking paper (arXiv 1810.05270 Sec. 6).
 
 Question: with the same mask and the same training, does re-initialising the surviving weights to
 their **original initial values** (the "winning ticket") beat a **fresh random init**?
@@ -19,12 +19,12 @@ Pipeline (every step is an ordinary stage):
 
 Structured (L1) tickets use the **mask implementation**, as the reference does: the network keeps
 its full shape and the pruned filters' conv weights are zeroed; their BN gamma/beta stay trainable, so
-a pruned channel emits a constant ReLU(beta) (PAPER §4.1 caveat). ``L1NormPruner(mask_bn=True)`` masks
+a pruned channel emits a constant ReLU(beta) (arXiv 1810.05270 Sec. 6 caveat). ``L1NormPruner(mask_bn=True)`` masks
 the BN too, so the masked net computes exactly the small net.
 
 Random control init (``random_init``): ``dense`` keeps the network's own He fan-out init computed
 with the dense fan-out, then masks it (the reference's structured script); ``density`` redraws masked
-convs with the fan-out reduced by the density (PAPER §1.4, the reference's unstructured scripts);
+convs with the fan-out reduced by the density (docs/protocol.md §4, the reference's unstructured scripts);
 ``auto`` (default) picks ``dense`` when every conv mask removes whole filters, else ``density``.
 """
 
@@ -44,6 +44,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.regimes import ScratchModule
+from pruning_lightning.utils.finite import check_finite
 
 INIT_FORMAT = "pruning-lightning/init-v1"
 
@@ -80,6 +81,7 @@ def load_init(path: str | os.PathLike) -> tuple[ArchSpec, dict[str, torch.Tensor
     payload = read_torch_file(p, "initial weights", " (train the large model with SaveInitialWeights)")
     if not isinstance(payload, dict) or payload.get("format") != INIT_FORMAT:
         raise PruningError(f"{p} is not an init.pt written by SaveInitialWeights (format {INIT_FORMAT!r})")
+    check_finite(payload["state_dict"], f"initial weights {p}")
     return resolve(payload["arch"]), payload["state_dict"]
 
 
@@ -124,6 +126,10 @@ class LotteryModule(ScratchModule):
         if random_init not in ("auto", "dense", "density"):
             raise PruningError(f"random_init must be 'auto', 'dense' or 'density', got {random_init!r}")
         self.init_from, self.ticket, self.random_init = init_from, ticket, random_init
+
+    @property
+    def job_type(self) -> str:  # type: ignore[override]
+        return "lottery"
 
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")

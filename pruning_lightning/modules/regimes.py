@@ -2,7 +2,7 @@
 
 * ``LargeModule`` trains the unpruned network; sparsity (slimming, SSS) comes from callbacks.
 * ``FineTuneModule`` inherits a pruned artifact's architecture, structure and weights; constant
-  LR 0.001 (PAPER §1.3).
+  LR 0.001 (arXiv 1810.05270 Sec. 3).
 * ``ScratchModule`` takes the artifact's architecture and structure only, with a fresh init.
   ``budget="E"`` keeps the large run's epochs; ``budget="B"`` requires ``trainer.max_epochs`` to be
   the Scratch-B count that the prune stage computed from the measured FLOPs ratio and wrote to
@@ -10,7 +10,7 @@
 
 Unstructured masks (``"mask:<param>"`` structure entries) are held as ``weight_masks`` buffers and
 enforced by :class:`~pruning_lightning.callbacks.masks.ApplyWeightMasks`, which these modules attach
-themselves; Scratch re-initialises masked convs with the density-corrected He init (PAPER §1.4).
+themselves; Scratch re-initialises masked convs with the density-corrected He init (docs/protocol.md §4).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from pruning_lightning.modules.base import ClassificationModule
 
 class LargeModule(ClassificationModule):
     """The unpruned (large) network. Same arguments as :class:`ClassificationModule`."""
+
+    job_type = "large"
 
 
 class _FromArtifact(ClassificationModule):
@@ -109,6 +111,8 @@ class FineTuneModule(_FromArtifact):
         super().__init__(arch, lr=lr, lr_milestones=lr_milestones, **kwargs)
         self.artifact_path = init_from
 
+    job_type = "finetune"
+
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")
         self._load_tensors(art.weights, "weights")
@@ -135,9 +139,14 @@ class ScratchModule(_FromArtifact):
         self.artifact_path = structure_from
         self.budget = budget
 
+    @property
+    def job_type(self) -> str:  # type: ignore[override]
+        """``scratch_e`` or ``scratch_b``: the W&B job_type when none is configured."""
+        return f"scratch_{self.budget.lower()}"
+
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")
-        density_he_init(self.net, masks_of(self))  # masked convs: density-corrected He init (PAPER §1.4)
+        density_he_init(self.net, masks_of(self))  # masked convs: density-corrected He init (docs/protocol.md §4)
         ratio = float(art.stats["flops_ratio"])
         if self.budget == "B":
             expected = int(art.stats["scratch_b_epochs"])

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.schema import Experiment, MethodSpec, flatten, resolve_path
+from pruning_lightning.pipeline.regimes import scaled_epochs
+from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec, flatten, resolve_path
 
 
 @dataclass
@@ -155,10 +156,12 @@ def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
     logger: Any = False
     if exp.wandb is not None and ckpt == stage.ckpt:  # the final model's test goes to the stage's W&B run
         logger = wandb_logger(exp, stage)
+    # An imported (zoo) large model has no fit config.yaml: the data configs and the checkpoint's model.
+    configs = [str(stage.dir / "config.yaml")] if stage.kind != "zoo" else [resolve_path(c) for c in exp.data]
     return [
         "test",
-        "--config",
-        str(stage.dir / "config.yaml"),
+        *[a for c in configs for a in ("--config", c)],
+        *(overrides(exp.trainer, "trainer") + overrides(exp.args) if stage.kind == "zoo" else []),
         "--ckpt_path",
         str(ckpt),
         "--trainer.devices",
@@ -172,6 +175,23 @@ def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
     ]
 
 
+def _large(
+    exp: Experiment, key: str, seed: int, method: str | None, folder: Path, spec: StageSpec | None, base: int | None
+) -> Stage:
+    """A large stage: a ``fit``, or with ``zoo`` set an import of model-zoo weights (then tested like a fit)."""
+    if spec is not None and spec.zoo:
+        st = Stage(key, "zoo", seed, method, "large", folder)
+        if len(exp.arch) != 1:
+            raise PruningError(f"large.zoo imports one arch config; the experiment gives {list(exp.arch)}")
+        st.args = ["zoo", "--arch", resolve_path(exp.arch[0]), "--out", str(st.ckpt), "--overwrite"]
+        st.args += ["--weights", spec.zoo] if spec.zoo != "torchvision" else []
+        return st
+    st = Stage(key, "fit", seed, method, "large", folder, devices=_devices(exp))
+    if spec is not None:
+        st.args = fit_args(exp, st, list(spec.configs), spec.args, spec.epochs or base)
+    return st
+
+
 def _devices(exp: Experiment) -> int:
     d = exp.trainer.get("devices", 1)
     n = int(exp.trainer.get("num_nodes", 1))
@@ -182,16 +202,20 @@ def plan(exp: Experiment) -> list[Stage]:
     """All stages in dependency order (per seed: large -> prune -> regimes); checks every dependency."""
     root = exp.root
     stages: list[Stage] = []
-    if exp.large is None and any(m.kind == "prune" for m in exp.methods):
+    if exp.large is None and any(m.kind == "prune" and m.large is None for m in exp.methods):
         raise PruningError("methods with a prune config need the large stage; set `large:` (or use preset methods)")
     base = exp.base_epochs if exp.base_epochs is not None else (exp.large.epochs if exp.large else None)
     for seed in exp.seeds:
         sd = root / f"seed{seed}"
-        large = Stage(f"seed{seed}/large", "fit", seed, None, "large", sd / "large", devices=_devices(exp))
+        large = _large(exp, f"seed{seed}/large", seed, None, sd / "large", exp.large, base)
         if exp.large is not None:
-            large.args = fit_args(exp, large, list(exp.large.configs), exp.large.args, exp.large.epochs or base)
             stages.append(large)
+        shared_large = large
         for m in exp.methods:
+            large = shared_large
+            if m.large is not None:  # the method's own large model, in its folder
+                large = _large(exp, f"seed{seed}/{m.name}/large", seed, m.name, sd / m.name / "large", m.large, base)
+                stages.append(large)
             pdir = sd / m.name / "prune"
             prune = Stage(
                 f"seed{seed}/{m.name}/prune", m.kind, seed, m.name, "prune", pdir, info={"ratio": method_ratio(m)}
@@ -233,7 +257,7 @@ def plan(exp: Experiment) -> list[Stage]:
                 text = json.dumps([r.configs, r.args])
                 deps = [prune.key] if "{artifact}" in text else []
                 if "{large}" in text:
-                    if exp.large is None:
+                    if exp.large is None and m.large is None:
                         raise PruningError(f"regime {rname} uses {{large}} but the experiment has no large stage")
                     deps.append(large.key)
                 st = Stage(
@@ -247,6 +271,9 @@ def plan(exp: Experiment) -> list[Stage]:
                     devices=_devices(exp),
                 )
                 epochs = base if r.epochs == "base" else r.epochs
+                if r.epochs == "scaled":  # fine-tune: base_epochs at the paper's 40:160 (20:90) ratio
+                    spec = getattr(m, "large", None) or exp.large
+                    epochs = scaled_epochs(list(r.configs), list(spec.configs) if spec else [], base)
                 if r.epochs == "base" and base is None:
                     raise PruningError(f"regime {rname} trains for base_epochs; set base_epochs or large.epochs")
                 st.args = fit_args(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +18,71 @@ def _plt() -> Any:
     return plt
 
 
-def plot_accuracy(rows: list[Row], dest: Path) -> list[Path]:
-    """``acc_vs_flops.png`` and ``acc_vs_params.png``: one marker per (method, regime), error bar = std."""
+REGIME_COLORS = {"large": "black", "finetune": "#1f77b4", "scratch_e": "#2ca02c", "scratch_b": "#d62728"}
+METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
+def _acc(r: Row) -> tuple[float, float]:
+    """Best-epoch mean/std (what the paper's code reports) when recorded, else the final epoch's."""
+    return (r.best_mean, r.best_std) if r.best and r.best_mean == r.best_mean else (r.mean, r.std)
+
+
+def plot_accuracy(rows: list[Row], dest: Path, title: str | None = None, note: str | None = None) -> list[Path]:
+    """``acc_vs_flops.png`` and ``acc_vs_params.png`` in the paper's style.
+
+    One line (colour) per regime across methods, one marker per method, error bars = the population
+    std over seeds (no bar for one seed: the legend says so), the paper's number as a hollow marker of
+    the same shape at the same x, the large model as a dashed line; ``note`` (a reduced-budget
+    warning) is printed across the figure.
+    """
     plt = _plt()
     paths = []
-    markers = {"large": "*", "finetune": "o", "scratch_e": "s", "scratch_b": "^"}
-    for attr, label in (("flops", "FLOPs"), ("params", "params")):
-        fig, ax = plt.subplots(figsize=(6, 4.5))
+    methods = [m for m in dict.fromkeys(r.method for r in rows) if m != "-"]
+    marker = {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
+    seeds = sorted({len(r.accs) for r in rows})
+    for attr, label in (("flops", "FLOPs"), ("params", "parameters")):
+        fig, ax = plt.subplots(figsize=(7.5, 5.2))
+        regimes = [g for g in dict.fromkeys(r.regime for r in rows) if g != "large"]
         for regime in dict.fromkeys(r.regime for r in rows):
-            sel = [r for r in rows if r.regime == regime]
-            ax.errorbar(
-                [getattr(r, attr) for r in sel],
-                [r.mean for r in sel],
-                yerr=[r.std for r in sel],
-                fmt=markers.get(regime, "D"),
-                capsize=3,
-                label=regime,
-            )
+            color = REGIME_COLORS.get(regime)
+            sel = sorted((r for r in rows if r.regime == regime), key=lambda r: getattr(r, attr))
+            # Regimes share each method's x: a small horizontal dodge keeps their error bars apart.
+            dodge = 1.0 if regime == "large" else 1 + 0.012 * (regimes.index(regime) - (len(regimes) - 1) / 2)
+            if regime == "large":
+                for r in sel:
+                    y, err = _acc(r)
+                    ax.axhline(y, color="grey", ls="--", lw=1, zorder=0)
+                    ax.errorbar([getattr(r, attr)], [y], yerr=[err if len(r.accs) > 1 else 0], fmt="*", ms=13,
+                                color="black", capsize=3, label="large (unpruned)")  # fmt: skip
+                    if r.paper:
+                        ax.plot([getattr(r, attr)], [r.paper[0]], "*", ms=13, mfc="none", mec="black")
+                continue
+            xs = [getattr(r, attr) * dodge for r in sel]
+            line = ax.plot(xs, [_acc(r)[0] for r in sel], "-", lw=1.2, color=color, alpha=0.8, label=regime)[0]
+            for x, r in zip(xs, sel, strict=True):
+                y, err = _acc(r)
+                ax.errorbar([x], [y], yerr=[err if len(r.accs) > 1 else 0], fmt=marker.get(r.method, "o"),
+                            color=line.get_color(), ms=7, capsize=3)  # fmt: skip
+                if r.paper:
+                    ax.plot([x], [r.paper[0]], marker.get(r.method, "o"), ms=10, mfc="none", mec=line.get_color(),
+                            mew=1.5)  # fmt: skip
+        for m in methods:  # legend entries for the method markers (grey: the colour is the regime's)
+            ax.plot([], [], marker[m], color="grey", ls="none", label=f"method: {m}")
+        if any(r.paper for r in rows):
+            ax.plot([], [], "o", mfc="none", mec="grey", ls="none", ms=10, label="paper (hollow)")
         ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("test top-1 (%)")
-        ax.set_title(f"accuracy vs {label}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+        ax.set_xlabel(f"{label} (log scale)" + (" - non-zero for masked nets" if attr == "params" else ""))
+        spread = "1 seed, no spread" if seeds == [1] else f"mean ± std over {'/'.join(map(str, seeds))} seeds"
+        ax.set_ylabel(f"test top-1 (%), best epoch; {spread}", fontsize=9)
+        ax.set_title(title or f"accuracy vs {label}", fontsize=11)
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=7.5, loc="best", framealpha=0.85)
+        if note:
+            fig.text(0.5, 0.01, textwrap.fill(note, 110), ha="center", va="bottom", fontsize=8, color="#b00000",
+                     bbox={"facecolor": "#fff3f3", "edgecolor": "#b00000", "boxstyle": "round,pad=0.3"})  # fmt: skip
+        fig.tight_layout(rect=(0, 0.06 if note else 0, 1, 1))
         path = dest / f"acc_vs_{attr}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
     return paths
@@ -58,8 +99,9 @@ def plot_widths(method: str, stats: list[dict[str, Any]], dest: Path) -> Path:
     ax.bar(x, total, color="#ddd", label="original")
     ax.bar(x, kept, color="#1f77b4", label=f"kept (mean of {len(stats)})")
     ax.set_xticks(list(x))
-    ax.set_xticklabels([k.rsplit(".", 1)[-1] for k in layers], rotation=90, fontsize=7)
-    ax.set_ylabel("channels / weights")
+    ax.set_xticklabels(layer_labels(layers), rotation=90, fontsize=7)
+    masked = all(k.endswith(".weight") for k in layers)
+    ax.set_ylabel("weights kept" if masked else "channels kept")
     ax.set_title(f"{method}: kept per layer")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -67,6 +109,13 @@ def plot_widths(method: str, stats: list[dict[str, Any]], dest: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def layer_labels(keys: list[str]) -> list[str]:
+    """Short, distinct layer names: ``features.conv3.weight`` -> ``conv3``, ``layer1.0.bn2`` -> ``layer1.0.bn2``."""
+    names = [k.removesuffix(".weight") for k in keys]
+    short = [n.rsplit(".", 1)[-1] for n in names]
+    return short if len(set(short)) == len(short) else [n.removeprefix("features.") for n in names]
 
 
 def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:

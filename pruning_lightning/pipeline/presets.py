@@ -1,6 +1,7 @@
 """Prune-free stages: a preset (literature) or guided architecture written as an artifact.
 
-PAPER §3.2/3.3/3.5: ThiNet, regression and SSS architectures are trained from scratch only; §4.2:
+arXiv 1810.05270 Tables 2, 3 and 5: ThiNet, regression and SSS architectures are trained from scratch
+only; Sec. 5:
 guided architectures likewise. Writing them as an artifact (arch + empty structure + measured
 FLOPs ratio + Scratch-B epochs) lets the ordinary ``scratch_e``/``scratch_b`` regimes train them.
 """

@@ -118,7 +118,7 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
             row.params, row.flops = _mean([s["params_nonzero"] for s in seeds]), _mean([s["flops"] for s in seeds])
             row.flops_ratio = 1.0 if row.regime == "large" else float("nan")
         else:
-            # The prune stage's measurement (sparse-aware for masked nets, PAPER §1.5).
+            # The prune stage's measurement (sparse-aware for masked nets, docs/protocol.md §5).
             row.params, row.flops = _mean([s["params_after"] for s in st]), _mean([s["flops_after"] for s in st])
             row.flops_ratio = _mean([s["flops_ratio"] for s in st])
     order_m = ["-"] + [m["name"] for m in exp["methods"]]

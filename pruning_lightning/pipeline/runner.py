@@ -23,6 +23,7 @@ from typing import Any
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.plan import Stage, plan
+from pruning_lightning.pipeline.progress import Progress
 from pruning_lightning.pipeline.schema import Experiment
 
 Echo = Callable[[str], None]
@@ -48,6 +49,10 @@ def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[
             lines.append(command_line(test_args(exp, st, st.ckpt.with_name("best.ckpt"))))
         elif st.kind == "prune":
             lines.append(command_line(st.args))
+        elif st.kind == "zoo":
+            from pruning_lightning.pipeline.plan import test_args
+
+            lines += [command_line(st.args), command_line(test_args(exp, st, st.ckpt))]
         else:
             lines.append(command_line(["pipeline", experiment_path, "--only", st.key]))
     return lines
@@ -138,7 +143,7 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
     from pruning_lightning.pipeline import lineage
     from pruning_lightning.utils.flops import count_complexity
 
-    if not st.ckpt.is_file() or not (st.dir / "config.yaml").is_file():
+    if not st.ckpt.is_file() or (st.kind != "zoo" and not (st.dir / "config.yaml").is_file()):
         raise PruningError(f"stage {st.key}: no finished fit to test (missing {st.ckpt} or config.yaml); run its fit")
     cli, metrics = _test_checkpoint(exp, st, st.ckpt)
     best_ckpt = st.ckpt.with_name("best.ckpt")
@@ -210,6 +215,8 @@ def run(
     if unknown:
         raise PruningError(f"unknown stage(s) {unknown}; stages: {list(by_key)}")
     check_run_dir(exp)
+    progress = Progress(stages, echo)
+    todo = [s for s in stages if not (only and s.key not in only) and not s.done()]
     for st in stages:
         if only and st.key not in only:
             continue
@@ -219,15 +226,22 @@ def run(
         missing = [d for d in st.deps if not by_key[d].done()]
         if missing:
             raise PruningError(f"stage {st.key} needs {missing} finished first; run them (or the whole pipeline)")
-        echo(f"[pipeline] {st.key}: running ({st.kind})")
+        progress.start(st, todo[todo.index(st) :])
         t0 = time.time()
         if st.kind == "fit":
             if step in ("all", "fit"):
                 run_fit(exp, st, subprocess_fit)
             if step in ("all", "test") and _is_rank_zero():
                 run_test(exp, st, by_key, t0)
+        elif st.kind == "zoo":  # model-zoo weights instead of training: import, then test like a fit
+            from pruning_lightning.commands.zoo import main as zoo_main
+
+            zoo_main(st.args[1:])
+            run_test(exp, st, by_key, t0)
         else:
             run_prune(exp, st)
+        progress.finish(st)
+    progress.summary()
     return stages
 
 

@@ -1,4 +1,4 @@
-"""The experiment file: one YAML describing a whole study (PAPER §6: one table row, all regimes, all seeds).
+"""The experiment file: one YAML describing a whole study (a row of arXiv 1810.05270 Tables 1-6, all regimes, seeds).
 
 Example (``configs/experiments/tiny_slimming.yaml``)::
 
@@ -6,7 +6,7 @@ Example (``configs/experiments/tiny_slimming.yaml``)::
     data: configs/data/synthetic.yaml      # one path or a list of config fragments
     arch: configs/arch/cifar/vgg19.yaml
     seeds: [0, 1]
-    base_epochs: 160                       # large and Scratch-E budget; Scratch-B base (PAPER §2.3)
+    base_epochs: 160                       # large and Scratch-E budget; Scratch-B base (arXiv 1810.05270 Sec. 3)
     max_ratio: 2.0                         # optional Scratch-B cap on the FLOPs ratio (a method may override)
     trainer: {accelerator: cpu}            # every fit/test stage
     large: {configs: [configs/regime/large.yaml, configs/sparsity/slimming.yaml]}
@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.checks import check_scalars, check_type, seeds_tuple
 from pruning_lightning.pipeline.regimes import DEFAULT_REGIMES, RegimeSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +79,17 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class StageSpec:
-    """The large (unpruned, possibly sparsity-trained) stage."""
+    """The large (unpruned, possibly sparsity-trained) stage.
+
+    ``zoo`` imports the large model instead of training it, as the reference code does for the
+    L1-norm ResNet-34 and weight-level ResNet-50 / VGG-16-BN rows: ``torchvision`` (IMAGENET1K_V1
+    weights, downloaded) or the path of a torchvision-format state dict (``pruning-lightning zoo``).
+    """
 
     configs: tuple[str, ...] = ("configs/regime/large.yaml",)
     args: dict[str, Any] = field(default_factory=dict)
     epochs: int | None = None
+    zoo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,11 @@ class MethodSpec:
     """One pruned model: a prune config (automatic or predefined method), a preset arch, or a guided arch.
 
     Exactly one of ``prune`` (a ``configs/prune/*.yaml``), ``preset`` (an arch config of a
-    literature architecture, PAPER §3.2/3.3/3.5: trained without pruning) or ``guided_from``
-    (the name of another method whose pruned architectures are averaged per stage, PAPER §4.2).
+    literature architecture, arXiv 1810.05270 Table 2/3.3/3.5: trained without pruning) or ``guided_from``
+    (the name of another method whose pruned architectures are averaged per stage, arXiv 1810.05270 Sec. 5).
     ``max_ratio`` overrides the experiment's Scratch-B cap for this method (None: the experiment's).
+    ``large`` gives the method its own large model (e.g. trained without sparsity for L1-norm, while the
+    experiment's shared ``large`` is sparsity-trained for Network Slimming); None: the shared one.
     """
 
     name: str
@@ -103,6 +112,7 @@ class MethodSpec:
     args: dict[str, Any] = field(default_factory=dict)
     regimes: tuple[str, ...] | None = None
     max_ratio: float | None = None
+    large: StageSpec | None = None
 
     @property
     def kind(self) -> str:
@@ -158,8 +168,12 @@ class Experiment:
         for k in ("description", "slurm", "paper", "wandb"):
             d.pop(k)
         for m in d["methods"]:  # added later: an unset key keeps the digest of existing run directories
-            if m.get("max_ratio") is None:
-                m.pop("max_ratio", None)
+            for key in ("max_ratio", "large"):
+                if m.get(key) is None:
+                    m.pop(key, None)
+        for spec in [d.get("large"), *(m.get("large") for m in d["methods"])]:
+            if isinstance(spec, dict) and spec.get("zoo") is None:
+                spec.pop("zoo", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def max_ratio_for(self, method: MethodSpec) -> float | None:
@@ -177,11 +191,31 @@ class Experiment:
 
 def _method(d: Any, i: int) -> MethodSpec:
     d = _strict(MethodSpec, d, f"methods[{i}]")
+    if not isinstance(d.get("name"), str) or not d["name"].strip() or "/" in d["name"]:
+        raise PruningError(f"methods[{i}].name must be a non-empty string without '/', got {d.get('name')!r}")
+    for key in ("prune", "preset", "guided_from"):
+        check_type(d.get(key), (str,), f"methods[{i}].{key}", "a string")
+    if not isinstance(d.get("args", {}), dict):
+        raise PruningError(f"methods[{i}].args must be a mapping of dotted flags to values")
+    regimes = d.get("regimes")
+    if regimes is not None and (not isinstance(regimes, list) or not all(isinstance(r, str) for r in regimes)):
+        raise PruningError(f"methods[{i}].regimes must be a list of regime names, got {regimes!r}")
+    if d.get("large") is not None:
+        d["large"] = _stage(d["large"], f"methods[{i}].large")
     m = MethodSpec(**{**d, "regimes": tuple(d["regimes"]) if d.get("regimes") is not None else None})
     if sum(x is not None for x in (m.prune, m.preset, m.guided_from)) != 1:
         raise PruningError(f"methods[{i}] ({m.name}) needs exactly one of prune, preset, guided_from")
     _check_cap(m.max_ratio, f"methods[{i}].max_ratio")
     return m
+
+
+def _stage(value: Any, where: str) -> StageSpec:
+    lg = _strict(StageSpec, value, where)
+    check_type(lg.get("epochs"), (int,), f"{where}.epochs", "a positive integer or null")
+    check_type(lg.get("zoo"), (str,), f"{where}.zoo", "'torchvision' or a state-dict path")
+    if not isinstance(lg.get("args", {}), dict):
+        raise PruningError(f"{where}.args must be a mapping of dotted flags to values")
+    return StageSpec(**{**lg, "configs": _paths(lg.get("configs", StageSpec.configs), f"{where}.configs")})
 
 
 def _check_cap(value: Any, where: str) -> None:
@@ -207,6 +241,8 @@ def _regimes(value: Any) -> dict[str, RegimeSpec]:
         if base and "args" in spec:  # overrides add to a built-in regime's args (artifact links stay)
             spec["args"] = {**base["args"], **(spec["args"] or {})}
         d = _strict(RegimeSpec, {**base, **spec}, f"regimes.{name}")
+        if not isinstance(d.get("args"), dict):
+            raise PruningError(f"regimes.{name}.args must be a mapping of dotted flags to values")
         d["configs"] = _paths(d.get("configs"), f"regimes.{name}.configs")
         out[name] = RegimeSpec(**d)
     return out
@@ -217,13 +253,11 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
     where = f"experiment {source}" if source else "experiment"
     d = _strict(Experiment, data, where)
     d["data"], d["arch"] = _paths(d["data"], "data"), _paths(d["arch"], "arch")
-    d["seeds"] = tuple(int(s) for s in d.get("seeds", (0,)))
+    d["seeds"] = seeds_tuple(d.get("seeds", [0]))
     _check_cap(d.get("max_ratio"), "max_ratio")
-    if not d["seeds"] or len(set(d["seeds"])) != len(d["seeds"]):
-        raise PruningError(f"seeds must be a non-empty list of distinct ints, got {list(d['seeds'])}")
+    check_scalars(d)
     if d.get("large", {}) is not None:
-        lg = _strict(StageSpec, d.get("large") or {}, "large")
-        d["large"] = StageSpec(**{**lg, "configs": _paths(lg.get("configs", StageSpec.configs), "large.configs")})
+        d["large"] = _stage(d.get("large") or {}, "large")
     if not isinstance(d["methods"], list) or not d["methods"]:
         raise PruningError("methods must be a non-empty list of {name, prune|preset|guided_from}")
     d["methods"] = tuple(_method(m, i) for i, m in enumerate(d["methods"]))
@@ -248,8 +282,13 @@ def load_experiment(path: str | Path) -> Experiment:
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
-        raise PruningError(f"experiment file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
-    return parse_experiment(data, str(p))
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise PruningError(f"experiment file {p} is not valid YAML{where}: {str(e).splitlines()[0]}") from None
+    try:
+        return parse_experiment(data, str(p))
+    except PruningError as e:  # name the file in every message
+        raise PruningError(str(e) if str(p) in str(e) else f"experiment file {p}: {e}") from None
 
 
 def resolve_path(path: str) -> str:
@@ -267,6 +306,7 @@ def referenced_files(exp: Experiment) -> list[str]:
         files += exp.large.configs
     for m in exp.methods:
         files += [p for p in (m.prune, m.preset) if p]
+        files += list(m.large.configs) if m.large else []
     for r in exp.regimes.values():
         files += [c for c in r.configs if "{" not in c]
     return files

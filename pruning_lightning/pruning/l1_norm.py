@@ -1,5 +1,5 @@
 """L1-norm filter pruning (Li, Kadav, Durdanovic, Samet, Graf, "Pruning Filters for Efficient
-ConvNets", ICLR 2017, arXiv 1608.08710), as used by the Rethinking paper (PAPER §3.1).
+ConvNets", ICLR 2017, arXiv 1608.08710), as used by the Rethinking paper (arXiv 1810.05270 Table 1).
 
 Criterion: every pruned conv scores each output filter by the sum of |w| over (C_in, k, k) of the
 trained, unpruned weights, independently per layer, and keeps the ``num_keep = int(C * (1 - p))``
@@ -16,10 +16,10 @@ Layers, numbered as in the reference scripts:
     Ids in ``skip`` (the "sensitive" layers) keep their full width.
 
 ``order`` picks the kept filters by ``largest`` L1 (Li et al.), ``smallest`` or ``random`` (the
-lottery-ticket script's ``--prune large|small|random``, PAPER §4.1). ``as_masks=True`` is the mask
+lottery-ticket script's ``--prune large|small|random``, arXiv 1810.05270 Sec. 6). ``as_masks=True`` is the mask
 implementation of the structured lottery ticket: the architecture stays whole and the artifact holds
 masks zeroing the pruned filters' conv weights only, as the reference does (its pruned channels keep a
-trainable BN gamma/beta and emit ReLU(beta), PAPER §4.1 caveat). ``mask_bn=True`` also masks the conv
+trainable BN gamma/beta and emit ReLU(beta), arXiv 1810.05270 Sec. 6 caveat). ``mask_bn=True`` also masks the conv
 bias and BN gamma/beta, so a pruned channel outputs exactly 0 and the masked net computes the small net.
 
 Deviations from the reference code:

@@ -1,13 +1,13 @@
 """Unstructured magnitude pruning (Han et al., "Learning both Weights and Connections for Efficient
 Neural Networks", NIPS 2015, arXiv 1506.02626), in the one-shot global form of the Rethinking code.
 
-Criterion (PAPER §3.6): gather |w| over **all Conv2d weights** (FC, BN and biases are never pruned),
+Criterion (arXiv 1810.05270 Table 6): gather |w| over **all Conv2d weights** (FC, BN and biases are never pruned),
 sort ascending, take the value at index ``int(total * ratio)`` as the threshold and zero every conv
 weight with ``|w| <= threshold``. The architecture is unchanged; the result is one bool mask per conv
 weight (``"mask:<param>"`` in the artifact's structure), which the regime modules keep during
-training (``ApplyWeightMasks``). Scratch-B uses the sparse FLOPs ratio (conv cost ∝ nnz, §1.5).
+training (``ApplyWeightMasks``). Scratch-B uses the sparse FLOPs ratio (conv cost ∝ nnz, docs/protocol.md §5).
 
-``of_remaining=True`` is the lottery-ticket round (PAPER §4.1): prune ``ratio`` of the *remaining*
+``of_remaining=True`` is the lottery-ticket round (arXiv 1810.05270 Sec. 6): prune ``ratio`` of the *remaining*
 non-zero weights, i.e. the threshold index is ``#zeros + int(#nonzeros * ratio)``.
 
 Deviations from the reference code:
@@ -72,7 +72,7 @@ class MagnitudePruner(Pruner):
         self.allow_empty_layers = allow_empty_layers
 
     def threshold(self, model: nn.Module) -> float:
-        """The |w| value at the cut-off index (PAPER §3.6 / §4.1)."""
+        """The |w| value at the cut-off index (arXiv 1810.05270 Table 6 / Sec. 6)."""
         weights = conv_weights(model)
         if not weights:
             raise PruningError("magnitude pruning found no Conv2d weights in the model")

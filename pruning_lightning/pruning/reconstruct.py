@@ -1,4 +1,4 @@
-"""Shared machinery of the data-driven methods (ThiNet §3.2, regression §3.3): sample the next layer.
+"""Shared machinery of the data-driven methods (arXiv 1810.05270 Tables 2-3): sample the next layer.
 
 Pruning the output channels of a layer removes *input* channels of the next layer (a conv or the
 first Linear of the head). Both methods look at that next layer on sampled data: its input patches

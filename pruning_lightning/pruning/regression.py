@@ -1,5 +1,5 @@
 """Regression-based feature reconstruction (He, Zhang, Sun, "Channel Pruning for Accelerating Very
-Deep Neural Networks", ICCV 2017, arXiv 1707.06168), PAPER §3.3.
+Deep Neural Networks", ICCV 2017, arXiv 1707.06168), arXiv 1810.05270 Table 3.
 
 Criterion: prune layer i through the input channels of layer i+1. On sampled patches, the unpruned
 network's output Y of layer i+1 is the target; the working (already pruned) network's per-channel
@@ -17,7 +17,7 @@ these are relative to He et al.):
       output channels of every sampled location are used without forming Z.
     * Exactly c' channels are kept: alpha is bisected (log scale) between a value leaving more than
       c' channels and one leaving at most c'; a shortfall is filled by |beta| at the smaller alpha.
-    * No "feature map sampling" of the ResNet block input (§3.3): only inner layers are pruned.
+    * No "feature map sampling" of the ResNet block input (arXiv 1810.05270 Table 3): only inner layers are pruned.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Soft Filter Pruning (He, Kang, Dong, Fu, Yang, "Soft Filter Pruning for Accelerating Deep
 Convolutional Neural Networks", IJCAI 2018, arXiv 1808.06866), as evaluated by the Rethinking
-paper's ``cifar/soft-filter-pruning`` (PAPER §3.7) on CIFAR ResNet-20/32/56/110.
+paper's ``cifar/soft-filter-pruning`` (arXiv 1810.05270 appendix (SFP)) on CIFAR ResNet-20/32/56/110.
 
 Two halves:
     * **soft** (training): after every epoch, in every pruned conv, the ``int(C * ratio)`` filters

@@ -3,7 +3,7 @@ Slimming", ICCV 2017, arXiv 1708.06519).
 
 Criterion: one global threshold over |gamma| of every BatchNorm that scales a prunable channel
 unit; the threshold is the sorted value at index ``int(T * ratio)`` and a channel is kept iff
-``|gamma| > threshold`` (strict, PAPER §3.4). Sparsity comes from the ``BNL1Sparsity`` callback
+``|gamma| > threshold`` (strict, arXiv 1810.05270 Table 4). Sparsity comes from the ``BNL1Sparsity`` callback
 during large training.
 
 Deviations from the reference code:

@@ -1,5 +1,5 @@
 """Sparse Structure Selection (Huang & Wang, "Data-Driven Sparse Structure Selection for Deep Neural
-Networks", ECCV 2018, arXiv 1707.01213), PAPER §3.5.
+Networks", ECCV 2018, arXiv 1707.01213), arXiv 1810.05270 Table 5.
 
 Criterion: a residual block whose learned branch scale is zero (``|scale| <= threshold``, default
 exactly 0, which ``BlockScaleSparsity`` produces) loses its residual branch. The block becomes its

@@ -1,5 +1,5 @@
 """ThiNet (Luo, Wu, Lin, "ThiNet: A Filter Level Pruning Method for Deep Neural Network
-Compression", ICCV 2017, arXiv 1707.06342), PAPER §3.2.
+Compression", ICCV 2017, arXiv 1707.06342), arXiv 1810.05270 Table 2.
 
 Criterion: prune layer i by the statistics of layer i+1. On sampled images and output locations of
 layer i+1, write its (bias-free) output as a sum of per-input-channel contributions ``z_c``; greedily

@@ -1,7 +1,7 @@
 """Parameter and FLOP counting.
 
 MACs come from ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per multiply-add
-for convs and matmuls). The paper's convention (PAPER §1.5) adds to ``2 * MACs``: conv/linear
+for convs and matmuls). The paper's convention (docs/protocol.md §5) adds to ``2 * MACs``: conv/linear
 biases, BatchNorm (2 per input element), ReLU (1 per input element) and pooling *modules*
 (k^2 per output element; inline functional pooling is not counted, as in the reference counter).
 

@@ -2,7 +2,7 @@
 
 What each figure means (MB = 10^6 bytes throughout):
 
-* ``params`` / ``params_nonzero``, ``macs`` / ``flops`` (paper convention, PAPER §1.5): from
+* ``params`` / ``params_nonzero``, ``macs`` / ``flops`` (paper convention, docs/protocol.md §5): from
   :func:`count_complexity`, sparse-aware (only non-zero conv/linear weights) for masked nets.
 * ``size_mb``: bytes of ``torch.save(net.state_dict())`` written to a memory buffer.
 * ``sparse_size_mb`` (masked nets only): the same ``torch.save`` of a *bitmask + values* encoding:

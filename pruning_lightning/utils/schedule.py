@@ -1,4 +1,4 @@
-"""Scratch-B budget arithmetic and LR step epochs (PAPER §2.3)."""
+"""Scratch-B budget arithmetic and LR step epochs (arXiv 1810.05270 Sec. 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Slimming surgery for DenseNet-40 (variant ``slimming``; PAPER §3.4).
+"""Slimming surgery for DenseNet-40 (variant ``slimming``; arXiv 1810.05270 Table 4).
 
 Units = every BN (``dense{d}.{i}.bn1``, ``trans{d}.bn1``, final ``bn``), each followed by a
 ChannelSelection. No conv output is ever pruned (growth rate and transition widths stay), so every

@@ -1,4 +1,4 @@
-"""Slimming surgery for PreResNet-164 (variant ``slimming``; PAPER §3.4).
+"""Slimming surgery for PreResNet-164 (variant ``slimming``; arXiv 1810.05270 Table 4).
 
 Units = every BN, named by its module (``layer{s}.{b}.bn1/bn2/bn3``, final ``bn``):
 

@@ -1,4 +1,4 @@
-"""Channel surgery for CIFAR ResNet (Li et al.'s L1-norm setting, PAPER §3.1).
+"""Channel surgery for CIFAR ResNet (Li et al.'s L1-norm setting, arXiv 1810.05270 Table 1).
 
 One unit per block with a residual branch, named ``layer{s}.{b}.conv1``: its output channels (conv
 ``layer{s}.{b}.conv1``, BN ``layer{s}.{b}.bn1``). Cutting it slices conv1's outputs, bn1, and

@@ -1,10 +1,10 @@
-"""Channel surgery for ImageNet ResNet (``resnet_imagenet``; PAPER §3.1-§3.3).
+"""Channel surgery for ImageNet ResNet (``resnet_imagenet``; arXiv 1810.05270 Tables 1-3).
 
 Units are the widths *inside* a residual branch, named by the conv that produces them:
 
-* basic blocks (ResNet-18/34, L1-norm A/B of PAPER §3.1): ``layer{s}.{b}.conv1`` (BN ``bn1``).
+* basic blocks (ResNet-18/34, L1-norm A/B of arXiv 1810.05270 Table 1): ``layer{s}.{b}.conv1`` (BN ``bn1``).
   Cutting it slices conv1's outputs, bn1 and conv2's inputs.
-* bottlenecks (ResNet-50+, ThiNet / regression of PAPER §3.2/§3.3): ``layer{s}.{b}.conv1`` (BN
+* bottlenecks (ResNet-50+, ThiNet / regression of arXiv 1810.05270 Tables 2 and 3): ``layer{s}.{b}.conv1`` (BN
   ``bn1``) and ``layer{s}.{b}.conv2`` (BN ``bn2``). Cutting conv1 slices bn1 and conv2's inputs;
   cutting conv2 slices bn2 and conv3's inputs.
 

@@ -34,6 +34,8 @@ def cut(
     for name in names:
         out_idx = keep[name]
         new[f"{name}.weight"] = old[f"{name}.weight"][out_idx][:, prev].clone()
+        if f"{name}.bias" in old:  # the weight-level variant's conv bias
+            new[f"{name}.bias"] = old[f"{name}.bias"][out_idx].clone()
         bn = name.replace("conv", "bn")
         for p in ("weight", "bias", "running_mean", "running_var"):
             new[f"{bn}.{p}"] = old[f"{bn}.{p}"][out_idx].clone()

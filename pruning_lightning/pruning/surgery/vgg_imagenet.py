@@ -1,4 +1,4 @@
-"""Channel surgery for ImageNet VGG (PAPER §3.4, Network Slimming on VGG-11-BN).
+"""Channel surgery for ImageNet VGG (arXiv 1810.05270 Table 4, Network Slimming on VGG-11-BN).
 
 Units: one per conv (scaled by its BN in the ``bn`` / ``slimming`` variants) and, for ``slimming``,
 one per hidden FC layer (scaled by its BatchNorm1d, which the reference prunes too). The first FC

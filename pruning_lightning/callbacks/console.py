@@ -1,0 +1,56 @@
+"""What a fit prints: the epoch bar with the total (``Epoch 3/160``) and a model summary with our FLOPs.
+
+Lightning's own summary counts FLOPs only with an ``example_input_array`` and printed "0 Total Flops"
+for every model; ours drops that column and prints the paper-convention FLOPs per image
+(:func:`pruning_lightning.utils.flops.count_complexity`, as ``pruning-lightning info`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
+from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
+
+log = logging.getLogger("lightning.pytorch.callbacks.model_summary")
+
+
+class EpochBar(TQDMProgressBar):
+    """:class:`TQDMProgressBar` whose description counts epochs from 1 and shows ``max_epochs``."""
+
+    def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        total = trainer.max_epochs
+        if total is not None and total > 0:
+            self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{total}")
+
+
+class StageSummary(ModelSummary):
+    """Lightning's layer table without its FLOPs column; the network's FLOPs per image below it."""
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if not self._max_depth or not trainer.is_global_zero:
+            return
+        s = self._summary(trainer, pl_module)
+        data = [c for c in s._get_summary_data() if c[0] != "FLOPs"]
+        table = _format_summary_table(s.total_parameters, s.trainable_parameters, s.model_size,
+                                      s.total_training_modes, 0, *data)  # fmt: skip
+        lines = table.splitlines()[:-1]  # drop Lightning's "0 Total Flops"
+        if getattr(pl_module, "arch", None) is not None and hasattr(pl_module, "net"):
+            from pruning_lightning.models import input_size
+            from pruning_lightning.utils.flops import count_complexity
+            from pruning_lightning.utils.table import human
+
+            c = count_complexity(pl_module.net, input_size(pl_module.arch))
+            lines.append(f"{human(c.flops):<10}FLOPs per image (paper convention; `pruning-lightning info` for more)")
+        log.info("\n" + "\n".join(lines))
+
+
+def use_console_defaults(trainer: Any) -> None:
+    """Make :class:`EpochBar` and :class:`StageSummary` the defaults (configured ones are kept)."""
+    for i, cb in enumerate(trainer.callbacks):
+        if type(cb) is TQDMProgressBar:
+            trainer.callbacks[i] = EpochBar(refresh_rate=cb.refresh_rate, leave=cb._leave)
+        elif type(cb) is ModelSummary:
+            trainer.callbacks[i] = StageSummary(max_depth=cb._max_depth, **cb._summarize_kwargs)

@@ -1,0 +1,230 @@
+"""User-facing errors of the command line: checks on the raw arguments and one-line messages.
+
+Every bad input ends as ``error: <what and where>`` on stderr, at most one ``hint: <what to do>``
+line, and exit status 2; ``--debug`` (anywhere on the command line) or ``PRUNING_LIGHTNING_DEBUG=1``
+shows the traceback instead. docs/errors.md lists the classes of bad input and their messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pruning_lightning.errors import PruningError
+
+SUMMARIES = {
+    "fit": "train one stage (large, fine-tune, Scratch-E/B, ...) from YAML configs",
+    "validate": "evaluate a checkpoint on the validation split",
+    "test": "evaluate a checkpoint on the test split",
+    "prune": "prune a trained checkpoint into an artifact folder (pruned.pt, arch.yaml, ...)",
+    "info": "params, FLOPs, size, memory and latency of an architecture, checkpoint or artifact",
+    "demo": "the whole Network Slimming slice on bundled digits, on CPU",
+    "pipeline": "run a whole experiment file (large -> prune -> regimes, every seed)",
+    "report": "paper-style table and plots of a pipeline run folder",
+    "zoo": "torchvision model-zoo weights as a large-model checkpoint (ImageNet ResNet / VGG)",
+}
+HELP = (
+    "usage: pruning-lightning [--debug] COMMAND [options]\n\ncommands:\n"
+    + "".join(f"  {k:<9} {v}\n" for k, v in SUMMARIES.items())
+    + "\n`pruning-lightning COMMAND --help` lists the options of a command; --debug shows tracebacks on errors.\n"
+)
+# Flags whose value is a file or folder: a missing value is an error of its own, not "not found: .".
+_VALUE_FLAGS = {
+    "--ckpt_path": "a checkpoint file (e.g. RUN/checkpoints/last.ckpt)",
+    "--ckpt": "a checkpoint file",
+    "--out": "an output folder",
+    "--artifact": "a prune artifact folder",
+    "--run-dir": "a run folder",
+    "--run_dir": "a run folder",
+    "-c": "a YAML file",
+    "--config": "a YAML file",
+}
+# Top-level keys of a fit/validate/test config (a saved config.yaml of any subcommand included).
+LIGHTNING_KEYS = {"seed_everything", "trainer", "model", "data", "ckpt_path", "optimizer", "lr_scheduler", "checkpoint"}
+LIGHTNING_KEYS |= {"verbose", "weights_only", "config"}
+
+
+def _yaml_problem(e: Exception) -> str:
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}{where}"
+
+
+def check_config_file(path: str, command: str) -> None:
+    """A ``-c`` file exists, is valid YAML and holds a mapping (with known top-level keys for fit/test)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        if path.lstrip().startswith("{"):
+            return  # inline YAML/JSON, which jsonargparse also accepts
+        raise PruningError(f"config file not found: {path}" + (" (it is a folder)" if p.is_dir() else ""))
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise PruningError(f"{path} is not valid YAML: {_yaml_problem(e)}; fix the file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PruningError(f"cannot read config file {path} ({type(e).__name__}); is it a text YAML file?") from None
+    if doc is not None and not isinstance(doc, dict):
+        raise PruningError(f"{path} must hold a mapping of options (key: value), not a {type(doc).__name__}")
+    unknown = sorted(set(doc or {}) - LIGHTNING_KEYS) if command in ("fit", "validate", "test") else []
+    if unknown:
+        raise PruningError(
+            f"{path}: unknown top-level key(s) {unknown}; a {command} config may set {sorted(LIGHTNING_KEYS)}"
+        )
+
+
+def check_argv(argv: list[str]) -> None:
+    """Checks on the raw arguments that give clearer messages than the parsers would."""
+    command = argv[0] if argv else ""
+    if not argv:
+        raise PruningError(f"give a command: {', '.join(SUMMARIES)} (`pruning-lightning --help` describes them)")
+    if command == "predict":
+        raise PruningError(
+            "this project has no predict step; `pruning-lightning test --ckpt_path CKPT` evaluates a model"
+        )
+    if command and not command.startswith("-") and command not in SUMMARIES:
+        raise PruningError(
+            f"unknown command {command!r}; commands: {', '.join(SUMMARIES)} (see pruning-lightning --help)"
+        )
+    for i, a in enumerate(argv):
+        flag, eq, value = a.partition("=") if a.startswith("--") else (a, "", "")
+        if flag not in _VALUE_FLAGS:
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+            if value.startswith("-") and value not in ("-",):
+                value = ""
+        if not value.strip():
+            raise PruningError(f"{flag} needs a value: {_VALUE_FLAGS[flag]}")
+        if flag in ("-c", "--config"):
+            check_config_file(value, command)
+
+
+def condense(message: str) -> str:
+    """jsonargparse's nested multi-line message as one line: the full key and the innermost problem."""
+    lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
+    keys: list[str] = []
+    detail: list[str] = []
+    for ln in lines:
+        m = re.match(r'(?:error: )?Parser key "([^"]+)":\s*(.*)', ln)
+        if m:
+            keys.append(m.group(1))
+            if m.group(2):
+                detail.append(m.group(2))
+            continue
+        if re.match(
+            r"(- )?(Does not validate against|Subtypes:|Errors:|Given value type:|Problem with given class_path)", ln
+        ):
+            continue
+        if ln.startswith("- Expected a <class 'NoneType'>") or ln.startswith("Given value:"):
+            continue
+        detail.append(ln.lstrip("- "))
+    key = _full_key(keys) if keys else ""
+    text = "; ".join(dict.fromkeys(detail)) or (lines[0] if lines else "invalid arguments")
+    text = text.replace("<class '", "").replace("'>", "")
+    return (f"--{key}: " if key else "") + text[:300]
+
+
+def _full_key(keys: list[str]) -> str:
+    out = keys[0]
+    for k in keys[1:]:
+        if k.startswith(out + "."):
+            out = k
+        elif k not in out.split("."):
+            out = f"{out}.init_args.{k}" if out in ("model", "data", "pruner") else f"{out}.{k}"
+    return out
+
+
+class UsageError(Exception):
+    """An argparse error of one of our own commands (raised instead of printing usage and exiting)."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+@contextmanager
+def argparse_errors_raise() -> Iterator[None]:
+    """Plain argparse parsers raise :class:`UsageError` instead of printing a usage dump and exiting."""
+
+    def error(self: argparse.ArgumentParser, message: str) -> None:
+        raise UsageError(self.prog, message)
+
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original  # type: ignore[method-assign]
+
+
+def describe(exc: BaseException, command: str) -> tuple[str, str | None]:
+    """The ``error:`` line and the optional ``hint:`` line for an exception that ended a command."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, PruningError):
+            return " ".join(str(cause).split()), None
+        cause = cause.__cause__ or cause.__context__
+    prog = f"pruning-lightning {command}".strip()
+    if isinstance(exc, UsageError):
+        return f"{exc.prog}: {exc}", f"run `{exc.prog} --help` for its options"
+    if isinstance(exc, argparse.ArgumentError):
+        if "expected one argument" in str(exc):
+            return condense(str(exc)), "give the value after the flag; a value starting with '-' needs --flag=VALUE"
+        return condense(str(exc)), f"run `{prog} --help` for the accepted options"
+    name = type(exc).__name__
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    if name == "MisconfigurationException":
+        return f"invalid trainer/model setting: {first}", f"run `{prog} --help` for the accepted options"
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        return f"{exc.strerror or name}: {exc.filename}", "check the path and its permissions"
+    return f"{name}: {first}", "unexpected failure; re-run with --debug for the full traceback"
+
+
+def summary_help(argv: list[str]) -> bool:
+    """Whether ``argv`` asks for the top-level help (then it is printed)."""
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(HELP, end="")
+        return True
+    return False
+
+
+def strip_debug(argv: list[str], env: Any) -> tuple[list[str], bool]:
+    debug = "--debug" in argv or str(env.get("PRUNING_LIGHTNING_DEBUG", "")).lower() in ("1", "true", "yes")
+    return [a for a in argv if a != "--debug"], debug
+
+
+def run_command(argv: list[str], commands: tuple[str, ...]) -> None:
+    """Dispatch ``argv`` to our command or the LightningCLI; turn any failure into the one-line form."""
+    argv, debug = strip_debug(argv, os.environ)
+    if summary_help(argv):
+        return
+    command = argv[0] if argv and argv[0] in SUMMARIES else ""
+    try:
+        check_argv(argv)
+        if command in commands:
+            from importlib import import_module
+
+            with argparse_errors_raise():
+                import_module(f"pruning_lightning.commands.{command}").main(argv[1:])
+        else:
+            from pruning_lightning.cli import cli_main
+            from pruning_lightning.cli_guard import guarded_outputs
+
+            with guarded_outputs():
+                cli_main(argv, exit_on_error=False)
+    except Exception as e:
+        if debug:
+            raise
+        line, hint = describe(e, command)
+        print(f"error: {line}", file=sys.stderr)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        raise SystemExit(2) from None

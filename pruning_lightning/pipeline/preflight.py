@@ -1,0 +1,139 @@
+"""Check a whole experiment before its first stage trains.
+
+A typo in a prune-config path, a bad value in a regime config or a wrong flag in ``args`` should cost
+seconds, not the hours of the large model that trains before the stage that would notice it. So
+:func:`preflight`, before anything runs:
+
+* checks that every file the experiment names exists, is valid YAML and holds a mapping;
+* plans every stage (dependencies, regimes, epochs) and parses the configuration of every stage of
+  the first seed through the real parsers (the other seeds differ only in seed and folders): fit and
+  test stages through the LightningCLI parser plus :func:`~pruning_lightning.cli_guard.check_config`
+  (files a previous stage will write, such as ``{artifact}/arch.yaml``, are left out), prune stages
+  through the ``prune`` parser with the pruner built (a bad ratio is refused);
+* releases a run folder whose stages never started (no checkpoint, artifact or result in it) from
+  the experiment recorded there, so the corrected experiment can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.plan import Stage, plan
+from pruning_lightning.pipeline.schema import Experiment, referenced_files, resolve_path
+
+
+class _Parsed(Exception):
+    """Raised once a configuration has parsed and passed the checks: nothing is instantiated."""
+
+
+def check_files(exp: Experiment) -> None:
+    """Every referenced config file exists, is valid YAML and holds a mapping."""
+    from pruning_lightning.cli_errors import check_config_file
+
+    where = f"experiment {exp.source}" if exp.source else f"experiment {exp.name!r}"
+    for f in dict.fromkeys(referenced_files(exp)):
+        path = resolve_path(f)
+        if not Path(path).is_file():
+            raise PruningError(f"{where} names {f}, which does not exist; fix the path in the experiment file")
+        try:
+            check_config_file(path, "")
+        except PruningError as e:
+            raise PruningError(f"{where}: {e}") from None
+
+
+def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
+    import lightning as L
+
+    from pruning_lightning.cli_errors import condense
+    from pruning_lightning.cli_guard import CheckedCLI
+    from pruning_lightning.modules import ClassificationModule
+
+    class ParseOnly(CheckedCLI):
+        check_hardware = hardware
+
+        def before_instantiate_classes(self) -> None:
+            super().before_instantiate_classes()
+            raise _Parsed
+
+    warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+    args: list[str] = []
+    it = iter(st.args)
+    for a in it:
+        if a == "--config":
+            c = next(it)
+            if not Path(c).exists() and exp.root.resolve() in Path(c).resolve().parents:
+                continue  # written by an earlier stage (the prune artifact): checked when that stage ran
+            args += [a, c]
+        else:
+            args.append(a)
+    try:
+        ParseOnly(
+            ClassificationModule,
+            L.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            parser_kwargs={"exit_on_error": False},
+        )
+    except _Parsed:
+        return
+    except PruningError as e:
+        raise PruningError(f"stage {st.key}: {e}") from None
+    except Exception as e:  # ArgumentError from jsonargparse
+        raise PruningError(f"stage {st.key}: {condense(str(e))}") from None
+
+
+def _parse_prune(st: Stage) -> None:
+    from pruning_lightning.cli_errors import condense
+    from pruning_lightning.commands.prune import build_parser
+
+    parser = build_parser()
+    parser.exit_on_error = False
+    try:
+        cfg = parser.parse_args(st.args[1:])
+        init = parser.instantiate_classes(cfg)
+        del init
+    except PruningError as e:
+        raise PruningError(f"stage {st.key}: {e}") from None
+    except Exception as e:
+        raise PruningError(f"stage {st.key}: {condense(str(e))}") from None
+
+
+def release_unstarted(exp: Experiment, echo=print) -> None:  # noqa: ANN001
+    """Forget the experiment recorded in a run folder where no stage has produced anything yet."""
+    rec = exp.root / "experiment.json"
+    if not rec.is_file():
+        return
+    try:
+        old = json.loads(rec.read_text())
+    except (OSError, ValueError):
+        old = {}
+    if isinstance(old, dict) and old.get("digest") == exp.digest():
+        return
+    for pattern in ("**/result.json", "**/*.ckpt", "**/pruned.pt", "**/init.pt"):
+        if next(exp.root.glob(pattern), None) is not None:
+            return  # work was done there: runner.check_run_dir refuses the different experiment
+    rec.unlink()
+    echo(f"[pipeline] {exp.root}: no stage had started; it now records the corrected experiment {exp.name!r}")
+
+
+def preflight(exp: Experiment, only: list[str] | None = None, hardware: bool = True, echo=print) -> None:  # noqa: ANN001
+    """Validate the whole experiment (see the module docstring); raises :class:`PruningError`.
+
+    ``hardware=False``: do not check that the configured accelerator exists here (Slurm submissions).
+    """
+    check_files(exp)
+    stages = plan(exp)
+    for st in stages:
+        if st.done() or (st.key not in only if only else st.seed != exp.seeds[0]):
+            continue
+        if st.kind == "fit":
+            _parse_fit(exp, st, hardware)
+        elif st.kind == "prune":
+            _parse_prune(st)
+    release_unstarted(exp, echo)

@@ -1,0 +1,61 @@
+"""The small-scale study: per-method large models, the data/run-folder override, parallel seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pruning_lightning.cli import main
+from pruning_lightning.pipeline import load_experiment, parse_experiment, plan
+from pruning_lightning.pipeline.parallel import seed_groups
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "configs/experiments/study_cifar10_vgg19w8.yaml"
+TINY = ROOT / "configs/experiments/tiny_slimming.yaml"
+
+
+def test_study_plans_a_normally_trained_large_model_for_l1() -> None:
+    stages = {st.key: st for st in plan(load_experiment(STUDY))}
+    sparse, plain = stages["seed1/large"], stages["seed1/l1_norm_a/large"]
+    assert any("sparsity/slimming.yaml" in a for a in sparse.args)
+    assert not any("sparsity" in a for a in plain.args) and any("regime/large.yaml" in a for a in plain.args)
+    assert stages["seed1/l1_norm_a/prune"].deps == ("seed1/l1_norm_a/large",)
+    assert str(plain.ckpt) in stages["seed1/l1_norm_a/prune"].args
+    assert stages["seed1/slimming_50/prune"].deps == ("seed1/large",)
+    ft = stages["seed2/l1_norm_a/finetune"].args
+    assert ft[ft.index("--trainer.max_epochs") + 1] == "8"  # a quarter of the 32-epoch large budget
+
+
+def test_data_and_run_folder_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, run = tmp_path / "my-cifar", tmp_path / "my-run"
+    main(["pipeline", str(STUDY), "--data_dir", str(data), "--run_dir", str(run), "--dry-run"])
+    lines = capsys.readouterr().out.splitlines()
+    fits = [line for line in lines if line.startswith("pruning-lightning fit")]
+    assert len(fits) == 3 * 10 - 3 * 2  # 3 seeds x (2 large + 2 x 3 regimes); prunes are not fits
+    assert all(f"--data.init_args.data_dir {data}" in f and f"--trainer.default_root_dir {run}/seed" in f for f in fits)
+    assert not run.exists()
+
+
+def test_seed_groups() -> None:
+    assert seed_groups((0, 1, 2), 2) == [(0, 2), (1,)]
+    assert seed_groups((0, 1, 2), 3) == [(0,), (1,), (2,)]
+    assert seed_groups((5,), 4) == [(5,)]
+
+
+@pytest.mark.slow
+def test_jobs_runs_seed_chains_in_parallel_processes(tmp_path: Path) -> None:
+    doc = yaml.safe_load(TINY.read_text())
+    doc.update(run_dir=str(tmp_path / "run"), seeds=[0, 1])
+    doc["regimes"] = {"finetune": {"epochs": 1}}
+    exp_path = tmp_path / "exp.yaml"
+    exp_path.write_text(yaml.safe_dump(doc))
+    main(["pipeline", str(exp_path), "--jobs", "2"])
+    exp = parse_experiment(doc)
+    assert all(st.done() for st in plan(exp))
+    for s in (0, 1):
+        assert (tmp_path / f"run/logs/seeds_{s}.log").is_file()
+        result = json.loads((tmp_path / f"run/seed{s}/slimming_50/finetune/result.json").read_text())
+        assert result["seed"] == s and result["final_epoch"] == 0
