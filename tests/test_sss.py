@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -47,10 +48,69 @@ def _trained_like(spec: ArchSpec, side: int) -> tuple[nn.Module, ArchSpec]:
     return net.eval(), arch
 
 
-def test_callback_proximal_momentum_step() -> None:
-    m = _Scaled()
+def _batch(cb: BlockScaleSparsity, m: nn.Module, opt: torch.optim.Optimizer, grad: torch.Tensor) -> torch.Tensor:
+    """One training batch through the callback's hooks; returns the scale the batch ran at (look-ahead)."""
+    trainer = SimpleNamespace(optimizers=[opt])
+    cb.on_train_batch_start(trainer, m, None, 0)  # type: ignore[arg-type]
+    seen = m.block.scale.detach().clone()
+    m.block.scale.grad, m.other.grad = grad.clone(), torch.zeros(2)
+    cb.on_before_optimizer_step(trainer, m, opt)  # type: ignore[arg-type]
+    assert m.block.scale.grad is None  # the optimizer (and its weight decay) will not touch the scales
+    opt.step()
+    cb.on_train_batch_end(trainer, m, None, None, 0)  # type: ignore[arg-type]
+    return seen
+
+
+def test_callback_apg_nag_known_answer() -> None:
+    """Two APG-NAG steps (SSS Eqs. 10-12), lr 0.1, gamma 1 (threshold 0.1), mu 0.9, worked by hand."""
+    m = _Scaled()  # lam_0 = [1.0, 0.05, -0.3], v_0 = 0
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
     cb = BlockScaleSparsity(strength=1.0)
+    assert cb.update == "apg_nag"
+    seen = _batch(cb, m, opt, torch.tensor([0.5, 0.1, -0.2]))
+    torch.testing.assert_close(seen, torch.tensor([1.0, 0.05, -0.3]))  # v_0 = 0: look-ahead == lam_0
+    # z_1 = S([1.0, 0.05, -0.3] - 0.1 * [0.5, 0.1, -0.2], 0.1) = S([0.95, 0.04, -0.28], 0.1)
+    torch.testing.assert_close(m.block.scale.detach(), torch.tensor([0.85, 0.0, -0.18]))
+    torch.testing.assert_close(cb.momentum["block.scale"], torch.tensor([-0.15, -0.05, 0.12]))  # v_1 = z_1 - lam_0
+    seen = _batch(cb, m, opt, torch.tensor([0.1, 0.0, 0.3]))
+    # look-ahead lam_1 + 0.9 v_1 = [0.715, -0.045, -0.072]: the gradient is taken there (Nesterov)
+    torch.testing.assert_close(seen, torch.tensor([0.715, -0.045, -0.072]))
+    # z_2 = S([0.715, -0.045, -0.072] - 0.1 * [0.1, 0.0, 0.3], 0.1) = S([0.705, -0.045, -0.102], 0.1)
+    z2 = torch.tensor([0.605, 0.0, -0.002])
+    torch.testing.assert_close(m.block.scale.detach(), z2)
+    assert m.block.scale[1] == 0  # the stored scale is the proximal iterate: exactly 0, not the look-ahead -0.045
+    torch.testing.assert_close(cb.momentum["block.scale"], z2 - torch.tensor([0.85, 0.0, -0.18]))  # v_2 = z_2 - z_1
+    assert cb.state_dict()["update"] == "apg_nag" and set(cb.state_dict()["momentum"]) == {"block.scale"}
+
+
+def test_apg_nag_zero_scales_stay_prunable() -> None:
+    net, arch = _trained_like(CIFAR, 32)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    cb = BlockScaleSparsity(strength=2.0)  # threshold 0.2 per step
+    trainer = SimpleNamespace(optimizers=[opt])
+    torch.manual_seed(1)
+    net.train()
+    for _ in range(5):
+        cb.on_train_batch_start(trainer, net, None, 0)  # type: ignore[arg-type]
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(torch.randn(4, 3, 32, 32)), torch.randint(0, 10, (4,))).backward()
+        cb.on_before_optimizer_step(trainer, net, opt)  # type: ignore[arg-type]
+        opt.step()
+        cb.on_train_batch_end(trainer, net, None, None, 0)  # type: ignore[arg-type]
+    scales = cb.scales(net)
+    zero = [n.removesuffix(".scale") for n, p in scales.items() if p == 0]
+    assert 0 < len(zero) < len(scales)  # some blocks reached exactly 0 (layer3.* with this seed), not all
+    # The reference would store the look-ahead lam + mu * v, not yet 0 for a scale that has just arrived there.
+    assert all(cb.momentum[f"{b}.scale"] != 0 for b in zero)
+    art = prune(net.eval(), arch, SSSPruner(), None)  # default threshold 0: only exact zeros are removed
+    blocks = [n.removesuffix(".scale") for n in scales]
+    assert [b for b, w in zip(blocks, art.arch.cfg, strict=True) if w == 0] == zero
+
+
+def test_callback_heavy_ball_step() -> None:
+    m = _Scaled()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    cb = BlockScaleSparsity(strength=1.0, update="heavy_ball")
     g1 = torch.tensor([0.5, 0.1, -0.2])
     m.block.scale.grad, m.other.grad = g1.clone(), torch.zeros(2)
     s0 = m.block.scale.detach().clone()
@@ -81,6 +141,13 @@ def test_callback_rejects_a_net_without_scales() -> None:
         BlockScaleSparsity().on_fit_start(None, nn.Linear(2, 2))  # type: ignore[arg-type]
     with pytest.raises(PruningError, match=">= 0"):
         BlockScaleSparsity(strength=-1)
+    with pytest.raises(PruningError, match="apg_nag"):
+        BlockScaleSparsity(update="nag")
+    cb = BlockScaleSparsity()
+    cb.momentum = {"x": torch.ones(1)}
+    with pytest.warns(UserWarning, match="reset"):  # a heavy-ball buffer (gradient units) is not reused
+        cb.load_state_dict({"momentum": {"x": torch.ones(1)}})
+    assert cb.momentum == {}
 
 
 @pytest.mark.parametrize(
@@ -137,42 +204,19 @@ def test_errors_without_scales_and_for_vgg() -> None:
 def test_sparse_training_then_prune_through_the_cli(tmp_path: Path, trainer_args: list[str]) -> None:
     arch = tmp_path / "arch.yaml"
     arch.write_text(ArchSpec("resnet_cifar", 8, 10, options={"block_scale": True}).to_yaml())
-    cli_main(
-        [
-            "fit",
-            "--config",
-            str(CONFIGS / "data/synthetic.yaml"),
-            "--config",
-            str(CONFIGS / "regime/large.yaml"),
-            "--config",
-            str(arch),
-            "--config",
-            str(CONFIGS / "sparsity/sss.yaml"),
-            *trainer_args,
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.limit_train_batches",
-            "4",  # 1 epoch: constant LR 0.1
-            "--trainer.callbacks.init_args.strength",
-            "3.0",
-        ]
+    configs = [str(CONFIGS / f) for f in ("data/synthetic.yaml", "regime/large.yaml")] + [str(arch)]
+    configs.append(str(CONFIGS / "sparsity/sss.yaml"))
+    cli_main(  # 1 epoch of 4 batches: constant LR 0.1
+        ["fit", *[a for c in configs for a in ("--config", c)], *trainer_args, "--trainer.max_epochs", "1"]
+        + ["--trainer.limit_train_batches", "4", "--trainer.callbacks.init_args.strength", "3.0"]
     )
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, weights_only=True)["state_dict"]
     zero = {k.removeprefix("net.").removesuffix(".scale") for k, v in state.items() if k.endswith(".scale") and v == 0}
-    assert zero  # lr 0.1 x gamma 3 thresholds 0.3 per step: scales of 1.0 reach exactly 0 in 4 steps
+    assert zero  # lr 0.1 x gamma 3 thresholds 0.3 per step: scales of 1.0 reach exactly 0 within 4 steps
+    out = str(tmp_path / "p")
     main(
-        [
-            "prune",
-            "--config",
-            str(CONFIGS / "prune/sss.yaml"),
-            "--ckpt",
-            str(ckpt),
-            "--out",
-            str(tmp_path / "p"),
-            "--base_epochs",
-            "2",
-        ]
+        ["prune", "--config", str(CONFIGS / "prune/sss.yaml"), "--ckpt", str(ckpt), "--out", out, "--base_epochs", "2"]
     )
     art = load_artifact(tmp_path / "p")
     removed = [b for b, w in zip(("layer1.0", "layer2.0", "layer3.0"), art.arch.cfg, strict=True) if w == 0]

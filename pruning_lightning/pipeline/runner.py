@@ -84,7 +84,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> None:
+def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> int | None:
+    """Load-check a stage checkpoint; returns the epoch stored in it."""
     import torch
 
     ckpt = ckpt or st.ckpt
@@ -97,6 +98,7 @@ def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> None:
             f"stage {st.key}: checkpoint {ckpt} is corrupt ({type(e).__name__}); delete {st.dir} to retrain "
             "that stage (finished stages are untouched)"
         ) from None
+    return ck.get("epoch")
 
 
 def _subprocess(args: list[str], st: Stage) -> None:
@@ -123,13 +125,14 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
         lineage.finish()
 
 
-def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float]]:
+def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float], int | None]:
+    """(CLI, test metrics, the checkpoint's epoch) of a single-device test of ``ckpt``."""
     from pruning_lightning.cli import cli_main
     from pruning_lightning.pipeline.plan import test_args
 
-    _check_checkpoint(st, ckpt)
+    epoch = _check_checkpoint(st, ckpt)
     cli = cli_main(test_args(exp, st, ckpt))
-    return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+    return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}, epoch
 
 
 def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) -> dict[str, Any]:
@@ -137,7 +140,6 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
 
     Writes ``result.json`` (the finished marker) with both accuracies and the epochs they come from.
     """
-    import torch
 
     from pruning_lightning.models import input_size
     from pruning_lightning.pipeline import lineage
@@ -145,11 +147,9 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
 
     if not st.ckpt.is_file() or (st.kind != "zoo" and not (st.dir / "config.yaml").is_file()):
         raise PruningError(f"stage {st.key}: no finished fit to test (missing {st.ckpt} or config.yaml); run its fit")
-    cli, metrics = _test_checkpoint(exp, st, st.ckpt)
+    cli, metrics, final_epoch = _test_checkpoint(exp, st, st.ckpt)
     best_ckpt = st.ckpt.with_name("best.ckpt")
-    best = _test_checkpoint(exp, st, best_ckpt)[1] if best_ckpt.is_file() else {}
-    epoch = {p.stem: int(torch.load(p, map_location="cpu", weights_only=True)["epoch"]) for p in (st.ckpt, best_ckpt)
-             if p.is_file()}  # fmt: skip
+    _, best, best_epoch = _test_checkpoint(exp, st, best_ckpt) if best_ckpt.is_file() else (None, {}, None)
     c = count_complexity(cli.model.net, input_size(cli.model.arch))
     result = {
         "key": st.key,
@@ -160,8 +160,8 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
         "metrics": metrics,
         "test_acc1": 100 * metrics.get("test/acc1", float("nan")),
         "test_acc1_best": 100 * best.get("test/acc1", float("nan")),
-        "final_epoch": epoch.get("last"),
-        "best_epoch": epoch.get("best"),
+        "final_epoch": final_epoch,
+        "best_epoch": best_epoch,
         "val_acc1_best": 100 * float(cli.model.best_val_acc1),
         "epochs": int(cli.trainer.max_epochs or 0),
         "params": c.params,

@@ -18,6 +18,11 @@ these are relative to He et al.):
     * Exactly c' channels are kept: alpha is bisected (log scale) between a value leaving more than
       c' channels and one leaving at most c'; a shortfall is filled by |beta| at the smaller alpha.
     * No "feature map sampling" of the ResNet block input (arXiv 1810.05270 Table 3): only inner layers are pruned.
+
+As He et al.: ``locations_per_image`` random output positions per image (default 10, the paper's
+"10 samples per image"; ``num_images`` stays 512 by default instead of their 5000, for CPU cost), and on
+ResNets the branch's last layer is refit against the shortcut-aware target ``Y1 + Y2 - Y1'``
+(``shortcut_target: true``, see ``residual_target``); ``false`` uses the plain branch output ``Y2``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from pruning_lightning.pruning.reconstruct import (
     sample_outputs,
     set_layer_weight,
 )
+from pruning_lightning.pruning.residual_target import branch_gain, residual_block, sample_shortcuts, shortcut_target
 from pruning_lightning.pruning.surgery import ChannelUnit
 
 
@@ -101,10 +107,25 @@ def lasso_channels(
 class RegressionPruner(ReconstructionPruner):
     """LASSO channel selection + least-squares reconstruction (see module docstring).
 
-    Args: see :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner`.
+    Args: see :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner` (here
+    ``locations_per_image`` defaults to He et al.'s 10), and
+        shortcut_target: refit a ResNet branch's last layer against ``Y1 + Y2 - Y1'`` (He et al.).
     """
 
     name: ClassVar[str] = "regression"
+
+    def __init__(
+        self,
+        ratio: float = 0.5,
+        layer_ratios: dict[str, float] | None = None,
+        num_images: int = 512,
+        locations_per_image: int = 10,
+        seed: int = 0,
+        batch_size: int = 64,
+        shortcut_target: bool = True,
+    ) -> None:
+        super().__init__(ratio, layer_ratios, num_images, locations_per_image, seed, batch_size)
+        self.shortcut_target = shortcut_target
 
     @torch.no_grad()
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
@@ -118,14 +139,19 @@ class RegressionPruner(ReconstructionPruner):
             elif ratios[unit.name] > 0:
                 plan.notes.append(f"regression: {unit.name} feeds no single next layer; left intact")
         # Targets: the unpruned network's outputs, sampled once for every layer (same positions as below).
-        targets = sample_outputs(
-            model, {nxt: self.seed + i for i, _, nxt in todo}, images, self.locations_per_image, self.batch_size
-        )
+        m, bs = self.locations_per_image, self.batch_size
+        targets = sample_outputs(model, {nxt: self.seed + i for i, _, nxt in todo}, images, m, bs)
+        # Shortcut-aware targets (ResNet branch ends): the unpruned network's shortcut outputs Y1, likewise once.
+        ends = {nxt: b for _, _, nxt in todo if self.shortcut_target and (b := residual_block(model, nxt))}
+        y1 = sample_shortcuts(model, {ends[nxt]: self.seed + i for i, _, nxt in todo if nxt in ends}, images, m, bs)
         for i, unit, nxt in todo:
-            x = sample_inputs(work, nxt, images, self.locations_per_image, self.seed + i, self.batch_size)
+            x = sample_inputs(work, nxt, images, m, self.seed + i, bs)
             if x.shape[1] != unit.size:
                 raise PruningError(f"regression: {nxt} reads {x.shape[1]} channels but {unit.name} has {unit.size}")
             y = targets[nxt]
+            if nxt in ends:  # Y1' from the working network as it is now (earlier layers already pruned)
+                y1_work = sample_shortcuts(work, {ends[nxt]: self.seed + i}, images, m, bs)[ends[nxt]]
+                y = shortcut_target(y, y1[ends[nxt]], y1_work, branch_gain(work, nxt))
             w = layer_weight(work, nxt)
             norms = w.double().pow(2).sum((0, 2)).sqrt().cpu()
             inv = torch.where(norms > 0, 1 / norms, torch.zeros_like(norms))  # zero filter -> zero feature
