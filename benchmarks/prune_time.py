@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             rows.append(time_method(name, sss_net, sss_arch, load_pruner("sss.yaml"), None))
             continue
         extra = sampling if name in ("thinet", "regression") else {}
+        if name == "thinet":  # time the selection alone, as docs/benchmarks.md reports (no fine-tune between layers)
+            extra = {**extra, "finetune_steps": 0}
         rows.append(time_method(name, net, arch, load_pruner(VGG_METHODS[name], **extra), data))
         print(f"  {name}: select {rows[-1]['select_wall_s']:.1f} s", flush=True)
     headers = [

@@ -65,7 +65,7 @@ def test_zero_contributing_channel_is_dropped_and_outputs_unchanged() -> None:
     net, arch = net_and_arch(TINY_VGG)
     with torch.no_grad():
         net.features.conv2.weight[:, 5] = 0  # channel 5 of conv1 reaches nothing
-    art = prune(net, arch, ThiNetPruner(ratio=1 / 8, layer_ratios=ONLY_CONV1, num_images=32), loader())
+    art = prune(net, arch, ThiNetPruner(1 / 8, ONLY_CONV1, num_images=32, finetune_steps=0), loader())
     assert art.stats["kept"]["features.conv1"] == "7/8"
     assert art.arch.cfg[0] == 7 and art.arch.cfg[1:] == TINY_VGG.cfg[1:]
     kept_w = net.features.conv1.weight[[0, 1, 2, 3, 4, 6, 7]]
@@ -84,7 +84,7 @@ def test_redundant_channel_is_folded_into_its_twin() -> None:
         for p in ("weight", "bias", "running_mean", "running_var"):
             getattr(f.bn1, p)[3] = getattr(f.bn1, p)[6]
         f.conv2.weight[:, 3] = 0.05 * f.conv2.weight[:, 6]
-    art = prune(net, arch, ThiNetPruner(ratio=1 / 8, layer_ratios=ONLY_CONV1, num_images=32), loader())
+    art = prune(net, arch, ThiNetPruner(1 / 8, ONLY_CONV1, num_images=32, finetune_steps=0), loader())
     torch.testing.assert_close(art.weights["features.conv1.weight"], net.features.conv1.weight[[0, 1, 2, 4, 5, 6, 7]])
     # conv2's input 6 became input 5 of the pruned conv2, scaled by 1.05.
     torch.testing.assert_close(art.weights["features.conv2.weight"][:, 5], 1.05 * net.features.conv2.weight[:, 6])
@@ -189,8 +189,6 @@ def test_full_resnet50_widths_match_published(ratio: float) -> None:
     net, arch = net_and_arch(ArchSpec("resnet_imagenet", 50, 10))
     firsts = [f"layer{s}.0.conv1" for s in (1, 2, 3, 4)]
     only = {u.name: 0.0 for u in channel_units(net, arch) if u.name not in firsts}
-    plan = ThiNetPruner(ratio=ratio, layer_ratios=only, num_images=4, locations_per_image=4).select(
-        net, arch, loader(4)
-    )
+    plan = ThiNetPruner(ratio, only, num_images=4, locations_per_image=4, finetune_steps=0).select(net, arch, loader(4))
     assert [len(plan.channels[n]) for n in firsts] == THINET_WIDTHS[ratio]
     assert set(plan.channels) == set(firsts)

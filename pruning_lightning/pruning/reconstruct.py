@@ -58,7 +58,8 @@ def next_layer(model: nn.Module, arch: ArchSpec, unit: ChannelUnit) -> str | Non
     """Name of the module that consumes ``unit``'s channels through per-channel ops only, or None.
 
     ``...conv{k}`` feeds ``...conv{k+1}`` of the same block (VGG features; the inner convs of ResNet
-    blocks, never the residual stream); VGG's last conv feeds the head's first Linear.
+    blocks, never the residual stream); the last conv of ``features`` feeds the first Linear of
+    ``classifier`` (CIFAR and ImageNet VGG: only pools / BN / ReLU lie between them).
     """
     modules = dict(model.named_modules())
     if unit.conv is None:
@@ -69,8 +70,9 @@ def next_layer(model: nn.Module, arch: ArchSpec, unit: ChannelUnit) -> str | Non
         cand = f"{parent}.conv{int(m.group(1)) + 1}"
         if isinstance(modules.get(cand), nn.Conv2d):
             return cand
-    if arch.family == "vgg" and m and parent == "features":
-        return "classifier.fc1" if arch.variant == "l1" else "classifier"
+    if m and parent == "features":
+        head = (n for n, mod in modules.items() if n.split(".")[0] == "classifier" and isinstance(mod, nn.Linear))
+        return next(head, None)
     return None
 
 
