@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,12 @@ from pruning_lightning.pipeline.runner import run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def records(path: Path) -> Iterator[Any]:
-    """Records of a ``.wandb`` file (LevelDB log format: 32 KiB blocks of CRC/length/type-framed chunks).
+def _parse(data: bytes) -> Iterator[Any]:
+    """Records of ``.wandb`` bytes (LevelDB log format: 32 KiB blocks of CRC/length/type-framed chunks).
 
     The format is internal to W&B, hence this reader lives in the tests."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    data = path.read_bytes()
     assert data[:4] == b":W&B"
     pos, buf = 7, b""
     while pos + 7 <= len(data):
@@ -44,6 +44,17 @@ def records(path: Path) -> Iterator[Any]:
             r.ParseFromString(buf)
             buf = b""
             yield r
+
+
+def records(path: Path, timeout: float = 30.0) -> Iterator[Any]:
+    """Records of a finished offline run: W&B's writer process may still be flushing when ``finish()``
+    returns on a loaded machine, so wait (up to ``timeout``) for the run's exit record."""
+    deadline = time.time() + timeout
+    while True:
+        recs = list(_parse(path.read_bytes()))
+        if any(r.WhichOneof("record_type") == "exit" for r in recs) or time.time() > deadline:
+            return iter(recs)
+        time.sleep(0.2)
 
 
 def runs_of(stage_dir: Path) -> list[dict[str, Any]]:

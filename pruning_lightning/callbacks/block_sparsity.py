@@ -22,8 +22,8 @@ at ``lam``, ``buf <- mu * buf + g``, ``lam <- soft_threshold(lam - lr * buf, lr 
 the step taken in gradient units). ``lr`` and ``mu`` are read from the optimizer's param group at every step.
 
 gamma: the default 1e-2 is a project choice, not a published value. The gammas of SSS's ImageNet
-ResNet-50 runs are not in this project's sources (PAPER.md Sec. 3.5 says only that different gammas give
-ResNet-41/32/26), and the Rethinking paper trains those published architectures from scratch
+ResNet-50 runs are not stated in the papers this project follows (the Rethinking paper says only
+that different gammas give ResNet-41/32/26), and it trains those published architectures from scratch
 (configs/arch/imagenet/sss_resnet*.yaml), so it never needs one. 1e-2 is small next to the data gradient at
 LR 0.1 (threshold 1e-3 per step) and removes blocks only over a long run; sweep it to reach a target depth.
 

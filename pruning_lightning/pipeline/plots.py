@@ -18,6 +18,13 @@ def _plt() -> Any:
     return plt
 
 
+def _large_label(row: Row, n_large: int) -> str:
+    """One legend entry per large model: the shared one, or a method's own (e.g. trained without sparsity)."""
+    if n_large == 1:
+        return "large (unpruned)"
+    return "large (shared)" if row.method == "-" else f"large ({row.method}'s own)"
+
+
 REGIME_COLORS = {"large": "black", "finetune": "#1f77b4", "scratch_e": "#2ca02c", "scratch_b": "#d62728"}
 METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 
@@ -53,7 +60,7 @@ def plot_accuracy(rows: list[Row], dest: Path, title: str | None = None, note: s
                     y, err = _acc(r)
                     ax.axhline(y, color="grey", ls="--", lw=1, zorder=0)
                     ax.errorbar([getattr(r, attr)], [y], yerr=[err if len(r.accs) > 1 else 0], fmt="*", ms=13,
-                                color="black", capsize=3, label="large (unpruned)")  # fmt: skip
+                                color="black", capsize=3, label=_large_label(r, len(sel)))  # fmt: skip
                     if r.paper:
                         ax.plot([getattr(r, attr)], [r.paper[0]], "*", ms=13, mfc="none", mec="black")
                 continue

@@ -1,4 +1,4 @@
-"""ThiNet's short fine-tune between layers (Luo et al., ICCV 2017; PAPER §3.2: about one epoch per layer).
+"""ThiNet's short fine-tune between layers (Luo et al., ICCV 2017: about one epoch per layer).
 
 After a layer is pruned on the working copy, a few SGD steps on the training loader let the network
 recover before the next layer is sampled. Pruned channels stay pruned: the input columns of every
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 
-MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4  # the project's SGD settings (PAPER §1.2)
+MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4  # the project's SGD settings (arXiv 1810.05270, Sec. 4)
 Mask = tuple[nn.Parameter, int, torch.Tensor]  # (next layer's weight, its input channels, removed ones)
 
 
