@@ -58,17 +58,10 @@ class PruningCLI(LightningCLI):
 
     def _configured_num_classes(self) -> tuple[int, str] | None:
         """``num_classes`` written in an arch config file (presets, prune artifacts), if any, and that file."""
-        import yaml
-
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
         found = None
         for path in (cfg.get("config") or []) if cfg is not None else []:
-            try:
-                with open(str(path)) as f:
-                    doc = yaml.safe_load(f) or {}
-            except OSError:
-                continue
-            arch = ((doc.get("model") or {}).get("init_args") or {}).get("arch") if isinstance(doc, dict) else None
+            arch = config_arch(str(path))
             if isinstance(arch, dict) and arch.get("num_classes") is not None:
                 found = (int(arch["num_classes"]), str(path))
         return found
@@ -170,21 +163,26 @@ def check_against_checkpoint(model: Any, ckpt_hparams: dict[str, Any], path: str
             )
 
 
-def _args_give_arch(args: list[str]) -> bool:
-    """Whether the command line or one of its ``-c`` files sets ``model.init_args.arch``."""
+def config_arch(path: str) -> Any:
+    """``model.init_args.arch`` of a ``-c`` YAML file, or None (absent or unreadable: the CLI reports those)."""
     import yaml
 
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    model = doc.get("model") if isinstance(doc, dict) else None
+    init = model.get("init_args") if isinstance(model, dict) else None
+    return init.get("arch") if isinstance(init, dict) else None
+
+
+def _args_give_arch(args: list[str]) -> bool:
+    """Whether the command line or one of its ``-c`` files sets ``model.init_args.arch``."""
     for i, a in enumerate(args):
-        if a.startswith("--model.init_args.arch") or a.startswith("--model.arch"):
+        if a.startswith(("--model.init_args.arch", "--model.arch")):
             return True
-        if a in ("-c", "--config") and i + 1 < len(args):
-            try:
-                doc = yaml.safe_load(Path(args[i + 1]).read_text())
-            except (OSError, yaml.YAMLError):
-                continue  # the CLI reports unreadable files itself
-            model = doc.get("model") if isinstance(doc, dict) else None
-            if isinstance(model, dict) and "arch" in (model.get("init_args") or {}):
-                return True
+        if a in ("-c", "--config") and i + 1 < len(args) and config_arch(args[i + 1]) is not None:
+            return True
     return False
 
 
