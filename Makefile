@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.installed
 TORCH   ?= torch==2.14.1 torchvision==0.29.1
 export WANDB_MODE ?= disabled
 
-.PHONY: help install test test-fast demo lint format benchmark clean
+.PHONY: help install test test-fast typecheck demo lint format benchmark clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -29,8 +29,12 @@ test: $(STAMP)  ## run the whole suite (slow end-to-end tests included)
 test-fast: $(STAMP)  ## skip the slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-demo: $(STAMP)  ## the whole slimming slice on bundled digits (2 CPU cores, < 10 min)
-	$(BIN)/pruning-lightning demo --out runs/demo
+demo: $(STAMP)  ## the whole slimming slice on bundled digits: pipeline + report of an experiment file (2 CPU cores, < 10 min)
+	$(BIN)/pruning-lightning pipeline configs/experiments/demo_digits_slimming.yaml
+	$(BIN)/pruning-lightning report runs/demo
+
+typecheck: $(STAMP)  ## mypy on the package (configured in pyproject.toml)
+	$(BIN)/mypy
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check pruning_lightning tests benchmarks

@@ -16,6 +16,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningCLI
 
 from pruning_lightning.callbacks.console import use_console_defaults
+from pruning_lightning.config import check_claim, claimed_num_classes, written_arch
 from pruning_lightning.errors import PruningError
 from pruning_lightning.stage_config import StageConfig, default_wandb_dir, label_wandb
 
@@ -56,25 +57,20 @@ class PruningCLI(LightningCLI):
         # silently beat explicit settings. Ours: the checkpoint is the base, conflicts are errors.
         return
 
-    def _configured_num_classes(self) -> tuple[int, str] | None:
-        """``num_classes`` written in an arch config file (presets, prune artifacts), if any, and that file."""
+    def _claimed_num_classes(self) -> tuple[int, str] | None:
+        """``num_classes`` written in a ``-c`` arch config (presets, prune artifacts): checked against the data."""
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
-        found = None
-        for path in (cfg.get("config") or []) if cfg is not None else []:
-            arch = config_arch(str(path))
-            if isinstance(arch, dict) and arch.get("num_classes") is not None:
-                found = (int(arch["num_classes"]), str(path))
-        return found
+        if cfg is None:
+            return None
+        classes = {k: cfg.get(f"{k}.class_path") for k in ("model", "data")}  # maybe from the command line
+        return claimed_num_classes([str(p) for p in cfg.get("config") or [] if p is not None], classes)  # None: inline
 
     def instantiate_classes(self) -> None:
-        claimed = self._configured_num_classes()
+        claimed = self._claimed_num_classes()
         super().instantiate_classes()
         data_classes = getattr(self.datamodule, "num_classes", None)
-        if claimed is not None and data_classes is not None and claimed[0] != data_classes:
-            raise PruningError(
-                f"{claimed[1]} describes a {claimed[0]}-class network but the data module has {data_classes} "
-                "classes; use a preset or artifact made for this dataset (or remove num_classes from a copy)"
-            )
+        if data_classes is not None:
+            check_claim(claimed, data_classes)
         if self.ckpt_hparams is not None:
             check_against_checkpoint(self.model, self.ckpt_hparams, self._ckpt_path(), self.subcommand == "fit")
         label_wandb(self.trainer, self.model, self.datamodule)
@@ -163,27 +159,15 @@ def check_against_checkpoint(model: Any, ckpt_hparams: dict[str, Any], path: str
             )
 
 
-def config_arch(path: str) -> Any:
-    """``model.init_args.arch`` of a ``-c`` YAML file, or None (absent or unreadable: the CLI reports those)."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    model = doc.get("model") if isinstance(doc, dict) else None
-    init = model.get("init_args") if isinstance(model, dict) else None
-    return init.get("arch") if isinstance(init, dict) else None
-
-
 def _args_give_arch(args: list[str]) -> bool:
     """Whether the command line or one of its ``-c`` files sets ``model.init_args.arch``."""
-    for i, a in enumerate(args):
-        if a.startswith(("--model.init_args.arch", "--model.arch")):
-            return True
-        if a in ("-c", "--config") and i + 1 < len(args) and config_arch(args[i + 1]) is not None:
-            return True
-    return False
+    if any(a.startswith(("--model.init_args.arch", "--model.arch")) for a in args):
+        return True
+    paths = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--config")]
+    try:
+        return written_arch(paths) is not None
+    except PruningError:  # a file that does not parse: the CLI reports it
+        return False
 
 
 def _model_from_checkpoint(args: list[str]) -> tuple[list[str], dict[str, Any] | None]:

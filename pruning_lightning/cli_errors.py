@@ -143,7 +143,7 @@ def _full_key(keys: list[str]) -> str:
 
 
 class UsageError(Exception):
-    """An argparse error of one of our own commands (raised instead of printing usage and exiting)."""
+    """An error of a plain-argparse command (``demo``; the others parse with jsonargparse, ``exit_on_error=False``)."""
 
     def __init__(self, prog: str, message: str) -> None:
         super().__init__(message)

@@ -11,14 +11,19 @@ when the stage counts differ).
 Usage::
 
     python -m pruning_lightning.guided --from runs/x/seed*/slimming_60/prune --depth 19 \
-        --num_classes 100 --out configs/arch/cifar/guided_vgg19.yaml
+        --out configs/arch/cifar/guided_vgg19.yaml
+
+The written arch config leaves the class count to the data module it is trained with (``--num_classes``
+writes one, which the CLI then checks against the data module).
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 from pathlib import Path
+
+import yaml
+from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
@@ -89,6 +94,8 @@ def guided_arch(pruned: list[ArchSpec], target: ArchSpec, references: list[ArchS
 
 def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     """(pruned arch, its reference arch if known) from an artifact dir/``pruned.pt`` or an arch.yaml."""
+    from pruning_lightning.config import written_arch
+
     p = Path(path)
     if p.is_dir() or p.suffix == ".pt":
         from pruning_lightning.artifact import load_artifact
@@ -97,33 +104,47 @@ def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
         return art.arch, art.reference_arch
     if not p.is_file():
         raise PruningError(f"not found: {p} (give pruned artifact dirs or arch.yaml files)")
-    return ArchSpec.from_yaml(p.read_text()), None
+    arch = written_arch([str(p)])
+    if not isinstance(arch, dict):
+        raise PruningError(f"no model.init_args.arch found in {p} (give pruned artifact dirs or arch.yaml files)")
+    return ArchSpec.from_dict(arch), None  # only the widths are read: the class count is the target's
 
 
-def write_guided(sources: list[str], target: ArchSpec, out: str | Path) -> ArchSpec:
-    """Average the sources' per-stage widths onto ``target`` and write ``out`` as an arch config."""
+def write_guided(sources: list[str], target: ArchSpec, out: str | Path, with_classes: bool = True) -> ArchSpec:
+    """Average the sources' per-stage widths onto ``target`` and write ``out`` as an arch config.
+
+    ``with_classes=False``: the config leaves ``num_classes`` to the data module (``target``'s is not written).
+    """
     paths = sorted({q for s in sources for q in (glob.glob(s) or [s])})
     loaded = [_load(p) for p in paths]
     arch = guided_arch([a for a, _ in loaded], target, [r for _, r in loaded])
+    fields = {k: v for k, v in arch.to_dict().items() if with_classes or k != "num_classes"}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(
-        f"# Guided pruning (arXiv 1810.05270 Sec. 5) from {len(paths)} pruned model(s): {paths}\n" + arch.to_yaml()
+        f"# Guided pruning (arXiv 1810.05270 Sec. 5) from {len(paths)} pruned model(s): {paths}\n"
+        + yaml.safe_dump({"model": {"init_args": {"arch": fields}}}, sort_keys=False)
     )
     return arch
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pruning_lightning.guided", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m pruning_lightning.guided", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--from", dest="sources", nargs="+", required=True, help="pruned artifact dirs / arch.yaml (globs ok)"
     )
     parser.add_argument("--family", default="vgg")
     parser.add_argument("--depth", type=int, required=True, help="target depth (e.g. 19)")
-    parser.add_argument("--num_classes", type=int, default=10)
+    parser.add_argument(
+        "--num_classes", type=int | None, default=None, help="write this class count (default: the data module's)"
+    )
     parser.add_argument("--variant", default="default")
     parser.add_argument("--out", required=True, help="arch.yaml to write")
     a = parser.parse_args(argv)
-    arch = write_guided(a.sources, ArchSpec(a.family, a.depth, a.num_classes, variant=a.variant), a.out)
+    # Without --num_classes the written config has none; the target's value here shapes no width.
+    target = ArchSpec.from_dict({"family": a.family, "depth": a.depth, "variant": a.variant})
+    if a.num_classes is not None:
+        target = target.replace(num_classes=a.num_classes)
+    arch = write_guided(a.sources, target, a.out, with_classes=a.num_classes is not None)
     print(f"wrote {a.out}: cfg {arch.cfg}")
 
 

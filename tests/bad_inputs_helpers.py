@@ -14,6 +14,8 @@ import pytest
 from pruning_lightning.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+P50 = str(CONFIGS / "prune/slimming_50.yaml")
+TINY_EXP = CONFIGS / "experiments/tiny_slimming.yaml"
 SYN, LARGE = str(CONFIGS / "data/synthetic.yaml"), str(CONFIGS / "regime/large.yaml")
 TINY = str(CONFIGS / "experiments/tiny/arch_vgg11_tiny.yaml")
 TRAIN = ["--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"]
@@ -86,7 +88,7 @@ def make_res(root: Path) -> dict[str, str]:
     from pruning_lightning.artifact import write_artifact
     from pruning_lightning.models import build_arch, resolve
     from pruning_lightning.pruning import MagnitudePruner, SlimmingPruner, prune
-    from tests.conftest import TINY_VGG
+    from tests.helpers import TINY_VGG
 
     main(["fit", "-c", SYN, "-c", LARGE, "-c", TINY, *TRAIN, "--trainer.default_root_dir", str(root / "large")])
     arch = resolve(TINY_VGG)
@@ -94,3 +96,20 @@ def make_res(root: Path) -> dict[str, str]:
     write_artifact(prune(build_arch(arch), arch, MagnitudePruner(0.5), base_epochs=2), root / "masked")
     out = {"ckpt": str(root / "large/checkpoints/last.ckpt"), "art": str(root / "prune")}
     return {**out, "masked": str(root / "masked")}
+
+
+def put(w: Path, name: str, text: str | bytes) -> str:
+    (w / name).parent.mkdir(parents=True, exist_ok=True)
+    (w / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(w / name)
+
+
+def truncated(r: dict[str, str], w: Path) -> str:
+    return put(w, "trunc.ckpt", Path(r["ckpt"]).read_bytes()[:3000])
+
+
+def exp_file(w: Path, **changes: object) -> str:
+    import yaml
+
+    doc = {**yaml.safe_load(TINY_EXP.read_text()), "run_dir": str(w / "run"), **changes}
+    return put(w, "exp.yaml", yaml.safe_dump({k: v for k, v in doc.items() if v is not None}))

@@ -1,11 +1,63 @@
-"""Assertions shared by test modules (exact state comparison)."""
+"""Shared by test modules: tiny architectures of every family, small nets and loaders, exact state comparison."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.models.spec import ArchSpec
+
+# One small spec per family (torchvision's `_model_params` idea): fast enough for every test.
+TINY_VGG = ArchSpec("vgg", 11, 10, cfg=[8, "M", 16, "M", 16, 16, "M", 32, 32, "M", 32, 32])
+TINY_VGG_L1 = TINY_VGG.replace(variant="l1")
+TINY_ARCHS = [TINY_VGG, TINY_VGG_L1]
+
+# A tiny network of every family, with the image size it is tested at.
+TINY_FAMILIES: dict[str, tuple[ArchSpec, int]] = {
+    "vgg": (TINY_VGG, 32),
+    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}), 32),
+    "preresnet": (ArchSpec("preresnet", 11), 32),
+    "densenet": (ArchSpec("densenet", 7), 32),
+    "vgg_imagenet": (
+        ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=[4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M", 16, 16]),
+        64,
+    ),
+    "resnet_imagenet": (ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}), 64),
+}
+
+ONLY_CONV1 = {f"features.conv{i}": 0.0 for i in range(2, 9)}  # TINY_VGG has 8 convs
+
+
+def loader(n: int = 32, side: int = 32) -> DataLoader:
+    g = torch.Generator().manual_seed(1)
+    return DataLoader(
+        TensorDataset(torch.randn(n, 3, side, side, generator=g), torch.zeros(n, dtype=torch.long)), batch_size=16
+    )
+
+
+def net_and_arch(spec: ArchSpec) -> tuple[torch.nn.Module, ArchSpec]:
+    arch = resolve(spec)
+    torch.manual_seed(0)
+    return build_arch(arch).eval(), arch
+
+
+def pruned_net(art: object) -> torch.nn.Module:
+    net = build_arch(art.arch).eval()  # type: ignore[attr-defined]
+    net.load_state_dict(art.weights)  # type: ignore[attr-defined]
+    return net
+
+
+def with_updates(net: torch.nn.Module, updates: dict[str, torch.Tensor]) -> torch.nn.Module:
+    ref = copy.deepcopy(net)
+    state = ref.state_dict()
+    for k, v in updates.items():
+        state[k].copy_(v)
+    return ref
 
 
 def load_ckpt(path: Path) -> dict[str, Any]:

@@ -21,18 +21,19 @@ from tests.bad_inputs_helpers import (
     CONFIGS,
     FIT,
     LARGE,
+    P50,
     SYN,
     TINY,
     TRAIN,
     Payload,
     cifar_args,
     error_of,
+    exp_file,
     fake_cifar,
     make_res,
+    put,
+    truncated,
 )
-
-P50 = str(CONFIGS / "prune/slimming_50.yaml")
-TINY_EXP = CONFIGS / "experiments/tiny_slimming.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +51,6 @@ def evil(w: Path, name: str = "evil.ckpt") -> str:
     """A torch file whose unpickling would create ``w/PWNED``."""
     torch.save({"state_dict": Payload(w / "PWNED"), "format": "pruning-lightning/pruned-v1"}, w / name)
     return str(w / name)
-
-
-def put(w: Path, name: str, text: str | bytes) -> str:
-    (w / name).parent.mkdir(parents=True, exist_ok=True)
-    (w / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    return str(w / name)
-
-
-def truncated(r: dict[str, str], w: Path) -> str:
-    return put(w, "trunc.ckpt", Path(r["ckpt"]).read_bytes()[:3000])
-
-
-def exp_file(w: Path, **changes: object) -> str:
-    import yaml
-
-    doc = {**yaml.safe_load(TINY_EXP.read_text()), "run_dir": str(w / "run"), **changes}
-    return put(w, "exp.yaml", yaml.safe_dump({k: v for k, v in doc.items() if v is not None}))
 
 
 def cifar_with(w: Path, name: str, data: bytes, verify: bool = False) -> list[str]:
@@ -119,11 +103,17 @@ CASES: dict[str, Case] = {
         ("lr", "fast"),
     ),
     "fit-init-from-missing": lambda r, w: (
-        [*FIT, "--model", "pruning_lightning.modules.FineTuneModule", "--model.init_args.init_from", "gone/pruned.pt"],
+        [
+            *FIT,
+            "--model",
+            "pruning_lightning.modules.FineTuneModule",
+            "--model.init_args.weights_from",
+            "gone/pruned.pt",
+        ],
         ("gone/pruned.pt",),
     ),
     "fit-init-from-malicious": lambda r, w: (
-        [*FIT, "-c", str(CONFIGS / "regime/finetune.yaml"), "--model.init_args.init_from", evil(w, "pruned.pt")],
+        [*FIT, "-c", str(CONFIGS / "regime/finetune.yaml"), "--model.init_args.weights_from", evil(w, "pruned.pt")],
         ("pruned.pt", "unreadable"),
     ),
     "fit-structure-from-truncated": lambda r, w: (
@@ -131,7 +121,7 @@ CASES: dict[str, Case] = {
         ("trunc.ckpt", "truncated"),
     ),
     "fit-teacher-malicious": lambda r, w: (
-        [*FIT, "-c", str(CONFIGS / "regime/finetune_kd.yaml"), "--model.init_args.init_from", r["art"]]
+        [*FIT, "-c", str(CONFIGS / "regime/finetune_kd.yaml"), "--model.init_args.weights_from", r["art"]]
         + ["-c", str(Path(r["art"]) / "arch.yaml"), "--model.init_args.teacher", evil(w)],
         ("evil.ckpt",),
     ),
@@ -199,6 +189,11 @@ CASES: dict[str, Case] = {
         ("widht",),
     ),
     "info-no-arch": lambda r, w: (["info", "-c", SYN], ("no model.init_args.arch",)),
+    "info-no-data": lambda r, w: (["info", "-c", TINY], ("no data module", "configs/data/cifar10.yaml")),
+    "info-preset-classes": lambda r, w: (
+        ["info", "-c", str(CONFIGS / "data/cifar100.yaml"), "-c", str(CONFIGS / "arch/cifar/presets/vgg16_a.yaml")],
+        ("vgg16_a.yaml", "10-class", "100 classes"),
+    ),
     "info-config-missing": lambda r, w: (["info", "-c", "gone.yaml"], ("gone.yaml",)),
     "info-runs-0": lambda r, w: (["info", "-c", TINY, "--runs", "0"], ("--runs",)),
     "info-runs-text": lambda r, w: (["info", "-c", TINY, "--runs", "x"], ("--runs",)),

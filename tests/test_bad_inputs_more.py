@@ -15,8 +15,7 @@ import torch
 
 from pruning_lightning.cli import main
 from pruning_lightning.data.safe_pickle import loads
-from tests.bad_inputs_helpers import FIT, Payload, cifar_args, error_of, fake_cifar, make_res, snapshot
-from tests.test_bad_inputs import P50, exp_file
+from tests.bad_inputs_helpers import FIT, P50, Payload, cifar_args, error_of, exp_file, fake_cifar, make_res, snapshot
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pruning_lightning.cli import cli_main
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BASE = [str(CONFIGS / "data/synthetic.yaml")]
@@ -83,15 +83,17 @@ def test_regime_configs(tmp_path: Path, path: Path) -> None:
     module, name = class_path.rsplit(".", 1)
     params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
     # Paths are only read at setup(); instantiation must succeed with any string.
-    extra = [f"--model.init_args.{k}=unused.pt" for k in ("init_from", "structure_from", "teacher") if k in params]
+    extra = [
+        f"--model.init_args.{k}=unused.pt"
+        for k in ("weights_from", "init_from", "structure_from", "teacher")
+        if k in params
+    ]
     cli = _instantiate(tmp_path, str(path), str(tiny), extra=tuple(extra))
     assert cli.model.arch.cfg == TINY_VGG.cfg
 
 
 @pytest.mark.parametrize("path", _glob("sparsity/*.yaml", "logger/*.yaml", "fast/*.yaml", "demo/*.yaml"), ids=_rel)
 def test_other_fit_fragments(tmp_path: Path, path: Path) -> None:
-    if path.parent.name == "demo" and path.name == "prune.yaml":
-        pytest.skip("prune fragment: see test_prune_configs")
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(TINY)
     extra = ("--trainer.logger.init_args.save_dir", str(tmp_path)) if path.parent.name == "logger" else ()
@@ -140,7 +142,7 @@ def test_other_fit_fragments(tmp_path: Path, path: Path) -> None:
     assert cli.model is not None
 
 
-@pytest.mark.parametrize("path", _glob("prune/*.yaml", "demo/prune.yaml"), ids=_rel)
+@pytest.mark.parametrize("path", _glob("prune/*.yaml"), ids=_rel)
 def test_prune_configs(path: Path) -> None:
     from pruning_lightning.commands.prune import build_parser
     from pruning_lightning.pruning import Pruner

@@ -19,7 +19,7 @@ from pruning_lightning.data import CIFARDataModule
 from pruning_lightning.data.device_loader import DeviceCIFARLoader, EpochShards
 from pruning_lightning.data.transforms import MEAN_STD, cifar_eval_transform, cifar_train_transform
 from pruning_lightning.errors import PruningError
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -196,7 +196,7 @@ def test_gpu_fragment_composes_with_regimes(capsys: pytest.CaptureFixture[str]) 
                 str(CONFIGS / f"regime/{regime}.yaml"),
                 "--config",
                 str(CONFIGS / "fast/gpu.yaml"),
-                "--model.init_args.init_from" if regime == "finetune" else "--trainer.max_epochs",
+                "--model.init_args.weights_from" if regime == "finetune" else "--trainer.max_epochs",
                 "x.pt" if regime == "finetune" else "160",
             ],
         )

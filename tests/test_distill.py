@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +19,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.modules import DistillFineTuneModule, DistillScratchModule
 from pruning_lightning.modules.distill import kd_loss, load_teacher
 from pruning_lightning.utils.flops import count_complexity
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -47,14 +46,6 @@ def _trainer(root: Path, *extra: str) -> list[str]:
         str(root),
         *extra,
     ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # robust to other processes loading the 2 cores
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +120,13 @@ def test_bad_temperature_or_alpha(temperature: float, alpha: float, word: str) -
     s, y = torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)
     with pytest.raises(PruningError, match=word):
         kd_loss(s, s, y, temperature=temperature, alpha=alpha)
-    m = DistillFineTuneModule(TINY_VGG, init_from="x", teacher="y", temperature=temperature, alpha=alpha)
+    m = DistillFineTuneModule(TINY_VGG, weights_from="x", teacher="y", temperature=temperature, alpha=alpha)
     with pytest.raises(PruningError, match=word):  # checked before the teacher is even looked for
         m.attach_teacher()
 
 
 def test_teacher_is_frozen_unregistered_and_follows_dtype(runs: SimpleNamespace) -> None:
-    m = DistillFineTuneModule(runs.art.arch, init_from=str(runs.prune), teacher=str(runs.ckpt))
+    m = DistillFineTuneModule(runs.art.arch, weights_from=str(runs.prune), teacher=str(runs.ckpt))
     teacher = m.attach_teacher()
     assert not any(k.startswith("teacher") for k in m.state_dict())
     assert {id(p) for p in teacher.parameters()}.isdisjoint(id(p) for p in m.parameters())
@@ -159,7 +150,7 @@ def test_teacher_outside_ddp(runs: SimpleNamespace) -> None:
 
     dist.init_process_group("gloo", init_method="tcp://127.0.0.1:0", rank=0, world_size=1)
     try:
-        m = DistillFineTuneModule(runs.art.arch, init_from=str(runs.prune), teacher=str(runs.ckpt))
+        m = DistillFineTuneModule(runs.art.arch, weights_from=str(runs.prune), teacher=str(runs.ckpt))
         teacher = m.attach_teacher()
         ddp = DistributedDataParallel(m)
         assert {id(p) for p in ddp.parameters()} == {id(p) for p in m.net.parameters()}
@@ -213,7 +204,7 @@ def test_finetune_kd_through_cli(runs: SimpleNamespace) -> None:
             "lightning.pytorch.loggers.CSVLogger",
             "--trainer.logger.save_dir",
             str(root),
-            "--model.init_args.init_from",
+            "--model.init_args.weights_from",
             str(runs.prune / "pruned.pt"),
             "--model.init_args.teacher",
             str(runs.ckpt),
@@ -282,7 +273,7 @@ def test_bad_kd_config_is_one_line_error(runs: SimpleNamespace, capsys: pytest.C
         "--config",
         str(runs.prune / "arch.yaml"),
         *_trainer(runs.dir / "bad", "--trainer.max_epochs", "1"),
-        "--model.init_args.init_from",
+        "--model.init_args.weights_from",
         str(runs.prune / "pruned.pt"),
     ]
     for extra, word in [

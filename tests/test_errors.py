@@ -12,7 +12,7 @@ from pruning_lightning.cli import cli_main, main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules import LargeModule
 from pruning_lightning.pruning import SlimmingPruner, prune
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -149,7 +149,7 @@ def test_artifact_arch_mismatch(tmp_path: Path, trainer_args: list[str], capsys:
             str(CONFIGS / "regime/finetune.yaml"),
             "--config",
             str(unpruned),
-            "--model.init_args.init_from",
+            "--model.init_args.weights_from",
             str(tmp_path / "prune"),
             *trainer_args,
         ],
@@ -216,7 +216,8 @@ def test_unknown_family_from_cli(tmp_path: Path, trainer_args: list[str], capsys
 
 
 def test_info_prints_vgg19_params(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["info", "--config", str(CONFIGS / "arch/cifar/vgg19.yaml"), "--no-latency"])
+    c10, vgg19 = str(CONFIGS / "data/cifar10.yaml"), str(CONFIGS / "arch/cifar/vgg19.yaml")
+    main(["info", "-c", c10, "-c", vgg19, "--no-latency"])
     assert "20.04M" in capsys.readouterr().out
 
 

@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from pruning_lightning.artifact import load_artifact
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.guided import guided_arch, main, stage_fractions, stages
 from pruning_lightning.models.spec import ArchSpec
@@ -45,8 +46,11 @@ def test_transfer_vgg16_cifar10_to_vgg19_cifar100(tmp_path: Path) -> None:
     src = tmp_path / "p1.yaml"
     src.write_text(P1.to_yaml())
     main(["--from", str(src), "--depth", "19", "--num_classes", "100", "--out", str(out)])
-    written = ArchSpec.from_yaml(out.read_text())
+    written = arch_from_yaml(out.read_text())
     assert written.depth == 19 and stages(written.cfg)[4] == [64] * 4  # 12.5% of 512
+    assert written.num_classes == 100
+    main(["--from", str(src), "--depth", "19", "--out", str(out)])  # no --num_classes: the data module's
+    assert "num_classes" not in yaml.safe_load(out.read_text())["model"]["init_args"]["arch"]
 
 
 def test_guided_rejects_other_families() -> None:
@@ -69,7 +73,7 @@ def test_scratch_guided_through_the_pipeline(tmp_path: Path, one_thread: None) -
     doc["methods"] = [doc["methods"][0] | {"regimes": []}, {"name": "guided", "guided_from": "slimming_50"}]
     run(parse_experiment(doc), echo=lambda s: None)
     pruned = [load_artifact(tmp_path / f"run/seed{s}/slimming_50/prune").arch for s in (0, 1)]
-    ref = ArchSpec.from_yaml((ROOT / "configs/experiments/tiny/arch_vgg11_tiny.yaml").read_text())
+    ref = arch_from_yaml((ROOT / "configs/experiments/tiny/arch_vgg11_tiny.yaml").read_text())
     expected = guided_arch(pruned, ref, [ref, ref])
     for s in (0, 1):
         art = load_artifact(tmp_path / f"run/seed{s}/guided/prune")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,9 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import L1NormPruner, prune
-from pruning_lightning.pruning.l1_norm import numbered_units
-from pruning_lightning.pruning.surgery import SURGERY, apply_plan, get_surgery
+from pruning_lightning.pruning.surgery import SURGERY, apply_plan, get_surgery, numbered_units
 from pruning_lightning.utils.flops import count_params
-from tests.conftest import TINY_VGG, TINY_VGG_L1
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: intra-op threads only spin (10x the CPU time on a shared 2-core machine).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+from tests.helpers import TINY_VGG, TINY_VGG_L1
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_RESNET = ArchSpec("resnet_cifar", 20, 10)
@@ -108,7 +96,8 @@ def test_paper_variants_exactly(name: str) -> None:
     pruner, _, _ = pruner_from_config(name)
     arch = resolve(arch)
     net = build_arch(arch).eval()
-    new_arch, _, weights, _ = apply_plan(net, arch, pruner.select(net, arch))
+    cut = apply_plan(net, arch, pruner.select(net, arch))
+    new_arch, weights = cut.arch, cut.weights
     assert new_arch.cfg == cfg
     small = build_arch(new_arch)
     small.load_state_dict(weights)  # the surgery's weights fit the paper's architecture exactly
@@ -139,11 +128,11 @@ def test_layer_ids_and_stages_follow_the_reference(depth: int, bounds: tuple[int
         pytest.fail(f"family {family} has no surgery yet")
     arch = resolve(ArchSpec(family, depth, 10))
     numbered = numbered_units(build_arch(arch), arch)
-    ids = [i for _, i, _ in numbered]
+    ids = [u.layer_id for u in numbered]
     assert ids == list(range(2, 2 + 2 * len(numbered), 2))  # even ids 2..54 / 2..108 / 2..32
     assert ids[-1] == {56: 54, 110: 108, 34: 32}[depth]
-    for _, lid, stage in numbered:  # the reference's "id <= 18 is stage 1, <= 36 stage 2, ..."
-        assert stage == 1 + sum(lid > b for b in bounds)
+    for u in numbered:  # the reference's "id <= 18 is stage 1, <= 36 stage 2, ..."
+        assert u.stage == 1 + sum(u.layer_id > b for b in bounds)
 
 
 def _hand_built() -> tuple[ArchSpec, torch.nn.Module]:
@@ -190,11 +179,13 @@ def test_mask_implementation_computes_the_small_net(spec: ArchSpec) -> None:
                 m.bias.uniform_(0.1, 0.5)  # a non-zero beta would leak ReLU(beta) if BN were not masked
     ratios = (0.5,) * (5 if arch.family == "vgg" else 3)
     net.eval()
-    small_arch, _, small_weights, _ = apply_plan(net, arch, L1NormPruner(ratios).select(net, arch))
+    cut = apply_plan(net, arch, L1NormPruner(ratios).select(net, arch))
+    small_arch, small_weights = cut.arch, cut.weights
     conv_only = L1NormPruner(ratios, as_masks=True).select(net, arch).masks  # the reference: conv weights only
     assert conv_only and all(m.dim() == 4 for m in conv_only.values())
     mask_plan = L1NormPruner(ratios, as_masks=True, mask_bn=True).select(net, arch)
-    masked_arch, structure, masked_weights, _ = apply_plan(net, arch, mask_plan)
+    cut = apply_plan(net, arch, mask_plan)
+    masked_arch, structure, masked_weights = cut.arch, cut.structure, cut.weights
     assert masked_arch == arch and structure and all(k.startswith("mask:") for k in structure)
     bn_masks = [k for k in structure if k.endswith(".bias")]
     assert bn_masks and all("bn" in k for k in bn_masks)

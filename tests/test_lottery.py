@@ -3,7 +3,6 @@ winning ticket / random control -> another iterative round; structured L1 ticket
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -16,17 +15,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules.lottery import LotteryModule, load_init
 from pruning_lightning.pruning import L1NormPruner, prune
-from tests.conftest import TINY_VGG, TINY_VGG_L1
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: intra-op threads only spin (10x the CPU time on a shared 2-core machine).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+from tests.helpers import TINY_VGG, TINY_VGG_L1
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

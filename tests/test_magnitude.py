@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
@@ -21,16 +20,7 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.regimes import FineTuneModule, ScratchModule
 from pruning_lightning.pruning import KeepPlan, MagnitudePruner, prune
 from pruning_lightning.pruning.surgery import apply_plan
-from tests.conftest import TINY_VGG
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: intra-op threads only spin (10x the CPU time on a shared 2-core machine).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from tests.helpers import TINY_VGG
 
 
 def _tiny() -> tuple[ArchSpec, nn.Module]:
@@ -154,7 +144,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
     data = RandomImageDataModule(num_samples=16, batch_size=4)
     hp = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-3}  # strong decay: any leak would show
 
-    model = FineTuneModule(arch, init_from=str(out), **hp)
+    model = FineTuneModule(arch, weights_from=str(out), **hp)
     ckpt = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), save_last=True, save_top_k=0, every_n_train_steps=50)
     trainer = _trainer(tmp_path / "ft", 50, callbacks=[ckpt])
     trainer.fit(model, data)
@@ -173,7 +163,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
     held = masks_of(loaded)
     assert set(held) == set(masks) and all(torch.equal(held[k], masks[k]) for k in masks)
     # Resume: training continues with the masks still enforced.
-    resumed = FineTuneModule(arch, init_from=str(out), **hp)
+    resumed = FineTuneModule(arch, weights_from=str(out), **hp)
     trainer = _trainer(tmp_path / "ft", 60)
     trainer.fit(resumed, data, ckpt_path=last)
     assert trainer.global_step == 60
@@ -182,7 +172,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
 
     # Control: without the callback, momentum + weight decay + gradients revive pruned weights.
     monkeypatch.setattr(FineTuneModule, "configure_callbacks", lambda self: [])
-    bare = FineTuneModule(arch, init_from=str(out), **hp)
+    bare = FineTuneModule(arch, weights_from=str(out), **hp)
     _trainer(tmp_path / "bare", 5).fit(bare, data)
     assert any(bare.net.get_parameter(n)[~m].any() for n, m in masks.items())
 

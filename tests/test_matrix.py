@@ -15,8 +15,8 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules import FineTuneModule, ScratchModule
 from pruning_lightning.pruning import PRUNERS, Pruner, prune
-from tests.conftest import TINY_FAMILIES as FAMILIES
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_FAMILIES as FAMILIES
+from tests.helpers import TINY_VGG
 
 # Every family, plus variants that carry extra tensors through surgery (the weight-level VGG's conv biases).
 CASES = {**FAMILIES, "vgg-weight_level": (TINY_VGG.replace(variant="weight_level"), 32)}
@@ -74,7 +74,7 @@ def test_method_family(tmp_path: Path, method: str, case: str) -> None:
     out = write_artifact(art, tmp_path / "prune")
     loaded = load_artifact(out)
     # Both downstream regimes accept the artifact: fine-tune inherits the weights exactly.
-    ft = FineTuneModule(resolve(loaded.arch), init_from=str(out))
+    ft = FineTuneModule(resolve(loaded.arch), weights_from=str(out))
     ft.on_artifact(loaded)
     state = ft.net.state_dict()
     for k, v in loaded.weights.items():

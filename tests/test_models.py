@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import count_complexity
-from tests.conftest import TINY_ARCHS
+from tests.helpers import TINY_ARCHS, TINY_FAMILIES
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def test_reference_counts(spec: ArchSpec, params_m: float, macs_m: float, flops_
 def test_forward_and_yaml_round_trip(spec: ArchSpec) -> None:
     net = build_arch(spec).eval()
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, spec.num_classes)
-    again = ArchSpec.from_yaml(spec.to_yaml())
+    again = arch_from_yaml(spec.to_yaml())
     assert again == spec
     assert ArchSpec.from_dict(spec.to_dict()) == spec
 
@@ -64,18 +65,16 @@ def test_unknown_spec_key() -> None:
 
 def test_every_family_has_a_tiny_spec() -> None:
     from pruning_lightning.models import known_families
-    from tests.conftest import TINY_FAMILIES
 
     assert sorted(TINY_FAMILIES) == known_families()
 
 
-@pytest.mark.parametrize("family", sorted(__import__("tests.conftest").conftest.TINY_FAMILIES))
+@pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
 def test_one_batch_fit_every_family(family: str) -> None:
     import lightning as L
 
     from pruning_lightning.data import RandomImageDataModule
     from pruning_lightning.modules import LargeModule
-    from tests.conftest import TINY_FAMILIES
 
     spec, size = TINY_FAMILIES[family]
     model = LargeModule(spec)

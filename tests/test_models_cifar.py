@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from pruning_lightning.checkpoint import load_network
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.layers import ChannelSelection
@@ -51,7 +52,7 @@ REFERENCE = [
 
 
 def _from_config(name: str, classes: int = 10) -> ArchSpec:
-    return ArchSpec.from_yaml((ARCH_DIR / f"{name}.yaml").read_text()).replace(num_classes=classes)
+    return arch_from_yaml((ARCH_DIR / f"{name}.yaml").read_text()).replace(num_classes=classes)
 
 
 @pytest.mark.parametrize(("name", "classes", "params", "macs_m", "flops_m"), REFERENCE, ids=lambda v: str(v))
@@ -136,8 +137,8 @@ def test_default_cfgs_match_paper() -> None:
 def test_forward_and_yaml_round_trip(spec: ArchSpec) -> None:
     net = build_arch(spec).eval()
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, spec.num_classes)
-    assert ArchSpec.from_yaml(spec.to_yaml()) == spec
-    assert ArchSpec.from_yaml(resolve(spec).to_yaml()) == resolve(spec)
+    assert arch_from_yaml(spec.to_yaml()) == spec
+    assert arch_from_yaml(resolve(spec).to_yaml()) == resolve(spec)
 
 
 @pytest.mark.parametrize("spec", [TINY[1], TINY[3], TINY[7]], ids=_id)

@@ -9,10 +9,12 @@ import torch
 import torchvision
 from torch import nn
 
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, prune
+from pruning_lightning.pruning.base import prune
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
 
@@ -38,7 +40,7 @@ def test_forward_shape(spec: ArchSpec, side: int) -> None:
     with torch.no_grad():
         assert net(torch.randn(2, 3, side, side)).shape == (2, 5)
     assert input_size(spec) == (3, 224, 224)
-    assert ArchSpec.from_yaml(resolve(spec).to_yaml()) == resolve(spec)
+    assert arch_from_yaml(resolve(spec).to_yaml()) == resolve(spec)
 
 
 @pytest.mark.parametrize(("depth", "builder"), [(34, torchvision.models.resnet34), (50, torchvision.models.resnet50)])
@@ -179,7 +181,8 @@ def test_surgery_equals_zeroed_channels(spec: ArchSpec) -> None:
     keep = {u.name: torch.sort(torch.randperm(u.size, generator=g)[: max(1, u.size // 2)]).values for u in units[::2]}
     keep["features.conv8"] = torch.tensor([0, 5, 6])  # the last conv: its 49-wide FC input blocks must follow
     plan = KeepPlan(channels=keep)
-    new_arch, structure, weights, _ = apply_plan(net, spec, plan)
+    cut = apply_plan(net, spec, plan)
+    new_arch, structure, weights = cut.arch, cut.structure, cut.weights
     assert structure == {}
     small = build_arch(new_arch).eval()
     small.load_state_dict(weights)

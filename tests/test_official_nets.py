@@ -15,6 +15,7 @@ from torch import nn
 from pruning_lightning.artifact import load_artifact
 from pruning_lightning.checkpoint import load_network
 from pruning_lightning.cli import main as cli_main
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -28,7 +29,7 @@ CONFIGS = ROOT / "configs"
 
 
 def _arch(path: Path, classes: int = 10) -> ArchSpec:
-    return ArchSpec.from_yaml(path.read_text()).replace(num_classes=classes)
+    return arch_from_yaml(path.read_text()).replace(num_classes=classes)
 
 
 def _torchvision_file(name: str, tmp_path: Path) -> tuple[nn.Module, Path]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
 from pruning_lightning.cli import main
@@ -25,15 +24,6 @@ from tests.helpers import assert_same_state, load_ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs/experiments/tiny_slimming.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    # Tiny convs: one thread is ~15x faster than two on a busy 2-core machine, and subprocesses match it.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(tmp_path: Path, **changes: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.models import build_arch
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import Complexity, count_complexity
@@ -38,7 +39,7 @@ def _unpruned(family: str, depth: int, variant: str) -> Complexity:
 
 
 def _load(name: str) -> ArchSpec:
-    return ArchSpec.from_yaml((PRESETS / f"{name}.yaml").read_text())
+    return arch_from_yaml((PRESETS / f"{name}.yaml").read_text())
 
 
 def test_every_preset_is_listed() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import Complexity, count_complexity
@@ -69,7 +70,7 @@ SCRATCH_B = [
 def preset(name: str) -> ArchSpec:
     if name == RESNET50_BIAS:
         return preset("resnet50").replace(options={"downsample_bias": True})
-    return resolve(ArchSpec.from_yaml((ARCHS / f"{name}.yaml").read_text()).replace(num_classes=1000))
+    return resolve(arch_from_yaml((ARCHS / f"{name}.yaml").read_text()).replace(num_classes=1000))
 
 
 @pytest.fixture(scope="module")

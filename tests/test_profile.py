@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ from pruning_lightning.models import build_arch
 from pruning_lightning.pruning.base import prune
 from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.utils.flops import count_complexity
-from pruning_lightning.utils.profile import (
+from pruning_lightning.utils.memory import (
     decode_bitmask,
-    efficiency_profile,
     encode_bitmask,
     peak_activation_bytes,
     peak_memory_mb,
@@ -26,20 +24,12 @@ from pruning_lightning.utils.profile import (
     sparse_state_dict,
     weight_bytes,
 )
+from pruning_lightning.utils.profile import efficiency_profile
 from pruning_lightning.utils.table import human
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 F32 = 4
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Timing loops with 2 OpenMP threads crawl when other processes load the 2 cores.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _tiny(inplace: bool) -> nn.Module:
@@ -120,7 +110,8 @@ def test_profile_on_gpu() -> None:
 
 
 def test_info_prints_vgg19_profile(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["info", "--config", str(CONFIGS / "arch/cifar/vgg19.yaml"), "--runs", "1"])
+    c10, vgg19 = str(CONFIGS / "data/cifar10.yaml"), str(CONFIGS / "arch/cifar/vgg19.yaml")
+    main(["info", "-c", c10, "-c", vgg19, "--runs", "1"])
     out = capsys.readouterr().out
     assert "20,035,018" in out  # PAPER: VGG-19 on CIFAR-10, 20.04M parameters
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in out.splitlines()[2:]}
@@ -179,5 +170,6 @@ def test_info_masked_artifact_reports_sparse_size(tmp_path: Path, capsys: pytest
 
 def test_info_bad_runs(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
-        main(["info", "--config", str(CONFIGS / "arch/cifar/vgg19.yaml"), "--runs", "0"])
+        c10, vgg19 = str(CONFIGS / "data/cifar10.yaml"), str(CONFIGS / "arch/cifar/vgg19.yaml")
+        main(["info", "-c", c10, "-c", vgg19, "--runs", "0"])
     assert e.value.code == 2 and "--runs" in capsys.readouterr().err

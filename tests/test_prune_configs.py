@@ -14,7 +14,7 @@ from pruning_lightning.cli import cli_main, main
 from pruning_lightning.data import RandomImageDataModule
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import LargeModule
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VGG16 = ArchSpec("vgg", 16, cfg=[8, 8, "M", 16, 16, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32])
@@ -73,7 +73,7 @@ def test_prune_config_end_to_end(tmp_path: Path, config: str, trainer_args: list
     art = load_artifact(out)
     assert art.stats["flops_after"] < art.stats["flops_before"]
     data_cfg = ["--config", str(CONFIGS / "data/synthetic.yaml"), "--data.init_args.image_size", str(size)]
-    for regime, key in (("finetune", "init_from"), ("scratch_e", "structure_from")):
+    for regime, key in (("finetune", "weights_from"), ("scratch_e", "structure_from")):
         cli = cli_main(
             [
                 "fit",

@@ -11,18 +11,11 @@ from torch import nn
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pruning import PRUNERS, RegressionPruner, prune
-from pruning_lightning.pruning.reconstruct import (
-    contribution_cross,
-    contribution_gram,
-    least_squares,
-    outputs,
-    sample_inputs,
-    sample_outputs,
-)
+from pruning_lightning.pruning.reconstruct import contribution_cross, contribution_gram, least_squares
 from pruning_lightning.pruning.regression import lasso_channels
+from pruning_lightning.pruning.sampling import outputs, sample_inputs, sample_outputs
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
-from tests.conftest import TINY_VGG
-from tests.test_thinet import ONLY_CONV1, loader, net_and_arch, pruned_net, with_updates
+from tests.helpers import ONLY_CONV1, TINY_VGG, loader, net_and_arch, pruned_net, with_updates
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -102,7 +95,8 @@ def test_reconstruction_beats_plain_slicing_and_surgery_is_exact() -> None:
     torch.testing.assert_close(pruned_net(art)(x), with_updates(net, plan.weight_updates)(x), rtol=1e-4, atol=1e-5)
     sliced = copy.deepcopy(plan)
     sliced.weight_updates = {}
-    new_arch, _, weights, _ = apply_plan(net, arch, sliced)
+    cut = apply_plan(net, arch, sliced)
+    new_arch, weights = cut.arch, cut.weights
     plain = pruned_net(type("A", (), {"arch": new_arch, "weights": weights})())
     ref = net(images)
     err_regression = (pruned_net(art)(images) - ref).norm()

@@ -9,10 +9,11 @@ from torch import nn
 
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import RegressionPruner, ThiNetPruner, prune
-from pruning_lightning.pruning.reconstruct import least_squares, outputs, sample_inputs, sample_outputs
-from pruning_lightning.pruning.residual_target import branch_gain, residual_block, sample_shortcuts, shortcut_target
-from tests.conftest import TINY_VGG
-from tests.test_thinet import loader, net_and_arch, pruned_net
+from pruning_lightning.pruning.reconstruct import least_squares
+from pruning_lightning.pruning.residual_target import branch_gain, sample_shortcuts, shortcut_target
+from pruning_lightning.pruning.sampling import outputs, sample_inputs, sample_outputs
+from pruning_lightning.pruning.surgery import BranchEnd, channel_units
+from tests.helpers import TINY_VGG, loader, net_and_arch, pruned_net
 
 R14 = ArchSpec("resnet_cifar", 14, 10)  # 2 blocks per stage: layer1.1 has an identity shortcut
 
@@ -41,16 +42,18 @@ def test_sampler_draws_the_configured_positions_from_the_seed() -> None:
 
 
 def test_shortcut_target_differs_from_plain_by_the_shortcut_residual() -> None:
-    net, _ = _resnet()
+    net, arch = _resnet()
     work = copy.deepcopy(net)
     with torch.no_grad():  # the working net's residual stream differs upstream of layer1.1: Y1' != Y1
         work.layer1[0].conv2.weight.mul_(0.5)
     layer, images, seed = "layer1.1.conv2", torch.randn(4, 3, 32, 32), 3
-    assert residual_block(net, layer) == "layer1.1" and residual_block(net, "layer1.1.conv1") is None
+    ends = {u.consumer: u.branch_end for u in channel_units(net, arch)}  # the family structure's branch ends
+    end = ends[layer]
+    assert end == BranchEnd("layer1.1", "layer1.1.bn2") and ends.get("layer1.1.conv1") is None
     plain = sample_outputs(net, {layer: seed}, images, locations=5, batch_size=3)[layer]
     y1 = sample_shortcuts(net, {"layer1.1": seed}, images, locations=5, batch_size=3)["layer1.1"]
     y1w = sample_shortcuts(work, {"layer1.1": seed}, images, locations=5, batch_size=3)["layer1.1"]
-    target = shortcut_target(plain, y1, y1w, branch_gain(work, layer))
+    target = shortcut_target(plain, y1, y1w, branch_gain(work, end))
     # Independently: full maps of conv2's output u and of the block inputs (identity shortcut) of both nets.
     maps: dict[str, torch.Tensor] = {}
     net.layer1[1].conv2.register_forward_hook(lambda m, a, o: maps.setdefault("u", o))
@@ -67,12 +70,10 @@ def test_shortcut_target_differs_from_plain_by_the_shortcut_residual() -> None:
     assert shortcut_residual.abs().max() > 1e-3
     torch.testing.assert_close(target - plain, shortcut_residual, rtol=1e-4, atol=1e-5)
     # Same nets: Y1' == Y1 and the target is the plain one.
-    torch.testing.assert_close(shortcut_target(plain, y1, y1, branch_gain(net, layer)), plain)
+    torch.testing.assert_close(shortcut_target(plain, y1, y1, branch_gain(net, end)), plain)
 
 
 def test_refit_reduces_error_against_the_shortcut_target() -> None:
-    from pruning_lightning.pruning.surgery import channel_units
-
     net, arch = _resnet()
     data, layer, block = loader(32), "layer3.1.conv2", "layer3.1"
     units = [u.name for u in channel_units(net, arch)]
@@ -83,7 +84,7 @@ def test_refit_reduces_error_against_the_shortcut_target() -> None:
     plain = sample_outputs(net, {layer: seed}, images, 10, 16)[layer]
     y1 = sample_shortcuts(net, {block: seed}, images, 10, 16)[block]
     y1w = sample_shortcuts(small, {block: seed}, images, 10, 16)[block]
-    target = shortcut_target(plain, y1, y1w, branch_gain(small, layer))
+    target = shortcut_target(plain, y1, y1w, branch_gain(small, BranchEnd(block, "layer3.1.bn2")))
     assert float((target - plain).abs().max()) > 1e-3
     x = sample_inputs(small, layer, images, 10, seed, 16)
 

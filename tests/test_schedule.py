@@ -87,7 +87,7 @@ def test_imagenet_regime_reaches_the_scheduler(tmp_path, trainer_args: list[str]
     from pathlib import Path
 
     from pruning_lightning.cli import cli_main
-    from tests.conftest import TINY_VGG
+    from tests.helpers import TINY_VGG
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     arch = tmp_path / "arch.yaml"

@@ -11,7 +11,7 @@ import yaml
 from pruning_lightning.artifact import load_artifact
 from pruning_lightning.cli import cli_main, main
 from pruning_lightning.models.spec import ArchSpec
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -81,7 +81,7 @@ def test_whole_slice(tmp_path: Path, trainer_args: list[str], capsys: pytest.Cap
         "finetune",
         str(CONFIGS / "regime/finetune.yaml"),
         arch_yaml,
-        extra=("--model.init_args.init_from", pruned, "--trainer.max_epochs", "1"),
+        extra=("--model.init_args.weights_from", pruned, "--trainer.max_epochs", "1"),
     )
     saved = yaml.safe_load((ft / "config.yaml").read_text())
     assert saved["model"]["init_args"]["arch"]["cfg"] == art.arch.cfg  # the pruned widths are visible

@@ -12,7 +12,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.pruning import SlimmingPruner, prune
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
-from tests.conftest import TINY_VGG, TINY_VGG_L1
+from tests.helpers import TINY_VGG, TINY_VGG_L1
 
 
 def _randomise_bn(net: nn.Module, seed: int = 0) -> None:
@@ -99,7 +99,8 @@ def test_surgery_equivalence(spec) -> None:  # noqa: ANN001
     _randomise_bn(net)
     net.eval()
     plan = SlimmingPruner(0.5).select(net, arch)
-    new_arch, _, weights, _ = apply_plan(net, arch, plan)
+    cut = apply_plan(net, arch, plan)
+    new_arch, weights = cut.arch, cut.weights
     small = build_arch(new_arch).eval()
     small.load_state_dict(weights)
     # Zero gamma and beta of the pruned channels in the original: same function as the cut net.

@@ -12,11 +12,12 @@ from torch import nn
 from pruning_lightning.artifact import load_artifact
 from pruning_lightning.callbacks.block_sparsity import BlockScaleSparsity, soft_threshold
 from pruning_lightning.cli import cli_main, main
+from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import PRUNERS, SSSPruner, prune
-from tests.conftest import TINY_VGG
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CIFAR = ArchSpec("resnet_cifar", 14, 10, options={"block_scale": True})  # 2 blocks per stage
@@ -183,7 +184,7 @@ def test_sss_resnet50_arch_is_the_preset_and_threshold() -> None:
         net, resolve(ArchSpec("resnet_imagenet", 50, 10, options={"block_scale": True}))
     )
     preset = resolve(
-        ArchSpec.from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text()).replace(num_classes=10)
+        arch_from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text()).replace(num_classes=10)
     )  # preset pins ImageNet-1k
     assert plan.arch is not None and resolve(plan.arch) == preset  # ResNet-41: (0,F),(4,T),(6,T),(3,T)
     with pytest.raises(PruningError, match=">= 0"):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from pruning_lightning.cli import cli_main, main
-from tests.conftest import TINY_VGG
-from tests.test_wandb import runs_of
+from tests.helpers import TINY_VGG
+from tests.wandb_records import runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 C = ROOT / "configs"
@@ -58,12 +58,12 @@ def test_each_regime_labels_its_run_and_keeps_its_config(
           "--base_epochs", "1"])  # fmt: skip
     art = str(prune / "pruned.pt")
     regimes = {
-        "finetune": (["finetune.yaml"], ("--model.init_args.init_from", art)),
+        "finetune": (["finetune.yaml"], ("--model.init_args.weights_from", art)),
         "scratch_e": (["scratch_e.yaml"], ("--model.init_args.structure_from", art)),
         "scratch_b": (["scratch_b.yaml", prune / "scratch_b.yaml"], ("--model.init_args.structure_from", art)),
         "finetune_kd": (
             ["finetune_kd.yaml"],
-            ("--model.init_args.init_from", art, "--model.init_args.teacher", teacher),
+            ("--model.init_args.weights_from", art, "--model.init_args.teacher", teacher),
         ),
         "scratch_e_kd": (
             ["scratch_e_kd.yaml"],

@@ -18,7 +18,8 @@ from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.layers import ChannelSelection
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.regimes import FineTuneModule, ScratchModule
-from pruning_lightning.pruning.base import KeepPlan, prune
+from pruning_lightning.pruning.base import prune
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
 
@@ -66,7 +67,8 @@ def _masked(net: nn.Module, arch: ArchSpec, plan: KeepPlan) -> nn.Module:
 
 def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSpec, nn.Module]:
     plan = _random_plan(net, arch, seed)
-    new_arch, structure, weights, _ = apply_plan(net, arch, plan)
+    cut = apply_plan(net, arch, plan)
+    new_arch, structure, weights = cut.arch, cut.structure, cut.weights
     small = build_arch(new_arch)
     small.load_state_dict(weights)  # strict: the cut state dict is exactly the new net's
     small.eval()
@@ -98,7 +100,8 @@ def test_cut_cfg_and_structure_semantics() -> None:
             "bn": torch.arange(0, 256, 2),
         }
     )
-    new_arch, structure, weights, kept = apply_plan(net, arch, plan)
+    cut = apply_plan(net, arch, plan)
+    new_arch, structure, weights, kept = cut.arch, cut.structure, cut.weights, cut.kept
     assert new_arch.cfg[6:9] == [3, 2, 32] and new_arch.cfg[-1] == 128  # layer2.0 is the 3rd block (n = 2)
     assert new_arch.cfg[:6] == arch.cfg[:6] and new_arch.cfg[9:-1] == arch.cfg[9:-1]
     assert sorted(structure) == sorted(k for k in weights if k.endswith("select.indexes"))
@@ -109,7 +112,8 @@ def test_cut_cfg_and_structure_semantics() -> None:
 
     r_arch = resolve(ArchSpec("resnet_cifar", 20))
     r_plan = KeepPlan(channels={"layer3.2.conv1": torch.tensor([3, 4, 9])})
-    r_new, r_struct, r_weights, _ = apply_plan(build_arch(r_arch), r_arch, r_plan)
+    cut = apply_plan(build_arch(r_arch), r_arch, r_plan)
+    r_new, r_struct, r_weights = cut.arch, cut.structure, cut.weights
     assert r_new.cfg == [16] * 3 + [32] * 3 + [64, 64, 3] and r_struct == {}
     assert r_weights["layer3.2.conv2.weight"].shape == (64, 3, 3, 3)
 
@@ -166,7 +170,7 @@ def test_slimming_end_to_end(spec: ArchSpec, tmp_path: Path) -> None:
     assert sum(int(v.sum()) for v in sels.values()) < sum(v.numel() for v in sels.values())
     out = write_artifact(art, tmp_path / "prune")
 
-    fine = FineTuneModule(art.arch, init_from=str(out), lr=0.0, momentum=0.0, weight_decay=0.0)
+    fine = FineTuneModule(art.arch, weights_from=str(out), lr=0.0, momentum=0.0, weight_decay=0.0)
     _fit(fine, tmp_path / "ft")
     state = fine.net.state_dict()
     for k, v in art.weights.items():  # lr 0: every inherited tensor but the BN running stats is intact

@@ -13,7 +13,8 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.layers import ChannelSelection
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner, prune
+from pruning_lightning.pruning.base import Pruner, prune
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
 
 TINY = {"base_width": 4}
@@ -83,7 +84,8 @@ def _masked(net: nn.Module, arch: ArchSpec, plan: KeepPlan) -> nn.Module:
 
 def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSpec, nn.Module]:
     plan = _random_plan(net, arch, seed)
-    new_arch, structure, weights, _ = apply_plan(net, arch, plan)
+    cut = apply_plan(net, arch, plan)
+    new_arch, structure, weights = cut.arch, cut.structure, cut.weights
     small = build_arch(new_arch)
     small.load_state_dict(weights)  # strict: the cut state dict is exactly the new net's
     small.eval()
@@ -146,7 +148,8 @@ def test_cut_cfg_weights_and_structure() -> None:
             "layer4.2.conv2": torch.arange(0, 32, 4),
         }
     )
-    new_arch, structure, weights, kept = apply_plan(net, arch, plan)
+    cut = apply_plan(net, arch, plan)
+    new_arch, structure, weights, kept = cut.arch, cut.structure, cut.weights, cut.kept
     assert new_arch.cfg[3:6] == [10, 2, 1]  # the selected-input count is kept
     assert new_arch.cfg[-3:] == [100, 32, 8]
     assert new_arch.cfg[:3] == arch.cfg[:3] and new_arch.cfg[6:-3] == arch.cfg[6:-3]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 from pathlib import Path
 
@@ -11,43 +10,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import PRUNERS, ThiNetPruner, prune
 from pruning_lightning.pruning.reconstruct import keep_count
 from pruning_lightning.pruning.surgery import channel_units
 from pruning_lightning.pruning.thinet import greedy_removal
-from tests.conftest import TINY_VGG, TINY_VGG_L1
+from tests.helpers import ONLY_CONV1, TINY_VGG, TINY_VGG_L1, loader, net_and_arch, pruned_net, with_updates
 
 ROOT = Path(__file__).resolve().parents[1]
-ONLY_CONV1 = {f"features.conv{i}": 0.0 for i in range(2, 9)}  # TINY_VGG has 8 convs
-
-
-def loader(n: int = 32, side: int = 32) -> DataLoader:
-    g = torch.Generator().manual_seed(1)
-    return DataLoader(
-        TensorDataset(torch.randn(n, 3, side, side, generator=g), torch.zeros(n, dtype=torch.long)), batch_size=16
-    )
-
-
-def net_and_arch(spec: ArchSpec) -> tuple[torch.nn.Module, ArchSpec]:
-    arch = resolve(spec)
-    torch.manual_seed(0)
-    return build_arch(arch).eval(), arch
-
-
-def pruned_net(art: object) -> torch.nn.Module:
-    net = build_arch(art.arch).eval()  # type: ignore[attr-defined]
-    net.load_state_dict(art.weights)  # type: ignore[attr-defined]
-    return net
-
-
-def with_updates(net: torch.nn.Module, updates: dict[str, torch.Tensor]) -> torch.nn.Module:
-    ref = copy.deepcopy(net)
-    state = ref.state_dict()
-    for k, v in updates.items():
-        state[k].copy_(v)
-    return ref
 
 
 def test_greedy_removal_follows_thinet_objective() -> None:

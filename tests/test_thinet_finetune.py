@@ -15,8 +15,7 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import FineTuneModule, ScratchModule
 from pruning_lightning.pruning import ThiNetPruner, prune, thinet
 from pruning_lightning.pruning.surgery import channel_units
-from tests.conftest import TINY_VGG
-from tests.test_thinet import net_and_arch, pruned_net, with_updates
+from tests.helpers import TINY_VGG, net_and_arch, pruned_net, with_updates
 
 TWO_LAYERS = {f"features.conv{i}": 0.0 for i in range(3, 9)}  # prune conv1 and conv2 of TINY_VGG
 IMNET_CFG: list[int | str] = [4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M"]
@@ -107,7 +106,7 @@ def test_vgg_imagenet(tmp_path: Path, variant: str) -> None:
     torch.testing.assert_close(pruned_net(art)(x), with_updates(net, plan.weight_updates)(x), rtol=1e-4, atol=1e-5)
     out = write_artifact(art, tmp_path / "prune")
     loaded = load_artifact(out)
-    ft = FineTuneModule(resolve(loaded.arch), init_from=str(out))
+    ft = FineTuneModule(resolve(loaded.arch), weights_from=str(out))
     ft.on_artifact(loaded)
     sc = ScratchModule(resolve(loaded.arch), structure_from=str(out))
     sc._load_tensors(loaded.structure, "structure")

@@ -85,7 +85,7 @@ def test_non_finite_artifact_is_refused(good_ckpt: Path, tmp_path: Path, capsys:
     line = _error(
         capsys,
         ["fit", "-c", DATA, "-c", str(ROOT / "configs/regime/finetune.yaml"), "-c", str(art / "arch.yaml"), *QUIET,
-         "--model.init_args.init_from", str(art), "--trainer.max_epochs", "1", "--trainer.default_root_dir",
+         "--model.init_args.weights_from", str(art), "--trainer.max_epochs", "1", "--trainer.default_root_dir",
          str(tmp_path / "ft")],
     )  # fmt: skip
     assert "non-finite" in line and "pruned.pt" in line

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,7 @@ from pruning_lightning.models import ARCHS, Family, build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import MagnitudePruner, UniformChannelPruner, UniformSparsityPruner, prune
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
-from tests.conftest import TINY_VGG
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny nets: intra-op threads only spin (10x the CPU time on a shared 2-core machine).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -47,7 +36,8 @@ def _convs(net: nn.Module) -> dict[str, torch.Tensor]:
 def test_uniform_channel_same_fraction_everywhere(spec: ArchSpec, ratio: float) -> None:
     arch = resolve(spec)
     net = build_arch(arch).eval()
-    new_arch, _, weights, _ = apply_plan(net, arch, UniformChannelPruner(ratio).select(net, arch))
+    cut = apply_plan(net, arch, UniformChannelPruner(ratio).select(net, arch))
+    new_arch, weights = cut.arch, cut.weights
     expected = [c if c == "M" else int(c * (1 - ratio)) for c in arch.cfg]  # type: ignore[union-attr]
     assert new_arch.cfg == expected
     build_arch(new_arch).load_state_dict(weights)
@@ -61,7 +51,8 @@ def test_uniform_channel_on_selection_families(spec: ArchSpec) -> None:
     units = channel_units(net, arch)
     plan = UniformChannelPruner(0.5).select(net, arch)
     assert {u.name: len(plan.channels[u.name]) for u in units} == {u.name: int(u.size * 0.5) for u in units}
-    new_arch, _, weights, _ = apply_plan(net, arch, plan)
+    cut = apply_plan(net, arch, plan)
+    new_arch, weights = cut.arch, cut.weights
     build_arch(new_arch).load_state_dict(weights, strict=False)
 
 

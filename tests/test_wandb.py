@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,62 +14,9 @@ import yaml
 from pruning_lightning.pipeline import parse_experiment
 from pruning_lightning.pipeline.plan import plan, run_id
 from pruning_lightning.pipeline.runner import run
+from tests.wandb_records import records, runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _parse(data: bytes) -> Iterator[Any]:
-    """Records of ``.wandb`` bytes (LevelDB log format: 32 KiB blocks of CRC/length/type-framed chunks).
-
-    The format is internal to W&B, hence this reader lives in the tests."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    assert data[:4] == b":W&B"
-    pos, buf = 7, b""
-    while pos + 7 <= len(data):
-        if 32768 - pos % 32768 < 7:
-            pos += 32768 - pos % 32768
-            continue
-        _, n, t = struct.unpack("<IHB", data[pos : pos + 7])
-        pos += 7
-        chunk = data[pos : pos + n]
-        pos += n
-        if t == 0 and n == 0:
-            continue
-        buf = chunk if t in (1, 2) else buf + chunk
-        if t in (1, 4):
-            r = pb.Record()
-            r.ParseFromString(buf)
-            buf = b""
-            yield r
-
-
-def records(path: Path, timeout: float = 30.0) -> Iterator[Any]:
-    """Records of a finished offline run: W&B's writer process may still be flushing when ``finish()``
-    returns on a loaded machine, so wait (up to ``timeout``) for the run's exit record."""
-    deadline = time.time() + timeout
-    while True:
-        recs = list(_parse(path.read_bytes()))
-        if any(r.WhichOneof("record_type") == "exit" for r in recs) or time.time() > deadline:
-            return iter(recs)
-        time.sleep(0.2)
-
-
-def runs_of(stage_dir: Path) -> list[dict[str, Any]]:
-    out = []
-    for f in sorted(stage_dir.glob("wandb/offline-run-*/run-*.wandb")):
-        info: dict[str, Any] = {"config": {}, "artifacts": [], "dir": f.parent}
-        for r in records(f):
-            kind = r.WhichOneof("record_type")
-            if kind == "run":
-                info.update(group=r.run.run_group, job_type=r.run.job_type, tags=list(r.run.tags), id=r.run.run_id)
-                info["config"].update({i.key: json.loads(i.value_json) for i in r.run.config.update})
-            elif kind == "config":
-                info["config"].update({i.key: json.loads(i.value_json) for i in r.config.update})
-            elif kind == "artifact":
-                info["artifacts"].append((r.artifact.name, r.artifact.type))
-        out.append(info)
-    return out
 
 
 @pytest.fixture
@@ -139,7 +84,7 @@ def test_no_logger_without_wandb(tmp_path: Path) -> None:
 def test_logger_config_records_metrics_offline(tmp_path: Path, offline: None, trainer_args: list[str]) -> None:
     """configs/logger/wandb.yaml through the fit CLI: the offline run labels itself and holds the metrics."""
     from pruning_lightning.cli import cli_main
-    from tests.conftest import TINY_VGG
+    from tests.helpers import TINY_VGG
 
     arch = tmp_path / "arch.yaml"
     arch.write_text(TINY_VGG.to_yaml())

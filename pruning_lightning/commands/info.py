@@ -3,9 +3,10 @@
 Params, FLOPs, size on disk, peak inference memory, latency and GPU energy
 (definitions: :mod:`pruning_lightning.utils.profile`).
 
+The class count of a configured architecture is its data module's, so give a data config first.
 Examples::
 
-    pruning-lightning info --config configs/arch/cifar/vgg19.yaml
+    pruning-lightning info --config configs/data/cifar10.yaml --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --config configs/data/cifar100.yaml --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --artifact runs/x/prune --no-latency
 """
@@ -13,46 +14,16 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-import yaml
+from jsonargparse import ArgumentParser
 
+from pruning_lightning.config import arch_of
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.profile import efficiency_profile
 from pruning_lightning.utils.table import human, markdown_table
-
-_DATA_CLASSES = {"cifar10": 10, "cifar100": 100}
-
-
-def arch_from_configs(paths: list[str]) -> ArchSpec:
-    """Merge ``model.init_args.arch`` from fit-style config files (later files win)."""
-    merged: dict[str, Any] = {}
-    classes: int | None = None
-    for p in paths:
-        if not Path(p).is_file():
-            raise PruningError(f"config file not found: {p}")
-        try:
-            doc = yaml.safe_load(Path(p).read_text()) or {}
-            arch = ((doc.get("model") or {}).get("init_args") or {}).get("arch")
-            data = (doc.get("data") or {}).get("init_args") or {}
-        except (yaml.YAMLError, AttributeError) as e:
-            raise PruningError(f"{p} is not a config of model/data mappings ({type(e).__name__}); fix it") from None
-        if arch and not isinstance(arch, dict):
-            raise PruningError(f"{p}: model.init_args.arch must be a mapping (family, depth, ...), not a list or value")
-        if arch:
-            merged.update(arch)
-        if data.get("name") in _DATA_CLASSES:
-            classes = _DATA_CLASSES[data["name"]]
-        elif "num_classes" in data:
-            classes = int(data["num_classes"])
-    if not merged:
-        raise PruningError(f"no model.init_args.arch found in {paths}")
-    if classes is not None:
-        merged["num_classes"] = classes
-    return ArchSpec.from_dict(merged)
 
 
 def describe(arch: ArchSpec, sparse: bool = False, net: Any = None, latency: bool = True, runs: int = 5) -> str:
@@ -101,8 +72,10 @@ def pruned_summary(art: Any) -> str:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="pruning-lightning info", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", "-c", action="append", default=[], help="fit-style config file (repeatable)")
+    parser = ArgumentParser(prog="pruning-lightning info", description=__doc__.splitlines()[0], exit_on_error=False)
+    parser.add_argument(
+        "--config", "-c", action="append", default=[], help="fit-style config file (repeatable): data, then arch"
+    )
     parser.add_argument("--artifact", default=None, help="pruned artifact (dir or pruned.pt)")
     parser.add_argument("--ckpt", default=None, help="Lightning checkpoint")
     parser.add_argument(
@@ -129,6 +102,6 @@ def main(argv: list[str]) -> None:
         print(f"network of {source}")
         print(describe(arch, net=net, **opts))
     elif paths:
-        print(describe(arch_from_configs(paths), **opts))
+        print(describe(arch_of(paths), **opts))
     else:
-        raise PruningError("give --config FILE (an arch config), --artifact DIR or --ckpt FILE")
+        raise PruningError("give --config DATA --config ARCH (data and arch configs), --artifact DIR or --ckpt FILE")

@@ -11,28 +11,20 @@ Finished stages (``result.json``) are skipped, interrupted ones resume from ``la
 
 from __future__ import annotations
 
-import argparse
+from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes"):
-        return True
-    if text.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pruning-lightning pipeline", description=__doc__.splitlines()[0])
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="pruning-lightning pipeline", description=__doc__.splitlines()[0], exit_on_error=False)
     p.add_argument("experiment", nargs="?", help="experiment YAML (configs/experiments/*.yaml)")
     p.add_argument("--config", "-c", dest="config", default=None, help="same as the positional experiment")
     p.add_argument("--dry-run", "--dry_run", action="store_true", help="print the commands, run nothing")
     p.add_argument("--only", nargs="+", default=None, help="run only these stage keys (e.g. seed0/large)")
     p.add_argument("--step", choices=("all", "fit", "test"), default="all", help="fit stages: fit, test or both")
     p.add_argument("--launcher", choices=("local", "slurm"), default="local")
-    p.add_argument("--submit", type=_bool, default=True, help="slurm: submit with sbatch (false: print scripts)")
+    p.add_argument("--submit", type=bool, default=True, help="slurm: submit with sbatch (false: print scripts)")
     p.add_argument(
         "--slurm-dir", "--slurm_dir", default=None, help="slurm: where to write scripts (default RUN_DIR/slurm)"
     )

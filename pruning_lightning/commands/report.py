@@ -9,10 +9,11 @@ Logged to W&B too when the experiment enables it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 from pathlib import Path
+
+from jsonargparse import ArgumentParser
 
 from pruning_lightning.pipeline.paired import Paired, paired
 from pruning_lightning.pipeline.results import Row, by_seed, collect
@@ -214,7 +215,7 @@ def main(argv: list[str]) -> None:
 
     from pruning_lightning.errors import PruningError
 
-    p = argparse.ArgumentParser(prog="pruning-lightning report", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False)
     p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
     a = p.parse_args(argv)

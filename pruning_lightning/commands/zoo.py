@@ -10,17 +10,17 @@ instead of training them (see :mod:`pruning_lightning.zoo`). Examples::
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 import torch
+from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pruning-lightning zoo", description=__doc__.splitlines()[0])
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="pruning-lightning zoo", description=__doc__.splitlines()[0], exit_on_error=False)
     p.add_argument(
         "--arch", "-c", "--config", dest="arch", required=True, help="arch config (configs/arch/imagenet/resnet50.yaml)"
     )
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    from pruning_lightning.commands.info import arch_from_configs
+    from pruning_lightning.config import written_arch
+    from pruning_lightning.models.spec import ArchSpec
     from pruning_lightning.zoo import zoo_checkpoint, zoo_network
 
     a = build_parser().parse_args(argv)
@@ -42,9 +43,11 @@ def main(argv: list[str]) -> None:
         raise PruningError(f"--out {out} is a folder; give a checkpoint file name (e.g. {out}/large.ckpt)")
     if out.exists() and not a.overwrite:
         raise PruningError(f"--out {out} exists; pass --overwrite to replace it")
-    spec = arch_from_configs([a.arch])
-    if "num_classes" not in Path(a.arch).read_text():  # ImageNet arch configs leave it to the data module
-        spec = spec.replace(num_classes=1000)
+    arch = written_arch([a.arch])
+    if not isinstance(arch, dict):
+        raise PruningError(f"no model.init_args.arch found in {[a.arch]}")
+    # The class count is the weights' (ImageNet-1k); one written in the arch config is a claim zoo_network checks.
+    spec = ArchSpec.from_dict({"num_classes": 1000, **arch})
     arch, net, source = zoo_network(spec, a.weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

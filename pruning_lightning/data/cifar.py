@@ -19,7 +19,7 @@ from torchvision.datasets.utils import check_integrity
 
 from pruning_lightning.data.device_loader import DeviceCIFARLoader, uint8_images
 from pruning_lightning.data.safe_pickle import load_batch
-from pruning_lightning.data.sampling import make_loader, per_device_batch, starting_epoch
+from pruning_lightning.data.sampling import datamodule_loader, per_device_batch, starting_epoch
 from pruning_lightning.data.transforms import MEAN_STD, cifar_eval_transform, cifar_train_transform
 from pruning_lightning.errors import PruningError
 
@@ -226,15 +226,7 @@ class CIFARDataModule(L.LightningDataModule):
             )
             loader.sampler.set_epoch(starting_epoch(t))
             return loader
-        return make_loader(
-            ds,
-            self.hparams.batch_size if train else self.hparams.eval_batch_size,
-            train,
-            self.trainer,
-            num_workers=self.hparams.num_workers,
-            pin_memory=self.hparams.pin_memory,
-            drop_last=self.hparams.drop_last,
-        )
+        return datamodule_loader(self, ds, train)
 
     def train_dataloader(self) -> DataLoader | DeviceCIFARLoader:
         return self._loader(self.train_set, True)

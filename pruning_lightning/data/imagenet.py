@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision import transforms as T
 
-from pruning_lightning.data.sampling import make_loader
+from pruning_lightning.data.sampling import datamodule_loader
 from pruning_lightning.data.transforms import MEAN_STD
 from pruning_lightning.errors import PruningError
 
@@ -117,15 +117,7 @@ class ImageNetDataModule(L.LightningDataModule):
             self.val_set = self._load("val", imagenet_eval_transform(hp.crop_size, hp.resize_size))
 
     def _loader(self, ds: datasets.ImageFolder | None, train: bool) -> DataLoader:
-        assert ds is not None, "setup() has not run"
-        return make_loader(
-            ds,
-            self.hparams.batch_size if train else self.hparams.eval_batch_size,
-            train,
-            self.trainer,
-            num_workers=self.hparams.num_workers,
-            pin_memory=self.hparams.pin_memory,
-        )
+        return datamodule_loader(self, ds, train)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True)

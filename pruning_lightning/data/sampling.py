@@ -112,3 +112,20 @@ def make_loader(
         # Loader iterators draw their worker base seed from this generator, not the global one.
         generator=torch.Generator().manual_seed(seed),
     )
+
+
+def datamodule_loader(dm: Any, dataset: Dataset | None, train: bool) -> DataLoader:
+    """:func:`make_loader` configured from a DataModule's hyper-parameters (``batch_size``,
+    ``eval_batch_size``, ``num_workers``, ``pin_memory`` and, where it has one, ``drop_last``)."""
+    if dataset is None:
+        raise RuntimeError("the data module's setup() has not run")
+    hp = dm.hparams
+    return make_loader(
+        dataset,
+        hp.batch_size if train else hp.eval_batch_size,
+        train,
+        dm.trainer,
+        num_workers=hp.num_workers,
+        pin_memory=hp.pin_memory,
+        drop_last=hp.get("drop_last", False),
+    )

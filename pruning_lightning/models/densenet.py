@@ -39,9 +39,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
-from pruning_lightning.models import Family, register_arch
 from pruning_lightning.models.layers import ChannelSelection, init_he_fan_out
+from pruning_lightning.models.registry import Family, depth_repeats, register_arch
 from pruning_lightning.models.spec import ArchSpec
 
 GROWTH = 12
@@ -56,9 +55,7 @@ def is_slimming(variant: str) -> bool:
 def layers_per_block(spec: ArchSpec) -> int:
     """n of depth = 3n + 4 (slimming, weight_level) or 6n + 4 (bc)."""
     k, known = (6, "100, 40, ...") if spec.variant == "bc" else (3, "40, 100, ...")
-    if spec.depth < k + 4 or (spec.depth - 4) % k:
-        raise PruningError(f"densenet ({spec.variant}): unknown depth {spec.depth}; depth must be {k}n+4 ({known})")
-    return (spec.depth - 4) // k
+    return depth_repeats(spec.depth, k, 4, f"densenet ({spec.variant})", known)
 
 
 def bn_widths(spec: ArchSpec) -> list[int]:
@@ -78,28 +75,9 @@ def default_cfg(spec: ArchSpec) -> list[int | str]:
     return [(GROWTH if spec.variant == "weight_level" else 4 * GROWTH)] * (3 * layers_per_block(spec))
 
 
-def validate(spec: ArchSpec) -> None:
-    """Variant, depth, options, cfg length, widths >= 1 and selections within the BN width."""
-    if spec.variant not in VARIANTS:
-        raise PruningError(f"densenet: unknown variant {spec.variant!r}; known: {list(VARIANTS)}")
-    n = layers_per_block(spec)
-    if spec.num_classes < 1:
-        raise PruningError(f"densenet: num_classes must be >= 1, got {spec.num_classes}")
-    if spec.options:
-        raise PruningError(f"densenet: takes no options, got {sorted(spec.options)}")
-    if spec.cfg is None:
-        return
-    what = f"densenet-{spec.depth} ({spec.variant})"
-    expected = 3 * n + 3 if is_slimming(spec.variant) else 3 * n
-    if len(spec.cfg) != expected:
-        raise PruningError(f"{what}: cfg has {len(spec.cfg)} entries, needs {expected} (see the densenet docstring)")
-    for i, c in enumerate(spec.cfg):
-        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-            raise PruningError(f"{what}: cfg[{i}] = {c!r} is not a width >= 1; a layer cannot lose every channel")
-    if is_slimming(spec.variant):
-        for i, (k, w) in enumerate(zip(spec.cfg, bn_widths(spec), strict=True)):
-            if k > w:
-                raise PruningError(f"{what}: cfg[{i}] selects {k} of only {w} channels; use at most {w}")
+def selection_bounds(spec: ArchSpec) -> list[int | None] | None:
+    """Upper bound of each cfg entry: the full width of the BN it selects from (slimming; else unbounded)."""
+    return list(bn_widths(spec)) if is_slimming(spec.variant) else None
 
 
 def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:
@@ -182,9 +160,12 @@ class DenseNet(nn.Module):
 
 
 def build(spec: ArchSpec) -> nn.Module:
-    """Build a validated DenseNet."""
-    validate(spec)
+    """Build a checked DenseNet."""
     return DenseNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))])
 
 
-FAMILY = register_arch("densenet", Family(build=build, default_cfg=default_cfg, validate=validate))
+# Checks (registry): variant, depth 3n+4 / 6n+4 (default_cfg), no options, cfg length, widths >= 1, selections.
+FAMILY = register_arch(
+    "densenet",
+    Family(build=build, default_cfg=default_cfg, variants=VARIANTS, max_widths=selection_bounds),
+)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,17 +33,6 @@ def init_he_fan_out(module: nn.Module, bn_gamma: float = 1.0, linear_std: float 
             m.bias.zero_()
 
 
-def check_widths(cfg: list[int | str], what: str) -> None:
-    """Every int entry must be a positive width."""
-    from pruning_lightning.errors import PruningError
-
-    for i, c in enumerate(cfg):
-        if isinstance(c, bool) or not isinstance(c, (int, str)):
-            raise PruningError(f"{what}: cfg[{i}] = {c!r} is not a width")
-        if isinstance(c, int) and c < 1:
-            raise PruningError(f"{what}: cfg[{i}] = {c} leaves a layer with no channels; every width must be >= 1")
-
-
 class ChannelSelection(nn.Module):
     """Pass on only the channels whose ``indexes`` entry is set (Network Slimming, arXiv 1810.05270 Table 4).
 
@@ -59,14 +50,18 @@ class ChannelSelection(nn.Module):
 
     def __init__(self, num_channels: int, num_selected: int | None = None) -> None:
         super().__init__()
+        _keep_selected_out_of_compile()
         k = num_channels if num_selected is None else num_selected
         mask = torch.zeros(num_channels, dtype=torch.bool)
         mask[:k] = True
         self.register_buffer("indexes", mask)
         self._cache: tuple[tuple[int, int], torch.Tensor] | None = None
 
-    @torch.compiler.disable  # data-dependent; compiled nets break the graph here instead of recompiling
-    def selected(self) -> torch.Tensor:
+    def __setstate__(self, state: dict[str, Any]) -> None:  # unpickled and deep-copied layers skip __init__
+        _keep_selected_out_of_compile()
+        super().__setstate__(state)
+
+    def selected(self) -> torch.Tensor:  # under torch.compiler.disable, see _keep_selected_out_of_compile
         """Positions of the selected channels (cached; recomputed after ``indexes`` changes)."""
         # ``_version`` grows on every in-place write (load_state_dict, copy_) and ``data_ptr``
         # changes on device moves, so the cache never goes stale and the forward needs no
@@ -81,3 +76,14 @@ class ChannelSelection(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{int(self.indexes.sum())}/{self.indexes.numel()}"
+
+
+@functools.cache
+def _keep_selected_out_of_compile() -> None:
+    """Wrap ``ChannelSelection.selected`` in ``torch.compiler.disable``, once, when the first layer is made.
+
+    ``selected`` is data-dependent: a compiled net breaks the graph there instead of recompiling. The
+    wrap waits for the first instance because ``torch.compiler.disable`` imports ``torch._dynamo``
+    (about 2 s), which ``import pruning_lightning.models`` would otherwise pay.
+    """
+    ChannelSelection.selected = torch.compiler.disable(ChannelSelection.selected)  # type: ignore[method-assign]

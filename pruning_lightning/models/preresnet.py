@@ -33,9 +33,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
-from pruning_lightning.models import Family, register_arch
 from pruning_lightning.models.layers import ChannelSelection, init_he_fan_out
+from pruning_lightning.models.registry import Family, depth_repeats, register_arch
 from pruning_lightning.models.spec import ArchSpec
 
 PLANES = (16, 32, 64)
@@ -50,9 +49,7 @@ def is_slimming(variant: str) -> bool:
 def blocks_per_stage(spec: ArchSpec) -> int:
     """n of depth = 9n + 2 (bottleneck variants) or 6n + 2 (basic)."""
     k, known = (6, "110, 56, ...") if spec.variant == "basic" else (9, "164, 110, 56, ...")
-    if spec.depth < k + 2 or (spec.depth - 2) % k:
-        raise PruningError(f"preresnet ({spec.variant}): unknown depth {spec.depth}; depth must be {k}n+2 ({known})")
-    return (spec.depth - 2) // k
+    return depth_repeats(spec.depth, k, 2, f"preresnet ({spec.variant})", known)
 
 
 def stream_widths(spec: ArchSpec) -> list[int]:
@@ -79,31 +76,12 @@ def default_cfg(spec: ArchSpec) -> list[int | str]:
     return [*(w for s, p in zip(stream[:-1], inner, strict=True) for w in (s, p, p)), stream[-1]]
 
 
-def validate(spec: ArchSpec) -> None:
-    """Variant, depth, options, cfg length, widths >= 1 and selections within the stream width."""
-    if spec.variant not in VARIANTS:
-        raise PruningError(f"preresnet: unknown variant {spec.variant!r}; known: {list(VARIANTS)}")
-    n = blocks_per_stage(spec)
-    if spec.num_classes < 1:
-        raise PruningError(f"preresnet: num_classes must be >= 1, got {spec.num_classes}")
-    if spec.options:
-        raise PruningError(f"preresnet: takes no options, got {sorted(spec.options)}")
-    if spec.cfg is None:
-        return
-    per_block = {"basic": 1, "bottleneck": 2}.get(spec.variant, 3)
-    expected = per_block * 3 * n + (1 if is_slimming(spec.variant) else 0)
-    what = f"preresnet-{spec.depth} ({spec.variant})"
-    if len(spec.cfg) != expected:
-        raise PruningError(f"{what}: cfg has {len(spec.cfg)} entries, needs {expected} (see the preresnet docstring)")
-    for i, c in enumerate(spec.cfg):
-        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-            raise PruningError(f"{what}: cfg[{i}] = {c!r} is not a width >= 1; a layer cannot lose every channel")
-    if is_slimming(spec.variant):
-        sel = [*spec.cfg[0:-1:3], spec.cfg[-1]]
-        for i, (k, w) in enumerate(zip(sel, stream_widths(spec), strict=True)):
-            if k > w:
-                pos = 3 * i if i < 3 * n else len(spec.cfg) - 1
-                raise PruningError(f"{what}: cfg[{pos}] selects {k} of only {w} channels; use at most {w}")
+def selection_bounds(spec: ArchSpec) -> list[int | None] | None:
+    """Upper bound of each cfg entry: a selected count at most the stream width it selects from (slimming)."""
+    if not is_slimming(spec.variant):
+        return None
+    stream = stream_widths(spec)
+    return [*(b for w in stream[:-1] for b in (w, None, None)), stream[-1]]
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv2d:
@@ -187,9 +165,12 @@ class PreResNet(nn.Module):
 
 
 def build(spec: ArchSpec) -> nn.Module:
-    """Build a validated PreResNet."""
-    validate(spec)
+    """Build a checked PreResNet."""
     return PreResNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))])
 
 
-FAMILY = register_arch("preresnet", Family(build=build, default_cfg=default_cfg, validate=validate))
+# Checks (registry): variant, depth 9n+2 / 6n+2 (default_cfg), no options, cfg length, widths >= 1, selections.
+FAMILY = register_arch(
+    "preresnet",
+    Family(build=build, default_cfg=default_cfg, variants=VARIANTS, max_widths=selection_bounds),
+)

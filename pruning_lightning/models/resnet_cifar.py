@@ -31,20 +31,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
-from pruning_lightning.models import Family, register_arch
 from pruning_lightning.models.layers import init_he_fan_out
+from pruning_lightning.models.registry import Family, depth_repeats, register_arch
 from pruning_lightning.models.spec import ArchSpec
 
 STAGE_WIDTHS = (16, 32, 64)
-OPTIONS = ("detach_shortcut", "block_scale")
+OPTIONS: dict[str, bool | int] = {"detach_shortcut": False, "block_scale": False}
 
 
 def blocks_per_stage(depth: int) -> int:
     """n of depth = 6n + 2, or a PruningError naming the valid depths."""
-    if depth < 8 or (depth - 2) % 6:
-        raise PruningError(f"resnet_cifar: unknown depth {depth}; depth must be 6n+2 (20, 32, 56, 110, ...)")
-    return (depth - 2) // 6
+    return depth_repeats(depth, 6, 2, "resnet_cifar", "20, 32, 56, 110, ...")
 
 
 def default_cfg(spec: ArchSpec) -> list[int | str]:
@@ -57,33 +54,6 @@ def block_names(depth: int) -> list[str]:
     """``layer{s}.{b}`` for every block in network order (cfg order)."""
     n = blocks_per_stage(depth)
     return [f"layer{s + 1}.{b}" for s in range(3) for b in range(n)]
-
-
-def validate(spec: ArchSpec) -> None:
-    """Depth (6n+2), variant, options, cfg length and widths (>= 0; 0 = branch removed)."""
-    n = blocks_per_stage(spec.depth)
-    if spec.variant != "default":
-        raise PruningError(f"resnet_cifar: unknown variant {spec.variant!r}; known: ['default']")
-    if spec.num_classes < 1:
-        raise PruningError(f"resnet_cifar: num_classes must be >= 1, got {spec.num_classes}")
-    unknown = sorted(set(spec.options) - set(OPTIONS))
-    if unknown:
-        raise PruningError(f"resnet_cifar: unknown options {unknown}; known: {list(OPTIONS)}")
-    for k, v in spec.options.items():
-        if not isinstance(v, bool):
-            raise PruningError(f"resnet_cifar: option {k} must be true or false, got {v!r}")
-    if spec.cfg is None:
-        return
-    if len(spec.cfg) != 3 * n:
-        raise PruningError(
-            f"resnet_cifar-{spec.depth}: cfg has {len(spec.cfg)} entries, needs {3 * n} "
-            "(one first-conv width per block)"
-        )
-    for i, c in enumerate(spec.cfg):
-        if isinstance(c, bool) or not isinstance(c, int) or c < 0:
-            raise PruningError(
-                f"resnet_cifar-{spec.depth}: cfg[{i}] = {c!r} is not a width; use an int >= 0 (0 removes the branch)"
-            )
 
 
 def _shortcut_a(x: torch.Tensor, out_channels: int, stride: int, detach: bool) -> torch.Tensor:
@@ -125,8 +95,12 @@ class BasicBlock(nn.Module):
         # A removed branch gets no scale: an unused parameter would upset DDP and count as a param.
         self.scale = nn.Parameter(torch.ones(())) if block_scale and self.has_branch else None
 
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """The shortcut's output for block input ``x`` (type A: pool + zero-pad, or identity)."""
+        return _shortcut_a(x, self.planes, self.stride, self.detach_shortcut)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = _shortcut_a(x, self.planes, self.stride, self.detach_shortcut)
+        shortcut = self.shortcut(x)
         if not self.has_branch:
             # The input is a ReLU output (>= 0) and pool/pad keep it so: the final ReLU is a no-op.
             return shortcut
@@ -166,10 +140,19 @@ class ResNetCifar(nn.Module):
 
 
 def build(spec: ArchSpec) -> nn.Module:
-    """Build a validated CIFAR ResNet."""
-    validate(spec)
+    """Build a checked CIFAR ResNet."""
     cfg = [int(c) for c in (spec.cfg or default_cfg(spec))]
     return ResNetCifar(spec.depth, cfg, spec.num_classes, spec.options)
 
 
-FAMILY = register_arch("resnet_cifar", Family(build=build, default_cfg=default_cfg, validate=validate))
+# Checks (registry): depth 6n+2 (default_cfg), no variants, bool options, 3n widths >= 0.
+FAMILY = register_arch(
+    "resnet_cifar",
+    Family(
+        build=build,
+        default_cfg=default_cfg,
+        options=OPTIONS,
+        min_width=0,
+        cfg_help="one first-conv width per block",
+    ),
+)

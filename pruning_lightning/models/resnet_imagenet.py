@@ -39,8 +39,8 @@ import torch
 from torch import nn
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.models import Family, register_arch
 from pruning_lightning.models.layers import ChannelSelection, init_he_fan_out
+from pruning_lightning.models.registry import Family, register_arch
 from pruning_lightning.models.spec import ArchSpec
 
 BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -50,11 +50,11 @@ BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     101: ("bottleneck", (3, 4, 23, 3)),
     152: ("bottleneck", (3, 8, 36, 3)),
 }
-OPTIONS: dict[str, type] = {"downsample_bias": bool, "block_scale": bool, "base_width": int}
+OPTIONS: dict[str, bool | int] = {"downsample_bias": False, "block_scale": False, "base_width": 64}  # the defaults
 
 
 def _opt(spec: ArchSpec, key: str) -> Any:
-    return spec.options.get(key, {"downsample_bias": False, "block_scale": False, "base_width": 64}[key])
+    return spec.options.get(key, OPTIONS[key])
 
 
 def group_size(depth: int) -> int:
@@ -92,26 +92,15 @@ def groups(spec: ArchSpec) -> list[list[int]]:
 
 
 def validate(spec: ArchSpec) -> None:
-    """Depth, variant, options and cfg shape (see the module docstring for the cfg rules)."""
-    if spec.depth not in BLOCKS:
-        raise PruningError(f"resnet_imagenet: unknown depth {spec.depth}; known depths: {sorted(BLOCKS)}")
-    if spec.variant != "default":
-        raise PruningError(f"resnet_imagenet: has no variants (got {spec.variant!r}); use options instead")
-    if spec.num_classes < 1:
-        raise PruningError(f"resnet_imagenet: num_classes must be >= 1, got {spec.num_classes}")
-    for key, value in spec.options.items():
-        if key not in OPTIONS:
-            raise PruningError(f"resnet_imagenet: unknown option {key!r}; known: {sorted(OPTIONS)}")
-        if type(value) is not OPTIONS[key] or (key == "base_width" and value < 1):
-            raise PruningError(f"resnet_imagenet: option {key} must be a {OPTIONS[key].__name__} (>= 1), got {value!r}")
+    """Per block: widths all positive or all zero (branch removed); a bottleneck selects at most its input.
+
+    The registry checked depth, variant, options and a cfg of ``len(default_cfg)`` ints >= 0 first.
+    """
     if spec.cfg is None:
         return
     what = f"resnet_imagenet-{spec.depth}"
-    layout = block_layout(spec)
     g = group_size(spec.depth)
-    if len(spec.cfg) != g * len(layout) or any(isinstance(c, (str, bool)) for c in spec.cfg):
-        raise PruningError(f"{what}: cfg needs {g * len(layout)} integers ({g} per block), got {spec.cfg}")
-    for (name, inp, _, _, _), grp in zip(layout, groups(spec), strict=True):
+    for (name, inp, _, _, _), grp in zip(block_layout(spec), groups(spec), strict=True):
         if all(w == 0 for w in grp):
             continue  # branch removed (SSS)
         if any(w < 1 for w in grp):
@@ -152,8 +141,12 @@ class _Block(nn.Module):
         self.downsample = downsample
         self.register_parameter("scale", nn.Parameter(torch.tensor(1.0)) if scale else None)
 
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """The shortcut's output for block input ``x`` (identity, or the ``downsample`` projection)."""
+        return x if self.downsample is None else self.downsample(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+        identity = self.shortcut(x)
         out = x if self.selection is None else self.selection(x)
         for i in range(1, self.convs + 1):
             out = getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(out))
@@ -210,11 +203,21 @@ class ResNetImageNet(nn.Module):
 
 
 def build(spec: ArchSpec) -> nn.Module:
-    """Build a validated ImageNet ResNet."""
-    validate(spec)
+    """Build a checked ImageNet ResNet."""
     return ResNetImageNet(spec)
 
 
+# Checks (registry): depth in BLOCKS, no variants, typed options, 1 or 3 widths >= 0 per block; then validate.
 FAMILY = register_arch(
-    "resnet_imagenet", Family(build=build, default_cfg=default_cfg, validate=validate, input_size=(3, 224, 224))
+    "resnet_imagenet",
+    Family(
+        build=build,
+        default_cfg=default_cfg,
+        validate=validate,
+        input_size=(3, 224, 224),
+        depths=tuple(BLOCKS),
+        options=OPTIONS,
+        min_width=0,
+        cfg_help="1 per basic block, 3 per bottleneck",
+    ),
 )

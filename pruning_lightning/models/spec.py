@@ -23,7 +23,10 @@ class ArchSpec:
     Args:
         family: registered family name (``vgg``, ...; see ``pruning_lightning.models.ARCHS``).
         depth: nominal depth (VGG-19 -> 19).
-        num_classes: output classes.
+        num_classes: output classes. Configuration never decides it from this default: the CLI links it
+            from the data module, :func:`pruning_lightning.config.arch_of` reads the data module, and
+            checkpoints and artifacts store it (a value written in an arch config is a claim checked against
+            the data module). The default serves Python construction (tests, notebooks) only.
         cfg: per-family width list; ``None`` means the unpruned default widths for ``depth``.
             The meaning of each entry is documented in the family's module.
         variant: family-specific variant (VGG: ``slimming`` single-Linear head or ``l1`` head).
@@ -66,16 +69,11 @@ class ArchSpec:
         return dataclasses.replace(self, **changes)
 
     def to_yaml(self) -> str:
-        """``model.init_args.arch`` config fragment, usable as one more ``--config``."""
-        return yaml.safe_dump({"model": {"init_args": {"arch": self.to_dict()}}}, sort_keys=False)
+        """``model.init_args.arch`` config fragment, usable as one more ``--config``.
 
-    @classmethod
-    def from_yaml(cls, text: str) -> ArchSpec:
-        """Inverse of :meth:`to_yaml` (also accepts a bare spec mapping)."""
-        data = yaml.safe_load(text)
-        if isinstance(data, dict) and "model" in data:
-            data = data["model"].get("init_args", data["model"])["arch"]
-        return cls.from_dict(data)
+        Read back by :mod:`pruning_lightning.config` (``arch_from_yaml``), the one reader of configuration.
+        """
+        return yaml.safe_dump({"model": {"init_args": {"arch": self.to_dict()}}}, sort_keys=False)
 
     def __str__(self) -> str:
         return f"{self.family}-{self.depth}" + ("" if self.cfg is None else "(pruned cfg)")

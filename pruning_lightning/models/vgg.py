@@ -26,9 +26,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
-from pruning_lightning.models import Family, register_arch
-from pruning_lightning.models.layers import check_widths, init_he_fan_out
+from pruning_lightning.models.layers import init_he_fan_out
+from pruning_lightning.models.registry import Family, register_arch
 from pruning_lightning.models.spec import ArchSpec
 
 CFGS: dict[int, list[int | str]] = {
@@ -45,35 +44,18 @@ def default_cfg(spec: ArchSpec) -> list[int | str]:
     return list(CFGS[spec.depth])
 
 
-def validate(spec: ArchSpec) -> None:
-    """Depth, variant and cfg shape (same pools in the same places, positive widths)."""
-    if spec.depth not in CFGS:
-        raise PruningError(f"vgg: unknown depth {spec.depth}; known depths: {sorted(CFGS)}")
-    if spec.variant not in VARIANTS:
-        raise PruningError(f"vgg: unknown variant {spec.variant!r}; known: {list(VARIANTS)}")
-    if spec.num_classes < 1:
-        raise PruningError(f"vgg: num_classes must be >= 1, got {spec.num_classes}")
-    if spec.options:
-        raise PruningError(f"vgg: takes no options, got {sorted(spec.options)}")
-    if spec.cfg is None:
-        return
-    ref = CFGS[spec.depth]
-    pattern = ["M" if c == "M" else "C" for c in spec.cfg]
-    if pattern != ["M" if c == "M" else "C" for c in ref]:
-        raise PruningError(
-            f"vgg-{spec.depth}: cfg {spec.cfg} does not match the layout of {ref} "
-            f"({sum(c != 'M' for c in ref)} convs, 'M' at the same positions)"
-        )
-    check_widths(spec.cfg, f"vgg-{spec.depth}")
-
-
 def conv_names(cfg: list[int | str]) -> list[str]:
-    """``features.conv{i}`` for every conv of ``cfg`` in order."""
+    """``features.conv{i}`` for every conv of a conv cfg (CIFAR or ImageNet VGG), in order."""
     return [f"features.conv{i + 1}" for i in range(sum(c != "M" for c in cfg))]
 
 
-def make_layers(cfg: list[int | str], in_channels: int = 3, bias: bool = False) -> nn.Sequential:
-    """conv3x3 (bias only if ``bias``) -> BN -> ReLU per width, MaxPool(2) per ``"M"``."""
+def make_layers(
+    cfg: list[int | str], in_channels: int = 3, bias: bool = False, batch_norm: bool = True
+) -> nn.Sequential:
+    """conv3x3 (bias only if ``bias``) [-> BN] -> ReLU per width, MaxPool(2) per ``"M"``.
+
+    The feature extractor of both VGG families: ``conv{i}`` / ``bn{i}`` / ``relu{i}`` (i from 1) and ``pool{j}``.
+    """
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     conv_i = pool_i = 0
     for c in cfg:
@@ -83,7 +65,8 @@ def make_layers(cfg: list[int | str], in_channels: int = 3, bias: bool = False) 
             continue
         conv_i += 1
         layers[f"conv{conv_i}"] = nn.Conv2d(in_channels, int(c), kernel_size=3, padding=1, bias=bias)
-        layers[f"bn{conv_i}"] = nn.BatchNorm2d(int(c))
+        if batch_norm:
+            layers[f"bn{conv_i}"] = nn.BatchNorm2d(int(c))
         layers[f"relu{conv_i}"] = nn.ReLU(inplace=True)
         in_channels = int(c)
     return nn.Sequential(layers)
@@ -122,9 +105,9 @@ class VGG(nn.Module):
 
 
 def build(spec: ArchSpec) -> nn.Module:
-    """Build a validated VGG."""
-    validate(spec)
+    """Build a checked VGG."""
     return VGG(spec.cfg or default_cfg(spec), spec.num_classes, spec.variant)
 
 
-FAMILY = register_arch("vgg", Family(build=build, default_cfg=default_cfg, validate=validate))
+# Checks (registry): depth in CFGS, variant, no options, cfg in the layout of CFGS[depth], widths >= 1.
+FAMILY = register_arch("vgg", Family(build=build, default_cfg=default_cfg, depths=tuple(CFGS), variants=VARIANTS))

@@ -17,7 +17,8 @@ Variants (``spec.variant``):
 hidden FC widths: ``[c1, M, c2, M, c3, c4, M, c5, c6, M, c7, c8, M, f1, f2]`` for VGG-11.
 
 Layer names are stable: ``features.conv{i}`` / ``features.bn{i}`` / ``features.relu{i}`` /
-``features.pool{j}``, and ``classifier.fc{k}`` (plus ``bn_fc{k}``, ``relu_fc{k}``, ``drop_fc{k}``).
+``features.pool{j}`` (the CIFAR VGG's ``make_layers`` and ``conv_names``, ``models/vgg.py``), and
+``classifier.fc{k}`` (plus ``bn_fc{k}``, ``relu_fc{k}``, ``drop_fc{k}``).
 
 Deviations from the reference code:
     * The reference flattens the 7x7 map directly, so it only accepts 224x224 inputs. Here a map of
@@ -33,10 +34,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
-from pruning_lightning.models import Family, register_arch
-from pruning_lightning.models.layers import check_widths, init_he_fan_out
+from pruning_lightning.models.layers import init_he_fan_out
+from pruning_lightning.models.registry import Family, register_arch
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.models.vgg import conv_names as conv_names  # shared with the CIFAR VGG (and surgery)
+from pruning_lightning.models.vgg import make_layers
 
 CONV_CFGS: dict[int, list[int | str]] = {
     11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -68,54 +70,6 @@ def split_cfg(cfg: list[int | str], variant: str) -> tuple[list[int | str], list
     return list(cfg), [HIDDEN, HIDDEN]
 
 
-def validate(spec: ArchSpec) -> None:
-    """Depth, variant, options and cfg layout (pools at the same places, positive widths)."""
-    if spec.depth not in CONV_CFGS:
-        raise PruningError(f"vgg_imagenet: unknown depth {spec.depth}; known depths: {sorted(CONV_CFGS)}")
-    if spec.variant not in VARIANTS:
-        raise PruningError(f"vgg_imagenet: unknown variant {spec.variant!r}; known: {list(VARIANTS)}")
-    if spec.num_classes < 1:
-        raise PruningError(f"vgg_imagenet: num_classes must be >= 1, got {spec.num_classes}")
-    if spec.options:
-        raise PruningError(f"vgg_imagenet: takes no options, got {sorted(spec.options)}")
-    if spec.cfg is None:
-        return
-    ref = default_cfg(spec)
-
-    def layout(cfg: list[int | str]) -> list[str]:
-        return ["M" if c == "M" else "C" for c in cfg]
-
-    if layout(spec.cfg) != layout(ref):
-        raise PruningError(
-            f"vgg_imagenet-{spec.depth} ({spec.variant}): cfg {spec.cfg} does not match the layout of {ref} "
-            f"({sum(c != 'M' for c in ref)} widths, 'M' at the same positions)"
-        )
-    check_widths(spec.cfg, f"vgg_imagenet-{spec.depth}")
-
-
-def conv_names(conv_cfg: list[int | str]) -> list[str]:
-    """``features.conv{i}`` for every conv of a conv cfg, in order."""
-    return [f"features.conv{i + 1}" for i in range(sum(c != "M" for c in conv_cfg))]
-
-
-def make_layers(conv_cfg: list[int | str], batch_norm: bool) -> nn.Sequential:
-    """conv3x3 (with bias) [-> BN] -> ReLU per width, MaxPool(2) per ``"M"``."""
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    in_channels, conv_i, pool_i = 3, 0, 0
-    for c in conv_cfg:
-        if c == "M":
-            pool_i += 1
-            layers[f"pool{pool_i}"] = nn.MaxPool2d(kernel_size=2, stride=2)
-            continue
-        conv_i += 1
-        layers[f"conv{conv_i}"] = nn.Conv2d(in_channels, int(c), kernel_size=3, padding=1)
-        if batch_norm:
-            layers[f"bn{conv_i}"] = nn.BatchNorm2d(int(c))
-        layers[f"relu{conv_i}"] = nn.ReLU(inplace=True)
-        in_channels = int(c)
-    return nn.Sequential(layers)
-
-
 def make_head(in_features: int, hidden: list[int], num_classes: int, variant: str) -> nn.Sequential:
     """Per hidden width ``fc{k}`` [-> ``bn_fc{k}``] -> ``relu_fc{k}`` [-> ``drop_fc{k}``], then the output FC."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -138,7 +92,7 @@ class VGGImageNet(nn.Module):
         super().__init__()
         conv_cfg, hidden = split_cfg(cfg, variant)
         self.global_pool = variant == "gap"
-        self.features = make_layers(conv_cfg, batch_norm=variant in ("bn", "slimming"))
+        self.features = make_layers(conv_cfg, bias=True, batch_norm=variant in ("bn", "slimming"))
         last = int([c for c in conv_cfg if c != "M"][-1])
         in_features = last if self.global_pool else last * SPATIAL * SPATIAL
         self.classifier = make_head(in_features, hidden, num_classes, variant)
@@ -156,11 +110,12 @@ class VGGImageNet(nn.Module):
 
 
 def build(spec: ArchSpec) -> nn.Module:
-    """Build a validated ImageNet VGG."""
-    validate(spec)
+    """Build a checked ImageNet VGG."""
     return VGGImageNet(spec.cfg or default_cfg(spec), spec.num_classes, spec.variant)
 
 
+# Checks (registry): depth in CONV_CFGS, variant, no options, cfg in the layout of default_cfg, widths >= 1.
 FAMILY = register_arch(
-    "vgg_imagenet", Family(build=build, default_cfg=default_cfg, validate=validate, input_size=(3, 224, 224))
+    "vgg_imagenet",
+    Family(build=build, default_cfg=default_cfg, input_size=(3, 224, 224), depths=tuple(CONV_CFGS), variants=VARIANTS),
 )

@@ -200,7 +200,7 @@ class DistillFineTuneModule(_Distill, FineTuneModule):
 
     Args:
         arch: must equal the artifact's architecture (pass its ``arch.yaml``).
-        init_from: ``pruned.pt`` or its directory.
+        weights_from: ``pruned.pt`` or its directory.
         teacher: the large model's Lightning checkpoint (``.ckpt``; not a ``pruned.pt``).
         temperature: softmax temperature ``T`` (> 0).
         alpha: weight of the distillation term in [0, 1]; 0 is plain cross-entropy.
@@ -210,7 +210,7 @@ class DistillFineTuneModule(_Distill, FineTuneModule):
     def __init__(
         self,
         arch: ArchSpec,
-        init_from: str,
+        weights_from: str,
         teacher: str,
         temperature: float = 4.0,
         alpha: float = 0.9,
@@ -218,7 +218,7 @@ class DistillFineTuneModule(_Distill, FineTuneModule):
         lr_milestones: tuple[float, ...] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(arch, init_from, lr=lr, lr_milestones=lr_milestones, **kwargs)
+        super().__init__(arch, weights_from, lr=lr, lr_milestones=lr_milestones, **kwargs)
         self._init_distill(teacher, temperature, alpha)
 
 

@@ -95,7 +95,7 @@ class FineTuneModule(_FromArtifact):
 
     Args:
         arch: must equal the artifact's architecture (pass its ``arch.yaml``).
-        init_from: ``pruned.pt`` or its directory.
+        weights_from: ``pruned.pt`` or its directory (its weights and structure are inherited).
         lr: constant fine-tune LR (paper: 0.001, the large schedule's lowest).
         lr_milestones: none by default (no decay while fine-tuning).
     """
@@ -103,13 +103,13 @@ class FineTuneModule(_FromArtifact):
     def __init__(
         self,
         arch: ArchSpec,
-        init_from: str,
+        weights_from: str,
         lr: float = 0.001,
         lr_milestones: tuple[float, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(arch, lr=lr, lr_milestones=lr_milestones, **kwargs)
-        self.artifact_path = init_from
+        self.artifact_path = weights_from
 
     job_type = "finetune"
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.regimes import scaled_epochs
 from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec, flatten, resolve_path
@@ -75,14 +73,20 @@ def run_id(exp: Experiment, key: str) -> str:
 
 
 def method_ratio(m: MethodSpec) -> float | None:
-    """The prune ratio of a method (args override, then its prune config), if it has one."""
+    """The prune ratio of a method (args override, then its prune config), if it has one.
+
+    None also when the prune config is missing or does not parse: preflight and the prune stage report it.
+    """
+    from pruning_lightning.config import prune_ratio
+
     if "pruner.init_args.ratio" in m.args:
         return float(m.args["pruner.init_args.ratio"])
     if not m.prune or not Path(resolve_path(m.prune)).is_file():
         return None
-    doc = yaml.safe_load(Path(resolve_path(m.prune)).read_text()) or {}
-    ratio = ((doc.get("pruner") or {}).get("init_args") or {}).get("ratio")
-    return float(ratio) if isinstance(ratio, (int, float)) else None
+    try:
+        return prune_ratio(resolve_path(m.prune))
+    except PruningError:
+        return None
 
 
 def wandb_logger(exp: Experiment, stage: Stage, resume: bool = False) -> dict[str, Any]:

@@ -26,6 +26,8 @@ def _large_label(row: Row, n_large: int) -> str:
 
 
 REGIME_COLORS = {"large": "black", "finetune": "#1f77b4", "scratch_e": "#2ca02c", "scratch_b": "#d62728"}
+# Experiment-defined regimes (finetune_kd, ...), in order: none repeats a built-in regime's colour.
+EXTRA_COLORS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 
 
@@ -50,8 +52,9 @@ def plot_accuracy(rows: list[Row], dest: Path, title: str | None = None, note: s
     for attr, label in (("flops", "FLOPs"), ("params", "parameters")):
         fig, ax = plt.subplots(figsize=(7.5, 5.2))
         regimes = [g for g in dict.fromkeys(r.regime for r in rows) if g != "large"]
+        extra = [g for g in regimes if g not in REGIME_COLORS]
         for regime in dict.fromkeys(r.regime for r in rows):
-            color = REGIME_COLORS.get(regime)
+            color = REGIME_COLORS.get(regime) or EXTRA_COLORS[extra.index(regime) % len(EXTRA_COLORS)]
             sel = sorted((r for r in rows if r.regime == regime), key=lambda r: getattr(r, attr))
             # Regimes share each method's x: a small horizontal dodge keeps their error bars apart.
             dodge = 1.0 if regime == "large" else 1 + 0.012 * (regimes.index(regime) - (len(regimes) - 1) / 2)

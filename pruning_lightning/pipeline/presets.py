@@ -11,46 +11,33 @@ from __future__ import annotations
 from typing import Any
 
 from pruning_lightning.artifact import PrunedArtifact, load_artifact, write_artifact
-from pruning_lightning.commands.info import arch_from_configs
+from pruning_lightning.config import arch_of
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pipeline.plan import Stage
 from pruning_lightning.pipeline.schema import Experiment, resolve_path
+from pruning_lightning.pruning.stats import complexity_stats
 from pruning_lightning.utils.flops import count_complexity
-from pruning_lightning.utils.schedule import scratch_b_epochs
 
 
 def experiment_arch(exp: Experiment, extra: tuple[str, ...] = ()) -> ArchSpec:
     """The experiment's (reference) architecture, optionally with more arch configs on top."""
-    arch = arch_from_configs([resolve_path(p) for p in (*exp.data, *exp.arch, *extra)])
-    return resolve(arch.replace(num_classes=exp.num_classes) if exp.num_classes else arch)
+    # The class count is the data module's; the experiment's num_classes stands in where its data is absent here.
+    return resolve(arch_of([resolve_path(p) for p in (*exp.data, *exp.arch, *extra)], declared=exp.num_classes))
 
 
 def preset_stats(arch: ArchSpec, reference: ArchSpec, base_epochs: int, max_ratio: float | None) -> dict[str, Any]:
     """The same keys as a prune stage's ``stats.yaml``."""
     before = count_complexity(build_arch(reference), input_size(reference))
     after = count_complexity(build_arch(arch), input_size(arch))
-    ratio = before.flops / after.flops
     kept = {}
     if arch.cfg and reference.cfg and len(arch.cfg) == len(reference.cfg):
         convs = [(a, r) for a, r in zip(arch.cfg, reference.cfg, strict=True) if a != "M"]
         kept = {f"layer{i + 1}": f"{a}/{r}" for i, (a, r) in enumerate(convs)}
     return {
         "method": "preset",
-        "params_before": before.params,
-        "params_after": after.params,
-        "flops_before": before.flops,
-        "flops_after": after.flops,
-        "macs_before": before.macs,
-        "macs_after": after.macs,
-        "flops_ratio": ratio,
-        "params_ratio": before.params / after.params,
-        "base_epochs": base_epochs,
-        "max_ratio": max_ratio,
-        "scratch_b_epochs": scratch_b_epochs(base_epochs, ratio, max_ratio),
-        "kept": kept,
-        "notes": [],
+        **complexity_stats(before, after, base_epochs=base_epochs, max_ratio=max_ratio, kept=kept),
     }
 
 

@@ -22,7 +22,7 @@ class RegimeSpec:
 
     Attributes:
         configs: fit config files, after the experiment's data and arch configs.
-        args: extra dotted overrides (``model.init_args.init_from: "{artifact}/pruned.pt"``).
+        args: extra dotted overrides (``model.init_args.weights_from: "{artifact}/pruned.pt"``).
         epochs: ``trainer.max_epochs``; ``"base"`` = the experiment's ``base_epochs`` (Scratch-E,
             arXiv 1810.05270 Sec. 3); ``"scaled"`` = ``base_epochs`` times the paper's fine-tune:train
             ratio, read from the configs (the fine-tune config's epochs over the large config's: 40:160 on
@@ -42,7 +42,7 @@ DEFAULT_REGIMES: dict[str, RegimeSpec] = {
     # (arXiv 1810.05270 Sec. 3): a reduced base_epochs shortens fine-tuning in proportion.
     "finetune": RegimeSpec(
         configs=("configs/regime/finetune.yaml", "{artifact}/arch.yaml"),
-        args={"model.init_args.init_from": "{artifact}/pruned.pt"},
+        args={"model.init_args.weights_from": "{artifact}/pruned.pt"},
         epochs="scaled",
         needs_weights=True,
     ),

@@ -2,14 +2,13 @@
 
 Every method is a small object: hyper-parameters in ``__init__`` (so LightningCLI/jsonargparse can
 configure it with ``class_path``/``init_args``) and one ``select`` that returns a :class:`KeepPlan`.
-The shared :func:`prune` checks the (method, family) pair, applies the plan with the single surgery
+The shared :func:`prune` checks that the method supports the architecture, applies the plan with the single surgery
 implementation, and measures the result.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -20,28 +19,10 @@ from pruning_lightning.artifact import PrunedArtifact
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.stats import complexity_stats
+from pruning_lightning.pruning.surgery import apply_plan, check_supported
 from pruning_lightning.utils.flops import count_complexity
-from pruning_lightning.utils.schedule import scratch_b_epochs
-
-
-@dataclass
-class KeepPlan:
-    """What to keep.
-
-    Attributes:
-        channels: channel-unit name -> sorted indices of kept channels (structured methods).
-        masks: parameter name -> bool mask of kept weights (unstructured methods).
-        notes: human-readable remarks (e.g. when the min-channel guard fired).
-        weight_updates: state-dict key -> replacement tensor of the *unpruned* shape, written into a
-            copy of the model before cutting (ThiNet / regression reconstruct the next layer).
-        arch: block-level methods (SSS): the new architecture; weights are then copied by name.
-    """
-
-    channels: dict[str, torch.Tensor] = field(default_factory=dict)
-    masks: dict[str, torch.Tensor] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    weight_updates: dict[str, torch.Tensor] = field(default_factory=dict)
-    arch: ArchSpec | None = None
 
 
 class Pruner(ABC):
@@ -85,40 +66,27 @@ def prune(
         base_epochs: the large model's epochs, for the Scratch-B budget.
         max_ratio: cap on the Scratch-B FLOPs ratio (ImageNet: 2.0).
     """
-    from pruning_lightning.pruning.surgery import apply_plan
-
     arch = resolve(arch)
-    if arch.family not in pruner.supports:
-        raise PruningError(
-            f"method {pruner.name!r} does not support family {arch.family!r}; it supports {sorted(pruner.supports)}"
-        )
+    check_supported(arch, pruner.name, pruner.supports)
     if pruner.needs_data and data is None:
         raise PruningError(f"method {pruner.name!r} needs training data: configure --data")
     model = model.eval()
     with torch.no_grad():
         plan = pruner.select(model, arch, data)
-    new_arch, structure, weights, kept = apply_plan(model, arch, plan)
+    result = apply_plan(model, arch, plan)
+    sparse = bool(plan.masks)
     before = count_complexity(model, input_size(arch))
-    pruned_net = build_arch(new_arch)
-    pruned_net.load_state_dict(weights, strict=False)
-    after = count_complexity(pruned_net, input_size(new_arch), sparse=bool(plan.masks))
-    ratio = before.flops / after.flops
-    stats: dict[str, Any] = {
-        **{k: v for k, v in pruner.describe().items()},
-        "params_before": before.params,
-        "params_after": after.params_nonzero if plan.masks else after.params,
-        "flops_before": before.flops,
-        "flops_after": after.flops,
-        "macs_before": before.macs,
-        "macs_after": after.macs,
-        "flops_ratio": ratio,
-        "params_ratio": before.params / (after.params_nonzero if plan.masks else after.params),
-        "base_epochs": base_epochs,
-        "max_ratio": max_ratio,
-        "scratch_b_epochs": scratch_b_epochs(base_epochs, ratio, max_ratio),
-        "kept": kept,
-        "notes": list(plan.notes),
-    }
+    pruned_net = build_arch(result.arch)
+    pruned_net.load_state_dict(result.weights, strict=False)
+    after = count_complexity(pruned_net, input_size(result.arch), sparse=sparse)
+    stats = complexity_stats(
+        before, after, base_epochs=base_epochs, max_ratio=max_ratio, sparse=sparse, kept=result.kept, notes=plan.notes
+    )
     return PrunedArtifact(
-        arch=new_arch, reference_arch=arch, method=pruner.name, structure=structure, weights=weights, stats=stats
+        arch=result.arch,
+        reference_arch=arch,
+        method=pruner.name,
+        structure=result.structure,
+        weights=result.weights,
+        stats={**pruner.describe(), **stats},
     )

@@ -5,7 +5,7 @@ Criterion: every pruned conv scores each output filter by the sum of |w| over (C
 trained, unpruned weights, independently per layer, and keeps the ``num_keep = int(C * (1 - p))``
 largest; ``p`` is the ratio of the layer's *stage*. One shot: all layers at once.
 
-Layers, numbered as in the reference scripts:
+Layers, numbered as in the reference scripts (each surgery module sets ``ChannelUnit.layer_id`` / ``stage``):
     * ``vgg``: conv ``i`` has id ``i``; a stage is the run of convs between two max-pools.
       VGG-16-A = stage ratios (0.5, 0, 0, 0.5, 0.5) with id 2 skipped (conv1 and conv8-13 at 50%).
     * ``resnet_cifar`` / ``resnet_imagenet`` (basic blocks): the stem is id 1 and block ``j``
@@ -30,7 +30,6 @@ Deviations from the reference code:
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Literal
 
 import torch
@@ -39,51 +38,10 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
-from pruning_lightning.pruning.surgery import ChannelUnit, channel_units
+from pruning_lightning.pruning.base import Pruner
+from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.surgery import num_stages, numbered_units
 from pruning_lightning.pruning.uniform import filter_l1
-
-_BLOCK_FIRST = re.compile(r"^layer(\d+)\.(\d+)\.conv1$")
-
-
-def numbered_units(model: nn.Module, arch: ArchSpec) -> list[tuple[ChannelUnit, int, int]]:
-    """The prunable units as ``(unit, layer id, stage)`` with the reference numbering (module docstring)."""
-    units = channel_units(model, arch)
-    if arch.family == "vgg":
-        assert arch.cfg is not None
-        stages, s = [], 1
-        for c in arch.cfg:
-            if c == "M":
-                s += 1
-            else:
-                stages.append(s)
-        return [(u, i + 1, stages[i]) for i, u in enumerate(units)]
-    firsts = [(u, m) for u in units if (m := _BLOCK_FIRST.match(u.name))]
-    # Block j counts every block of the unpruned layout (also ones whose branch was removed).
-    counts = _blocks_per_stage(arch)
-    offsets = [sum(counts[:s]) for s in range(len(counts))]
-    return [(u, 2 + 2 * (offsets[int(m.group(1)) - 1] + int(m.group(2))), int(m.group(1))) for u, m in firsts]
-
-
-def num_stages(arch: ArchSpec) -> int:
-    """Stages of the network: VGG runs of convs between pools, ResNet ``layer{s}`` groups."""
-    if arch.family == "vgg":
-        assert arch.cfg is not None
-        return arch.cfg.count("M") + 1
-    return len(_blocks_per_stage(arch))
-
-
-def _blocks_per_stage(arch: ArchSpec) -> tuple[int, ...]:
-    if arch.family == "resnet_cifar":
-        from pruning_lightning.models.resnet_cifar import blocks_per_stage
-
-        return (blocks_per_stage(arch.depth),) * 3
-    from pruning_lightning.models.resnet_imagenet import BLOCKS
-
-    kind, counts = BLOCKS[arch.depth]
-    if kind != "basic":
-        raise PruningError(f"L1-norm pruning is defined for basic-block ResNets (18/34); {arch} has {kind} blocks")
-    return counts
 
 
 class L1NormPruner(Pruner):
@@ -135,22 +93,23 @@ class L1NormPruner(Pruner):
         n_stages = num_stages(arch)
         if len(self.stage_ratios) != n_stages:
             raise PruningError(f"{arch} has {n_stages} stages but stage_ratios has {len(self.stage_ratios)} entries")
-        ids = [i for _, i, _ in numbered]
+        ids = [u.layer_id for u in numbered]
         unknown = sorted(set(self.skip) - set(ids))
         if unknown:
             raise PruningError(f"skip ids {unknown} are not prunable layers of {arch}; prunable ids: {ids}")
         modules = dict(model.named_modules())
         gen = torch.Generator().manual_seed(self.seed)
         plan = KeepPlan()
-        for unit, lid, stage in numbered:
-            p = self.stage_ratios[stage - 1]
+        for unit in numbered:
+            assert unit.stage is not None
+            lid, p = unit.layer_id, self.stage_ratios[unit.stage - 1]
             num_keep = int(unit.size * (1 - p))  # the reference's rule, float arithmetic included
             if lid in self.skip or num_keep == unit.size:
                 continue
             if num_keep < 1:
                 raise PruningError(f"stage ratio {p} empties layer {lid} ({unit.name}, {unit.size} channels)")
             assert unit.conv is not None
-            conv: nn.Conv2d = modules[unit.conv]  # type: ignore[assignment]
+            conv: nn.Conv2d = modules[unit.conv]
             kept = self._kept(conv.weight, num_keep, gen)
             if not self.as_masks:
                 plan.channels[unit.name] = kept

@@ -26,11 +26,12 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
+from pruning_lightning.pruning.base import Pruner
+from pruning_lightning.pruning.plan import KeepPlan
 
 log = logging.getLogger(__name__)
 
-# Unstructured pruning needs no channel surgery: every family with Conv2d layers works.
+# Unstructured pruning needs no channel surgery: every architecture with Conv2d layers works.
 ALL_FAMILIES = frozenset({"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet"})
 
 

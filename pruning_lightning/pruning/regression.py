@@ -39,21 +39,17 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.reconstruct import (
     ReconstructionPruner,
     contribution_cross,
     contribution_gram,
     keep_count,
-    layer_weight,
     least_squares,
-    next_layer,
-    sample_inputs,
-    sample_outputs,
-    set_layer_weight,
 )
-from pruning_lightning.pruning.residual_target import branch_gain, residual_block, sample_shortcuts, shortcut_target
-from pruning_lightning.pruning.surgery import ChannelUnit
+from pruning_lightning.pruning.residual_target import branch_gain, sample_shortcuts, shortcut_target
+from pruning_lightning.pruning.sampling import layer_weight, sample_inputs, sample_outputs, set_layer_weight
+from pruning_lightning.pruning.surgery import BranchEnd, ChannelUnit
 
 
 def lasso_channels(
@@ -133,7 +129,7 @@ class RegressionPruner(ReconstructionPruner):
         plan, touched = KeepPlan(), []
         todo: list[tuple[int, ChannelUnit, str]] = []
         for i, unit in enumerate(units):
-            nxt = next_layer(work, arch, unit) if ratios[unit.name] > 0 else None
+            nxt = unit.consumer if ratios[unit.name] > 0 else None
             if nxt is not None:
                 todo.append((i, unit, nxt))
             elif ratios[unit.name] > 0:
@@ -142,16 +138,20 @@ class RegressionPruner(ReconstructionPruner):
         m, bs = self.locations_per_image, self.batch_size
         targets = sample_outputs(model, {nxt: self.seed + i for i, _, nxt in todo}, images, m, bs)
         # Shortcut-aware targets (ResNet branch ends): the unpruned network's shortcut outputs Y1, likewise once.
-        ends = {nxt: b for _, _, nxt in todo if self.shortcut_target and (b := residual_block(model, nxt))}
-        y1 = sample_shortcuts(model, {ends[nxt]: self.seed + i for i, _, nxt in todo if nxt in ends}, images, m, bs)
+        ends: dict[str, BranchEnd] = {
+            nxt: u.branch_end for _, u, nxt in todo if self.shortcut_target and u.branch_end is not None
+        }
+        y1_seeds = {ends[nxt].block: self.seed + i for i, _, nxt in todo if nxt in ends}
+        y1 = sample_shortcuts(model, y1_seeds, images, m, bs)
         for i, unit, nxt in todo:
             x = sample_inputs(work, nxt, images, m, self.seed + i, bs)
             if x.shape[1] != unit.size:
                 raise PruningError(f"regression: {nxt} reads {x.shape[1]} channels but {unit.name} has {unit.size}")
             y = targets[nxt]
             if nxt in ends:  # Y1' from the working network as it is now (earlier layers already pruned)
-                y1_work = sample_shortcuts(work, {ends[nxt]: self.seed + i}, images, m, bs)[ends[nxt]]
-                y = shortcut_target(y, y1[ends[nxt]], y1_work, branch_gain(work, nxt))
+                end = ends[nxt]
+                y1_work = sample_shortcuts(work, {end.block: self.seed + i}, images, m, bs)[end.block]
+                y = shortcut_target(y, y1[end.block], y1_work, branch_gain(work, end))
             w = layer_weight(work, nxt)
             norms = w.double().pow(2).sum((0, 2)).sqrt().cpu()
             inv = torch.where(norms > 0, 1 / norms, torch.zeros_like(norms))  # zero filter -> zero feature

@@ -14,58 +14,41 @@ the block's spatial size).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from pruning_lightning.models.resnet_cifar import BasicBlock, _shortcut_a
-from pruning_lightning.models.resnet_imagenet import _Block
-from pruning_lightning.pruning.reconstruct import _patches, _run
+from pruning_lightning.pruning.sampling import run_hooked, sample_patches
+from pruning_lightning.pruning.surgery import BranchEnd
 
 _POINT = nn.Conv2d(1, 1, 1, bias=False)  # geometry only: sample single positions of a feature map
-
-
-def residual_block(model: nn.Module, layer: str) -> str | None:
-    """The residual block whose branch ends with ``layer`` (``...conv{k}``, the last conv), or None."""
-    parent, _, leaf = layer.rpartition(".")
-    block = dict(model.named_modules()).get(parent)
-    m = re.fullmatch(r"conv(\d+)", leaf)
-    if not m or not isinstance(block, BasicBlock | _Block):
-        return None
-    return parent if getattr(block, f"conv{int(m.group(1)) + 1}", None) is None else None
-
-
-def _shortcut(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(block, BasicBlock):
-        return _shortcut_a(x, block.planes, block.stride, False)
-    return x if block.downsample is None else block.downsample(x)
 
 
 def sample_shortcuts(
     model: nn.Module, seeds: dict[str, int], images: torch.Tensor, locations: int, batch_size: int = 64
 ) -> dict[str, torch.Tensor]:
-    """Shortcut outputs (N, O) of several blocks in one pass; ``seeds``: block name -> its last conv's seed."""
+    """Shortcut outputs (N, O) of several blocks (``block.shortcut(x)``) in one pass; ``seeds``: block name -> its
+    last conv's seed."""
     modules = dict(model.named_modules())
     out: dict[str, list[torch.Tensor]] = {n: [] for n in seeds}
 
     def collect(name: str) -> Callable[[torch.Tensor], None]:
         gen = torch.Generator().manual_seed(seeds[name])
-        return lambda x: out[name].append(_patches(_shortcut(modules[name], x), _POINT, locations, gen)[..., 0])
+        return lambda x: out[name].append(sample_patches(modules[name].shortcut(x), _POINT, locations, gen)[..., 0])
 
     stop = next(iter(seeds)) if len(seeds) == 1 else None  # one block: nothing after its input is needed
-    _run(model, {n: collect(n) for n in seeds}, images, batch_size, stop_after=stop)
+    run_hooked(model, {n: collect(n) for n in seeds}, images, batch_size, stop_after=stop)
     return {n: torch.cat(v).float() for n, v in out.items()}
 
 
-def branch_gain(model: nn.Module, layer: str) -> torch.Tensor:
-    """Per-output-channel slope ``a`` from ``layer``'s conv output to the branch output (eval-mode BN x scale)."""
-    parent, _, leaf = layer.rpartition(".")
+def branch_gain(model: nn.Module, end: BranchEnd) -> torch.Tensor:
+    """Per-output-channel slope ``a`` from the branch's last conv output to the branch output
+    (eval-mode BN ``end.bn``, times the block's ``scale`` if any)."""
     modules = dict(model.named_modules())
-    bn = modules[f"{parent}.bn{leaf.removeprefix('conv')}"]
+    bn = modules[end.bn]
     a = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    scale = getattr(modules[parent], "scale", None)
+    scale = getattr(modules[end.block], "scale", None)
     return (a * scale.detach() if scale is not None else a).float()
 
 

@@ -7,7 +7,7 @@ Two halves:
       with the smallest L2 norm are set to zero; they keep receiving gradient and may regrow
       (:class:`~pruning_lightning.callbacks.soft_filter.SoftFilterPruning`, ``configs/sparsity/sfp.yaml``);
     * **hard** (:class:`SoftFilterPruner`): at the end, the same lowest-L2 filters of every channel
-      unit are removed by the family surgery, giving the small network that Scratch-E/B retrain.
+      unit are removed by the channel surgery, giving the small network that Scratch-E/B retrain.
 
 The reference soft-prunes every conv (``--layer_begin 0 --layer_inter 3``), the residual stream
 included. Our ResNet surgery cuts only the widths inside residual branches (the stream is fixed by the
@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
+from pruning_lightning.pruning.base import Pruner
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.surgery import channel_units
 
 

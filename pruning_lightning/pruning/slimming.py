@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
+from pruning_lightning.pruning.base import Pruner
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.surgery import channel_units
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class SlimmingPruner(Pruner):
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
         modules = dict(model.named_modules())
         units = [u for u in channel_units(model, arch) if u.bn is not None]
-        gammas = {u.name: modules[u.bn].weight.detach().abs().cpu() for u in units}  # type: ignore[index]
+        gammas = {u.name: modules[u.bn].weight.detach().abs().cpu() for u in units}
         everything = torch.cat(list(gammas.values())).sort().values
         threshold = everything[int(len(everything) * self.ratio)]
         plan = KeepPlan()

@@ -6,7 +6,7 @@ exactly 0, which ``BlockScaleSparsity`` produces) loses its residual branch. The
 shortcut: an identity, or for a downsampling block its projection (ImageNet ResNet) / the
 parameter-free pool-and-pad shortcut (CIFAR ResNet).
 
-The result is the family's ordinary cfg (the same spec as the SSS presets): a removed block has
+The result is the architecture's ordinary cfg (the same spec as the SSS presets): a removed block has
 width 0 (``resnet_cifar``) or an all-zero group (``resnet_imagenet``, e.g. ResNet-41 =
 ``configs/arch/imagenet/sss_resnet41.yaml``). Surviving scales are folded into the branch's last
 BatchNorm (``gamma * s``, ``beta * s``) and ``block_scale`` is dropped, so the pruned net is the
@@ -26,18 +26,9 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
-
-
-def blocks(arch: ArchSpec) -> list[tuple[str, list[int]]]:
-    """``(block name, its cfg group)`` in network order for the residual families."""
-    if arch.family == "resnet_cifar":
-        from pruning_lightning.models.resnet_cifar import block_names
-
-        return [(n, [int(w)]) for n, w in zip(block_names(arch.depth), arch.cfg or [], strict=True)]
-    from pruning_lightning.models.resnet_imagenet import block_layout, groups
-
-    return [(layout[0], g) for layout, g in zip(block_layout(arch), groups(arch), strict=True)]
+from pruning_lightning.pruning.base import Pruner
+from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.surgery import residual_blocks
 
 
 class SSSPruner(Pruner):
@@ -67,8 +58,9 @@ class SSSPruner(Pruner):
         plan = KeepPlan()
         cfg: list[int] = []
         removed: list[str] = []
-        for name, group in blocks(arch):
-            if not any(group):  # already without a branch
+        for block in residual_blocks(arch):
+            name, group, last_bn = block.name, block.group, block.last_bn
+            if last_bn is None:  # already without a branch
                 cfg += group
                 continue
             scale = params[f"{name}.scale"].detach()
@@ -77,7 +69,6 @@ class SSSPruner(Pruner):
                 removed.append(name)
                 continue
             cfg += group
-            last_bn = max((m for m in modules if m.startswith(f"{name}.bn")), key=lambda m: int(m.rsplit("bn", 1)[1]))
             bn = modules[last_bn]
             # bn(x) * s == BN with gamma * s and beta * s (eval mode): fold the scale away.
             plan.weight_updates[f"{last_bn}.weight"] = bn.weight.detach() * scale

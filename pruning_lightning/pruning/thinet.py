@@ -43,17 +43,10 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan
 from pruning_lightning.pruning.layer_finetune import Mask, finetune
-from pruning_lightning.pruning.reconstruct import (
-    ReconstructionPruner,
-    contribution_gram,
-    keep_count,
-    layer_weight,
-    next_layer,
-    sample_inputs,
-    set_layer_weight,
-)
+from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.reconstruct import ReconstructionPruner, contribution_gram, keep_count
+from pruning_lightning.pruning.sampling import layer_weight, sample_inputs, set_layer_weight
 
 
 def group_channels(x: torch.Tensor, w: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,7 +127,7 @@ class ThiNetPruner(ReconstructionPruner):
         for i, unit in enumerate(units):
             if ratios[unit.name] == 0:
                 continue
-            nxt = next_layer(work, arch, unit)
+            nxt = unit.consumer
             if nxt is None:
                 plan.notes.append(f"thinet: {unit.name} feeds no single next layer; left intact")
                 continue
@@ -153,7 +146,7 @@ class ThiNetPruner(ReconstructionPruner):
             plan.channels[unit.name] = kept
             touched.append(nxt)
             masks.append((dict(work.named_modules())[nxt].weight, unit.size, torch.tensor(removed, dtype=torch.long)))
-            if steps:
+            if steps and data is not None:  # steps > 0 only with data
                 finetune(work, data, steps, self.finetune_lr, masks, self.seed + i)
         if not plan.channels:
             raise PruningError("thinet: no layer was pruned; check ratio / layer_ratios")

@@ -1,7 +1,7 @@
 """Uniform baselines of "pruning as architecture search" (Liu et al., ICLR 2019, arXiv 1810.05270 Sec. 5).
 
 * :class:`UniformChannelPruner` removes the same fraction of channels from every prunable channel
-  unit of the family (``num_keep = int(C * (1 - ratio))``, the rule of arXiv 1810.05270 Table 1). Which channels
+  unit of the network (``num_keep = int(C * (1 - ratio))``, the rule of arXiv 1810.05270 Table 1). Which channels
   survive does not matter for scratch training; ``keep="l1"`` keeps the largest-L1 filters (so the
   result can also be fine-tuned sensibly), ``keep="first"`` the first ``num_keep``. Units with no
   producing conv (the channel selections of PreResNet / DenseNet) always keep the first ``num_keep``.
@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.base import KeepPlan, Pruner
+from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.magnitude import ALL_FAMILIES, check_layers, conv_weights
+from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.surgery import channel_units
 
 

@@ -1,73 +1,70 @@
-"""The only code that cuts layers and copies surviving weights.
+"""The only code that knows a family's structure, cuts layers and copies surviving weights.
 
-Each family registers a :class:`FamilySurgery`: its *channel units* (the groups of channels a
-structured method may remove, with the conv that produces them and the BN that scales them) and
-``cut(model, arch, keep) -> (arch, state_dict, structure)``. Unstructured masks are
-family-independent and handled here.
+Each family module here (listed in :data:`SURGERY`) describes its prunable structure once (see
+:mod:`~pruning_lightning.pruning.surgery.structure`) and cuts it with the shared helpers of
+:mod:`~pruning_lightning.pruning.surgery.slicing`. Criteria ask this package for units, stages and
+residual blocks; they never branch on the family. Unstructured masks and block-level plans are
+family-independent and handled here. A new family adds a module here and one line to ``SURGERY``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import copy
+from collections.abc import Collection
 
 import torch
 from torch import nn
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.surgery import densenet, preresnet, resnet_cifar, resnet_imagenet, vgg, vgg_imagenet
+from pruning_lightning.pruning.surgery.structure import (
+    BranchEnd,
+    ChannelUnit,
+    FamilySurgery,
+    ResidualBlock,
+    SurgeryResult,
+)
 
-if TYPE_CHECKING:
-    from pruning_lightning.pruning.base import KeepPlan
+SURGERY: dict[str, FamilySurgery] = {
+    "vgg": vgg.SURGERY,
+    "vgg_imagenet": vgg_imagenet.SURGERY,
+    "resnet_cifar": resnet_cifar.SURGERY,
+    "resnet_imagenet": resnet_imagenet.SURGERY,
+    "preresnet": preresnet.SURGERY,
+    "densenet": densenet.SURGERY,
+}
 
-
-@dataclass(frozen=True)
-class ChannelUnit:
-    """A group of channels that structured pruning keeps or removes together.
-
-    Attributes:
-        name: plan key.
-        conv: module producing the channels (scored by L1-norm / ThiNet), if any.
-        bn: BatchNorm scaling the channels (scored by slimming), if any.
-        size: number of channels in the unpruned layer.
-    """
-
-    name: str
-    conv: str | None
-    bn: str | None
-    size: int
-
-
-Cut = Callable[
-    [nn.Module, ArchSpec, dict[str, torch.Tensor]], tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]
+__all__ = [
+    "SURGERY",
+    "BranchEnd",
+    "ChannelUnit",
+    "FamilySurgery",
+    "ResidualBlock",
+    "SurgeryResult",
+    "apply_plan",
+    "channel_units",
+    "check_supported",
+    "get_surgery",
+    "num_stages",
+    "numbered_units",
+    "residual_blocks",
 ]
 
 
-@dataclass(frozen=True)
-class FamilySurgery:
-    units: Callable[[nn.Module, ArchSpec], list[ChannelUnit]]
-    cut: Cut
-
-
-SURGERY: dict[str, FamilySurgery] = {}
-
-
-def register_surgery(family: str, surgery: FamilySurgery) -> None:
-    SURGERY[family] = surgery
-
-
 def get_surgery(family: str) -> FamilySurgery:
-    """The family's surgery, from ``pruning/surgery/<family>.py`` (imported on first use)."""
-    import importlib
-    import pkgutil
-
-    if family not in SURGERY and family in {i.name for i in pkgutil.iter_modules(__path__)}:
-        importlib.import_module(f"{__name__}.{family}")
-
+    """The surgery of ``family``."""
     if family not in SURGERY:
         raise PruningError(f"no channel surgery for family {family!r}; families with surgery: {sorted(SURGERY)}")
     return SURGERY[family]
+
+
+def check_supported(arch: ArchSpec, method: str, supports: Collection[str]) -> None:
+    """Raise unless ``method`` (which declares the families it ``supports``) applies to ``arch``."""
+    if arch.family not in supports:
+        raise PruningError(f"method {method!r} does not support family {arch.family!r}; it supports {sorted(supports)}")
 
 
 def channel_units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
@@ -75,10 +72,36 @@ def channel_units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     return get_surgery(arch.family).units(model, arch)
 
 
-def apply_plan(
-    model: nn.Module, arch: ArchSpec, plan: KeepPlan
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
-    """Apply a KeepPlan. Returns (new arch, structure, weights, kept-per-unit summary)."""
+def numbered_units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
+    """The units with a Li et al. layer id (L1-norm), in network order.
+
+    Raises:
+        PruningError: ``arch`` has no such numbering (e.g. a bottleneck ResNet).
+    """
+    surgery = get_surgery(arch.family)
+    if surgery.check_numbered is not None:
+        surgery.check_numbered(arch)
+    return [u for u in surgery.units(model, arch) if u.layer_id is not None]
+
+
+def num_stages(arch: ArchSpec) -> int:
+    """Stages of the network (the ``stage`` numbering of its units)."""
+    surgery = get_surgery(arch.family)
+    if surgery.num_stages is None:
+        raise PruningError(f"{arch} has no stage numbering")
+    return surgery.num_stages(arch)
+
+
+def residual_blocks(arch: ArchSpec) -> list[ResidualBlock]:
+    """The residual blocks of the unpruned layout, in network order (block-level methods)."""
+    surgery = get_surgery(arch.family)
+    if surgery.residual_blocks is None:
+        raise PruningError(f"{arch} has no residual blocks")
+    return surgery.residual_blocks(arch)
+
+
+def apply_plan(model: nn.Module, arch: ArchSpec, plan: KeepPlan) -> SurgeryResult:
+    """Apply a KeepPlan: the new architecture, its inherited weights, its structure and a kept summary."""
     if plan.weight_updates:  # reconstructed next-layer weights (ThiNet, regression) are inherited like any other
         model = _with_updates(model, plan.weight_updates)
     if plan.arch is not None:
@@ -96,9 +119,9 @@ def apply_plan(
             if idx.max() >= units[name].size or idx.min() < 0:
                 raise PruningError(f"plan for {name} has indices outside 0..{units[name].size - 1}")
         keep = {k: torch.sort(v.long()).values for k, v in channels.items()}
-        new_arch, weights, structure = surgery.cut(model, arch, keep)
+        result = surgery.cut(model, arch, keep)
         kept = {u: f"{len(keep[u]) if u in keep else units[u].size}/{units[u].size}" for u in units}
-        return new_arch, structure, weights, kept
+        return SurgeryResult(arch=result.arch, weights=result.weights, structure=result.structure, kept=kept)
     # Unstructured: same architecture; masks are structure, masked weights are the inherited weights.
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     params = dict(model.named_parameters())
@@ -109,13 +132,11 @@ def apply_plan(
         state[name] = state[name] * mask
         kept[name] = f"{int(mask.sum())}/{mask.numel()}"
     structure = {f"mask:{k}": v.bool() for k, v in masks.items()}
-    return arch, structure, state, kept
+    return SurgeryResult(arch=arch, weights=state, structure=structure, kept=kept)
 
 
 def _with_updates(model: nn.Module, updates: dict[str, torch.Tensor]) -> nn.Module:
     """A copy of ``model`` with some state-dict tensors replaced (same shapes)."""
-    import copy
-
     model = copy.deepcopy(model)
     state = model.state_dict()
     for name, value in updates.items():
@@ -125,12 +146,8 @@ def _with_updates(model: nn.Module, updates: dict[str, torch.Tensor]) -> nn.Modu
     return model
 
 
-def _rearchitect(
-    model: nn.Module, new_arch: ArchSpec
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
+def _rearchitect(model: nn.Module, new_arch: ArchSpec) -> SurgeryResult:
     """Block-level plan: build ``new_arch`` and copy every tensor it has from ``model`` by name."""
-    from pruning_lightning.models import build_arch, resolve
-
     new_arch = resolve(new_arch)
     old = model.state_dict()
     new = build_arch(new_arch).state_dict()
@@ -143,4 +160,4 @@ def _rearchitect(
     gone = [m for m in prefixes if not any(k.startswith(m + ".") for k in new)]
     kept = {m: "removed" for m in sorted(gone) if not any(m.startswith(g + ".") for g in gone)}
     structure = {k: v.clone() for k, v in weights.items() if k.endswith(".indexes")}  # channel selections
-    return new_arch, structure, weights, kept
+    return SurgeryResult(arch=new_arch, weights=weights, structure=structure, kept=kept)

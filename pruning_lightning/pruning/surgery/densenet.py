@@ -15,12 +15,12 @@ from torch import nn
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.densenet import bn_widths, is_slimming, layers_per_block
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
-from pruning_lightning.pruning.surgery.preresnet import narrow_selection
+from pruning_lightning.pruning.surgery.slicing import clone_state, cut_selection
+from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
 
 
 def _sites(arch: ArchSpec) -> list[tuple[str, str, str]]:
-    """(BN, selection, consumer weight) of every selection, in cfg order."""
+    """(BN, selection, consumer) of every selection, in cfg order."""
     if not is_slimming(arch.variant):
         raise PruningError(
             f"densenet surgery needs the slimming variant (channel selections), got {arch.variant!r}; "
@@ -28,9 +28,9 @@ def _sites(arch: ArchSpec) -> list[tuple[str, str, str]]:
         )
     n, out = layers_per_block(arch), []
     for d in range(1, 4):
-        out += [(f"dense{d}.{i}.bn1", f"dense{d}.{i}.select", f"dense{d}.{i}.conv1.weight") for i in range(n)]
-        last = (f"trans{d}.bn1", f"trans{d}.select", f"trans{d}.conv1.weight")
-        out.append(last if d < 3 else ("bn", "select", "fc.weight"))
+        out += [(f"dense{d}.{i}.bn1", f"dense{d}.{i}.select", f"dense{d}.{i}.conv1") for i in range(n)]
+        last = (f"trans{d}.bn1", f"trans{d}.select", f"trans{d}.conv1")
+        out.append(last if d < 3 else ("bn", "select", "fc"))
     return out
 
 
@@ -39,19 +39,13 @@ def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     return [ChannelUnit(name=bn, conv=None, bn=bn, size=w) for (bn, _, _), w in pairs]
 
 
-def cut(
-    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
     """Narrow every selection to its BN's keep-set and slice the consumer's inputs."""
-    new = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    structure: dict[str, torch.Tensor] = {}
-    cfg: list[int | str] = []
-    for bn, sel, consumer in _sites(arch):
-        mask, cols = narrow_selection(new[f"{sel}.indexes"], keep.get(bn), bn)
-        structure[f"{sel}.indexes"] = new[f"{sel}.indexes"] = mask
-        new[consumer] = new[consumer][:, cols].clone()
-        cfg.append(len(cols))
-    return arch.replace(cfg=cfg), new, {k: v.clone() for k, v in structure.items()}
+    new = clone_state(model)
+    sites = _sites(arch)
+    cfg: list[int | str] = [cut_selection(new, sel, keep.get(bn), bn, consumer) for bn, sel, consumer in sites]
+    structure = {f"{sel}.indexes": new[f"{sel}.indexes"].clone() for _, sel, _ in sites}
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure=structure)
 
 
-register_surgery("densenet", FamilySurgery(units=units, cut=cut))
+SURGERY = FamilySurgery(units=units, cut=cut)

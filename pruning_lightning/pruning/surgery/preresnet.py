@@ -21,36 +21,8 @@ from torch import nn
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.preresnet import blocks_per_stage, is_slimming, stream_widths
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
-
-BN_KEYS = ("weight", "bias", "running_mean", "running_var")
-
-
-def narrow_selection(
-    old_mask: torch.Tensor, keep: torch.Tensor | None, where: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """New selection mask (old selection AND kept) and the positions, among the previously
-    selected channels, that stay selected (the input columns of the consuming conv/FC to keep).
-
-    Raises:
-        PruningError: nothing would stay selected at ``where``.
-    """
-    old_mask = old_mask.bool()
-    before = torch.nonzero(old_mask).flatten()
-    if keep is None:
-        return old_mask.clone(), torch.arange(len(before))
-    mask = torch.zeros_like(old_mask)
-    mask[keep] = True
-    mask &= old_mask
-    if not mask.any():
-        raise PruningError(f"the plan deselects every channel still selected at {where}; lower the ratio")
-    return mask, torch.nonzero(mask[before]).flatten()
-
-
-def slice_bn(state: dict[str, torch.Tensor], bn: str, idx: torch.Tensor) -> None:
-    """Keep channels ``idx`` of BN ``bn`` in ``state`` (in place)."""
-    for p in BN_KEYS:
-        state[f"{bn}.{p}"] = state[f"{bn}.{p}"][idx].clone()
+from pruning_lightning.pruning.surgery.slicing import clone_state, cut_selection, cut_units
+from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
 
 
 def _blocks(arch: ArchSpec) -> list[str]:
@@ -71,39 +43,32 @@ def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     assert arch.cfg is not None
     stream, out = stream_widths(arch), []
     for i, blk in enumerate(_blocks(arch)):
+        w1, w2 = int(arch.cfg[3 * i + 1]), int(arch.cfg[3 * i + 2])
         out += [
             ChannelUnit(name=f"{blk}.bn1", conv=None, bn=f"{blk}.bn1", size=stream[i]),
-            ChannelUnit(name=f"{blk}.bn2", conv=f"{blk}.conv1", bn=f"{blk}.bn2", size=int(arch.cfg[3 * i + 1])),
-            ChannelUnit(name=f"{blk}.bn3", conv=f"{blk}.conv2", bn=f"{blk}.bn3", size=int(arch.cfg[3 * i + 2])),
+            ChannelUnit(name=f"{blk}.bn2", conv=f"{blk}.conv1", bn=f"{blk}.bn2", size=w1, consumer=f"{blk}.conv2"),
+            ChannelUnit(name=f"{blk}.bn3", conv=f"{blk}.conv2", bn=f"{blk}.bn3", size=w2, consumer=f"{blk}.conv3"),
         ]
     return [*out, ChannelUnit(name="bn", conv=None, bn="bn", size=stream[-1])]
 
 
-def cut(
-    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
     """Selections for bn1 / final bn, physical cuts for bn2 / bn3 (see module docstring)."""
     _check(arch)
     assert arch.cfg is not None
-    new = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    structure: dict[str, torch.Tensor] = {}
+    new = clone_state(model)
+    cut_units(new, [u for u in units(model, arch) if u.conv is not None], keep)  # bn2 / bn3
+    selections: list[str] = []
     cfg: list[int | str] = []
     for i, blk in enumerate(_blocks(arch)):
-        mask, cols = narrow_selection(new[f"{blk}.select.indexes"], keep.get(f"{blk}.bn1"), f"{blk}.bn1")
-        structure[f"{blk}.select.indexes"] = new[f"{blk}.select.indexes"] = mask
-        k2 = keep.get(f"{blk}.bn2", torch.arange(int(arch.cfg[3 * i + 1])))
-        k3 = keep.get(f"{blk}.bn3", torch.arange(int(arch.cfg[3 * i + 2])))
-        new[f"{blk}.conv1.weight"] = new[f"{blk}.conv1.weight"][k2][:, cols].clone()
-        slice_bn(new, f"{blk}.bn2", k2)
-        new[f"{blk}.conv2.weight"] = new[f"{blk}.conv2.weight"][k3][:, k2].clone()
-        slice_bn(new, f"{blk}.bn3", k3)
-        new[f"{blk}.conv3.weight"] = new[f"{blk}.conv3.weight"][:, k3].clone()
-        cfg += [len(cols), len(k2), len(k3)]
-    mask, cols = narrow_selection(new["select.indexes"], keep.get("bn"), "bn")
-    structure["select.indexes"] = new["select.indexes"] = mask
-    new["fc.weight"] = new["fc.weight"][:, cols].clone()
-    cfg.append(len(cols))
-    return arch.replace(cfg=cfg), new, {k: v.clone() for k, v in structure.items()}
+        cfg.append(cut_selection(new, f"{blk}.select", keep.get(f"{blk}.bn1"), f"{blk}.bn1", f"{blk}.conv1"))
+        selections.append(f"{blk}.select.indexes")
+        for k in (1, 2):
+            bn = f"{blk}.bn{k + 1}"
+            cfg.append(len(keep[bn]) if bn in keep else int(arch.cfg[3 * i + k]))
+    cfg.append(cut_selection(new, "select", keep.get("bn"), "bn", "fc"))
+    selections.append("select.indexes")
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={k: new[k].clone() for k in selections})
 
 
-register_surgery("preresnet", FamilySurgery(units=units, cut=cut))
+SURGERY = FamilySurgery(units=units, cut=cut)

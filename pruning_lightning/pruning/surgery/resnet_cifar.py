@@ -1,9 +1,12 @@
 """Channel surgery for CIFAR ResNet (Li et al.'s L1-norm setting, arXiv 1810.05270 Table 1).
 
 One unit per block with a residual branch, named ``layer{s}.{b}.conv1``: its output channels (conv
-``layer{s}.{b}.conv1``, BN ``layer{s}.{b}.bn1``). Cutting it slices conv1's outputs, bn1, and
-conv2's inputs; the residual stream (conv2 outputs, bn2) is never touched. Blocks whose branch is
-removed (cfg 0) have no unit.
+``layer{s}.{b}.conv1``, BN ``layer{s}.{b}.bn1``), consumed by ``conv2``, the branch's last conv.
+Cutting it slices conv1's outputs, bn1, and conv2's inputs; the residual stream (conv2 outputs, bn2)
+is never touched. Blocks whose branch is removed (cfg 0) have no unit.
+
+L1-norm numbering (Li et al.): the stem is id 1 and block ``j`` (0-based, network order, counting
+removed branches too) has ids ``2 + 2j`` (conv1) and ``3 + 2j``; the stage is ``layer{s}``.
 """
 
 from __future__ import annotations
@@ -11,40 +14,61 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.models.resnet_cifar import block_names
+from pruning_lightning.models.resnet_cifar import STAGE_WIDTHS, block_names
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
+from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
+from pruning_lightning.pruning.surgery.structure import (
+    BranchEnd,
+    ChannelUnit,
+    FamilySurgery,
+    ResidualBlock,
+    SurgeryResult,
+)
 
-BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+
+def _stage(block: str) -> int:
+    return int(block.split(".")[0].removeprefix("layer"))
+
+
+def num_stages(arch: ArchSpec) -> int:
+    return len(STAGE_WIDTHS)
 
 
 def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     assert arch.cfg is not None
     return [
-        ChannelUnit(name=f"{blk}.conv1", conv=f"{blk}.conv1", bn=f"{blk}.bn1", size=int(w))
-        for blk, w in zip(block_names(arch.depth), arch.cfg, strict=True)
+        ChannelUnit(
+            name=f"{blk}.conv1",
+            conv=f"{blk}.conv1",
+            bn=f"{blk}.bn1",
+            size=int(w),
+            stage=_stage(blk),
+            layer_id=2 + 2 * j,
+            consumer=f"{blk}.conv2",
+            branch_end=BranchEnd(block=blk, bn=f"{blk}.bn2"),
+        )
+        for j, (blk, w) in enumerate(zip(block_names(arch.depth), arch.cfg, strict=True))
         if int(w) > 0
     ]
 
 
-def cut(
-    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def residual_blocks(arch: ArchSpec) -> list[ResidualBlock]:
+    return [
+        ResidualBlock(name=blk, group=[int(w)], last_bn=f"{blk}.bn2" if int(w) > 0 else None)
+        for blk, w in zip(block_names(arch.depth), arch.cfg or [], strict=True)
+    ]
+
+
+def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
     """Slice conv1 outputs, bn1 and conv2 inputs of every block named in ``keep``."""
     assert arch.cfg is not None
-    new = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    cfg: list[int | str] = []
-    for blk, w in zip(block_names(arch.depth), arch.cfg, strict=True):
-        idx = keep.get(f"{blk}.conv1")
-        if idx is None:
-            cfg.append(int(w))
-            continue
-        new[f"{blk}.conv1.weight"] = new[f"{blk}.conv1.weight"][idx].clone()
-        for p in BN_KEYS:
-            new[f"{blk}.bn1.{p}"] = new[f"{blk}.bn1.{p}"][idx].clone()
-        new[f"{blk}.conv2.weight"] = new[f"{blk}.conv2.weight"][:, idx].clone()
-        cfg.append(len(idx))
-    return arch.replace(cfg=cfg), new, {}
+    new = clone_state(model)
+    cut_units(new, units(model, arch), keep)
+    cfg: list[int | str] = [
+        len(keep[f"{blk}.conv1"]) if f"{blk}.conv1" in keep else int(w)
+        for blk, w in zip(block_names(arch.depth), arch.cfg, strict=True)
+    ]
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
-register_surgery("resnet_cifar", FamilySurgery(units=units, cut=cut))
+SURGERY = FamilySurgery(units=units, cut=cut, num_stages=num_stages, residual_blocks=residual_blocks)

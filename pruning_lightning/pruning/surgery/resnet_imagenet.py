@@ -13,6 +13,10 @@ cut, and blocks removed by SSS (all-zero cfg group) have no units. A bottleneck'
 ``ChannelSelection`` and its selected-input count (the group's first number) are kept as they are;
 ``structure`` = the ``selection.indexes`` buffers of the new net, so Scratch-E/B select the same
 input channels.
+
+L1-norm numbering (Li et al., basic blocks only): the stem is id 1 and block ``j`` (0-based, network
+order) has ids ``2 + 2j`` (conv1) and ``3 + 2j``; 1x1 downsample convs are not numbered. The stage is
+``layer{s}``.
 """
 
 from __future__ import annotations
@@ -20,11 +24,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.models.resnet_imagenet import block_layout, groups
+from pruning_lightning.errors import PruningError
+from pruning_lightning.models.resnet_imagenet import BLOCKS, block_layout, groups
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
-
-BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
+from pruning_lightning.pruning.surgery.structure import (
+    BranchEnd,
+    ChannelUnit,
+    FamilySurgery,
+    ResidualBlock,
+    SurgeryResult,
+)
 
 
 def _inner(grp: list[int]) -> list[tuple[int, int]]:
@@ -34,41 +44,69 @@ def _inner(grp: list[int]) -> list[tuple[int, int]]:
     return [(1, grp[0])] if len(grp) == 1 else [(1, grp[1]), (2, grp[2])]
 
 
+def _last(grp: list[int]) -> int:
+    """Index of the branch's last conv: 3 (bottleneck, ``[k, w1, w2]``) or 2 (basic, ``[w]``)."""
+    return 3 if len(grp) == 3 else 2
+
+
+def _stage(block: str) -> int:
+    return int(block.split(".")[0].removeprefix("layer"))
+
+
 def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     """One unit per inner conv of every block with a residual branch, in network order."""
     out = []
-    for (blk, *_), grp in zip(block_layout(arch), groups(arch), strict=True):
+    for j, ((blk, *_), grp) in enumerate(zip(block_layout(arch), groups(arch), strict=True)):
         out += [
-            ChannelUnit(name=f"{blk}.conv{i}", conv=f"{blk}.conv{i}", bn=f"{blk}.bn{i}", size=int(w))
+            ChannelUnit(
+                name=f"{blk}.conv{i}",
+                conv=f"{blk}.conv{i}",
+                bn=f"{blk}.bn{i}",
+                size=int(w),
+                stage=_stage(blk),
+                layer_id=2 + 2 * j if len(grp) == 1 else None,
+                consumer=f"{blk}.conv{i + 1}",
+                branch_end=BranchEnd(block=blk, bn=f"{blk}.bn{i + 1}") if i + 1 == _last(grp) else None,
+            )
             for i, w in _inner(grp)
         ]
     return out
 
 
-def cut(
-    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def num_stages(arch: ArchSpec) -> int:
+    return len(BLOCKS[arch.depth][1])
+
+
+def check_numbered(arch: ArchSpec) -> None:
+    """Li et al.'s layer ids exist for basic-block ResNets only."""
+    kind = BLOCKS[arch.depth][0]
+    if kind != "basic":
+        raise PruningError(f"L1-norm pruning is defined for basic-block ResNets (18/34); {arch} has {kind} blocks")
+
+
+def residual_blocks(arch: ArchSpec) -> list[ResidualBlock]:
+    out = []
+    for (blk, *_), grp in zip(block_layout(arch), groups(arch), strict=True):
+        last_bn = f"{blk}.bn{_last(grp)}" if any(grp) else None
+        out.append(ResidualBlock(name=blk, group=grp, last_bn=last_bn))
+    return out
+
+
+def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
     """Slice each kept unit's conv outputs (and bias), its BN, and the next conv's inputs."""
-    new = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    new = clone_state(model)
+    cut_units(new, units(model, arch), keep)
     cfg: list[int | str] = []
     for (blk, *_), grp in zip(block_layout(arch), groups(arch), strict=True):
         grp = list(grp)
         for i, _ in _inner(grp):
-            idx = keep.get(f"{blk}.conv{i}")
-            if idx is None:
-                continue
-            conv = f"{blk}.conv{i}"
-            new[f"{conv}.weight"] = new[f"{conv}.weight"][idx].clone()
-            if f"{conv}.bias" in new:
-                new[f"{conv}.bias"] = new[f"{conv}.bias"][idx].clone()
-            for p in BN_KEYS:
-                new[f"{blk}.bn{i}.{p}"] = new[f"{blk}.bn{i}.{p}"][idx].clone()
-            nxt = f"{blk}.conv{i + 1}.weight"
-            new[nxt] = new[nxt][:, idx].clone()
-            grp[i - 1 if len(grp) == 1 else i] = len(idx)  # basic: cfg = [w]; bottleneck: [k, w1, w2]
+            if f"{blk}.conv{i}" in keep:  # basic: cfg = [w]; bottleneck: [k, w1, w2]
+                grp[i - 1 if len(grp) == 1 else i] = len(keep[f"{blk}.conv{i}"])
         cfg += grp
     structure = {k: v.clone() for k, v in new.items() if k.endswith("selection.indexes")}
-    return arch.replace(cfg=cfg), new, structure
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure=structure)
 
 
-register_surgery("resnet_imagenet", FamilySurgery(units=units, cut=cut))
+SURGERY = FamilySurgery(
+    units=units, cut=cut, num_stages=num_stages, residual_blocks=residual_blocks, check_numbered=check_numbered
+)

@@ -1,4 +1,8 @@
-"""Channel surgery for CIFAR VGG: a unit per conv (its BN scales it)."""
+"""Channel surgery for CIFAR VGG: a unit per conv (its BN scales it).
+
+Conv ``i`` (``features.conv{i}``) has L1-norm layer id ``i``; a stage is the run of convs between two
+max-pools. Its channels feed the next conv, the last conv's the classifier's first Linear.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +11,56 @@ from torch import nn
 
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.vgg import conv_names
-from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
+from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
+from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
+
+
+def conv_stages(cfg: list[int | str]) -> list[int]:
+    """1-based stage of every conv of ``cfg``: the run of convs between two max-pools."""
+    stages, s = [], 1
+    for c in cfg:
+        if c == "M":
+            s += 1
+        else:
+            stages.append(s)
+    return stages
+
+
+def num_stages(arch: ArchSpec) -> int:
+    assert arch.cfg is not None
+    return arch.cfg.count("M") + 1
 
 
 def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     assert arch.cfg is not None
     widths = [int(c) for c in arch.cfg if c != "M"]
+    names = conv_names(arch.cfg)
+    consumers = [*names[1:], "classifier.fc1" if arch.variant == "l1" else "classifier"]
     return [
-        ChannelUnit(name=name, conv=name, bn=name.replace("conv", "bn"), size=w)
-        for name, w in zip(conv_names(arch.cfg), widths, strict=True)
+        ChannelUnit(
+            name=name,
+            conv=name,
+            bn=name.replace("conv", "bn"),
+            size=w,
+            stage=stage,
+            layer_id=i + 1,
+            consumer=consumer,
+        )
+        for i, (name, w, stage, consumer) in enumerate(
+            zip(names, widths, conv_stages(arch.cfg), consumers, strict=True)
+        )
     ]
 
 
-def cut(
-    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Slice convs (out, then the next conv's in), BNs, and the classifier's input."""
+def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
+    """Slice every kept unit's conv outputs (and bias), its BN, and its consumer's inputs."""
     assert arch.cfg is not None
-    old = model.state_dict()
-    new: dict[str, torch.Tensor] = {}
-    names = conv_names(arch.cfg)
-    widths = [int(c) for c in arch.cfg if c != "M"]
-    all_idx = {n: torch.arange(w) for n, w in zip(names, widths, strict=True)}
-    keep = {**all_idx, **keep}
-    prev = torch.arange(3)
-    for name in names:
-        out_idx = keep[name]
-        new[f"{name}.weight"] = old[f"{name}.weight"][out_idx][:, prev].clone()
-        if f"{name}.bias" in old:  # the weight-level variant's conv bias
-            new[f"{name}.bias"] = old[f"{name}.bias"][out_idx].clone()
-        bn = name.replace("conv", "bn")
-        for p in ("weight", "bias", "running_mean", "running_var"):
-            new[f"{bn}.{p}"] = old[f"{bn}.{p}"][out_idx].clone()
-        new[f"{bn}.num_batches_tracked"] = old[f"{bn}.num_batches_tracked"].clone()
-        prev = out_idx
-    first_fc = "classifier.fc1" if arch.variant == "l1" else "classifier"
-    for k, v in old.items():
-        if k.startswith("classifier"):
-            new[k] = v[:, prev].clone() if k == f"{first_fc}.weight" else v.clone()
-    widths_iter = iter(len(keep[n]) for n in names)
-    cfg: list[int | str] = ["M" if c == "M" else next(widths_iter) for c in arch.cfg]
-    return arch.replace(cfg=cfg), new, {}
+    new = clone_state(model)
+    all_units = units(model, arch)
+    cut_units(new, all_units, keep)
+    widths = iter(len(keep[u.name]) if u.name in keep else u.size for u in all_units)
+    cfg: list[int | str] = ["M" if c == "M" else next(widths) for c in arch.cfg]
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
-register_surgery("vgg", FamilySurgery(units=units, cut=cut))
+SURGERY = FamilySurgery(units=units, cut=cut, num_stages=num_stages)

@@ -3,7 +3,8 @@
 Units: one per conv (scaled by its BN in the ``bn`` / ``slimming`` variants) and, for ``slimming``,
 one per hidden FC layer (scaled by its BatchNorm1d, which the reference prunes too). The first FC
 reads the flattened ``c x 7 x 7`` map, so keeping channel ``j`` of the last conv keeps its block of
-49 inputs ``49*j .. 49*j + 48`` (``gap``: one input per channel).
+49 inputs ``49*j .. 49*j + 48`` (``gap``: one input per channel). Stages are the runs of convs
+between max-pools; the hidden FC units have no stage and no consumer (they are not reconstructed).
 """
 
 from __future__ import annotations
@@ -13,11 +14,18 @@ from torch import nn
 
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.vgg_imagenet import SPATIAL, conv_names, split_cfg
-from pruning_lightning.pruning.surgery import ChannelUnit, FamilySurgery, register_surgery
+from pruning_lightning.pruning.surgery.slicing import clone_state, cut_unit
+from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
+from pruning_lightning.pruning.surgery.vgg import conv_stages
 
 
 def _bn_of(conv: str, variant: str) -> str | None:
     return conv.replace("conv", "bn") if variant in ("bn", "slimming") else None
+
+
+def num_stages(arch: ArchSpec) -> int:
+    assert arch.cfg is not None
+    return max(conv_stages(split_cfg(arch.cfg, arch.variant)[0]))
 
 
 def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
@@ -25,9 +33,12 @@ def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     assert arch.cfg is not None
     conv_cfg, hidden = split_cfg(arch.cfg, arch.variant)
     widths = [int(c) for c in conv_cfg if c != "M"]
+    names = conv_names(conv_cfg)
     out = [
-        ChannelUnit(name=name, conv=name, bn=_bn_of(name, arch.variant), size=w)
-        for name, w in zip(conv_names(conv_cfg), widths, strict=True)
+        ChannelUnit(name=name, conv=name, bn=_bn_of(name, arch.variant), size=w, stage=stage, consumer=consumer)
+        for name, w, stage, consumer in zip(
+            names, widths, conv_stages(conv_cfg), [*names[1:], "classifier.fc1"], strict=True
+        )
     ]
     if arch.variant == "slimming":
         # conv=None: these channels come from a Linear, which conv-scoring criteria do not handle.
@@ -38,49 +49,27 @@ def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     return out
 
 
-def _slice_bn(new: dict[str, torch.Tensor], old: dict[str, torch.Tensor], bn: str, idx: torch.Tensor) -> None:
-    for p in ("weight", "bias", "running_mean", "running_var"):
-        new[f"{bn}.{p}"] = old[f"{bn}.{p}"][idx].clone()
-
-
-def cut(
-    model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]
-) -> tuple[ArchSpec, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Slice convs (outputs, then the next conv's inputs), BNs, and the FC rows/columns."""
+def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
+    """Slice convs (outputs, then the next layer's inputs), BNs, and the FC rows/columns."""
     assert arch.cfg is not None
-    old = model.state_dict()
-    new = {k: v.clone() for k, v in old.items()}
+    new = clone_state(model)
     conv_cfg, hidden = split_cfg(arch.cfg, arch.variant)
     all_units = units(model, arch)
-    keep = {**{u.name: torch.arange(u.size) for u in all_units}, **keep}
-    prev = torch.arange(3)
-    names = conv_names(conv_cfg)
-    for name in names:
-        out_idx = keep[name]
-        new[f"{name}.weight"] = old[f"{name}.weight"][out_idx][:, prev].clone()
-        new[f"{name}.bias"] = old[f"{name}.bias"][out_idx].clone()
-        bn = _bn_of(name, arch.variant)
-        if bn is not None:
-            _slice_bn(new, old, bn, out_idx)
-        prev = out_idx
-    if arch.variant != "gap":  # channel j of the last conv feeds inputs 49*j .. 49*j+48 of fc1
-        area = SPATIAL * SPATIAL
-        prev = (prev[:, None] * area + torch.arange(area)).flatten()
-    n_fc = len(hidden) + 1
-    for k in range(1, n_fc + 1):
-        fc = f"classifier.fc{k}"
-        pruned_rows = arch.variant == "slimming" and k < n_fc
-        rows = keep[fc] if pruned_rows else torch.arange(old[f"{fc}.weight"].shape[0])
-        new[f"{fc}.weight"] = old[f"{fc}.weight"][rows][:, prev].clone()
-        new[f"{fc}.bias"] = old[f"{fc}.bias"][rows].clone()
-        if pruned_rows:
-            _slice_bn(new, old, f"classifier.bn_fc{k}", rows)
-        prev = rows
-    widths = iter(len(keep[n]) for n in names)
+    last = conv_names(conv_cfg)[-1]
+    for u in all_units:
+        if u.name not in keep:
+            continue
+        if u.conv is not None:  # channel j of the last conv feeds inputs 49*j .. 49*j+48 of fc1 (gap: input j)
+            taps = SPATIAL * SPATIAL if u.conv == last and arch.variant != "gap" else 1
+            cut_unit(new, u.conv, u.bn, keep[u.name], u.consumer, taps)
+        else:  # hidden FC k (slimming): its rows, its BatchNorm1d, the next FC's columns
+            k = int(u.name.removeprefix("classifier.fc"))
+            cut_unit(new, u.name, u.bn, keep[u.name], f"classifier.fc{k + 1}")
+    widths = iter(len(keep[u.name]) if u.name in keep else u.size for u in all_units)
     cfg: list[int | str] = ["M" if c == "M" else next(widths) for c in conv_cfg]
     if arch.variant == "slimming":
-        cfg += [len(keep[f"classifier.fc{k}"]) for k in range(1, len(hidden) + 1)]
-    return arch.replace(cfg=cfg), new, {}
+        cfg += [next(widths) for _ in hidden]
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
-register_surgery("vgg_imagenet", FamilySurgery(units=units, cut=cut))
+SURGERY = FamilySurgery(units=units, cut=cut, num_stages=num_stages)

@@ -1,0 +1,193 @@
+"""The one reader of configuration files: every ``-c`` file is parsed by jsonargparse, here or in the CLI.
+
+``fit``/``validate``/``test`` parse their files in the LightningCLI. The other commands and the pipeline
+read what they need of the same files here, with a parser built like the CLI's (``model``: a
+:class:`~pruning_lightning.modules.ClassificationModule`, ``data``: a ``LightningDataModule``), in the
+CLI's order (later files win). The class count of an architecture comes from the data module alone; a
+``num_classes`` written in an arch config (a preset, a prune artifact's ``arch.yaml``) is a claim
+checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pruning_lightning.errors import PruningError
+
+if TYPE_CHECKING:
+    from jsonargparse import ArgumentParser, Namespace
+
+    from pruning_lightning.models.spec import ArchSpec
+
+ARCH = "model.init_args.arch"
+
+
+@lru_cache(maxsize=1)
+def fit_parser() -> ArgumentParser:
+    """Parser of fit-style files; the other top-level keys of a fit config are accepted, not read."""
+    import lightning as L
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from pruning_lightning.cli_errors import LIGHTNING_KEYS
+    from pruning_lightning.modules import ClassificationModule
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("-c", "--config", action=ActionConfigFile)
+    parser.add_subclass_arguments(ClassificationModule, "model", required=False)
+    parser.add_subclass_arguments(L.LightningDataModule, "data", required=False)
+    for key in sorted(LIGHTNING_KEYS - {"model", "data", "config"}):
+        parser.add_argument(f"--{key}", type=Any, default=None)
+    return parser
+
+
+def _parse(parser: ArgumentParser, source: str, namespace: Namespace | None = None, text: bool = False) -> Namespace:
+    """One ``-c`` file (``text``: YAML text) over ``namespace``, as written: no defaults, no required checks."""
+    from pruning_lightning.cli_errors import condense
+
+    if not text and not Path(source).is_file() and not source.lstrip().startswith("{"):  # "{": inline, as -c takes
+        raise PruningError(f"config file not found: {source}" + (" (it is a folder)" if Path(source).is_dir() else ""))
+    try:  # ActionConfigFile reads each -c file so (defaults=False, _skip_validation=True); so do we
+        if text:
+            return parser.parse_string(source, defaults=False, _skip_validation=True)
+        return parser.parse_args(["--config", source], namespace=namespace, defaults=False, _skip_validation=True)
+    except PruningError:
+        raise
+    except Exception as e:  # ArgumentError: a bad key or value, YAML that is not a mapping
+        raise PruningError(f"{'YAML' if text else source}: {condense(str(e))}") from None
+
+
+def read(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> list[tuple[str, Namespace]]:
+    """Each file of ``paths`` with the configuration as written so far (merged in order, no defaults).
+
+    ``classes``: the ``model``/``data`` class paths chosen before the files (the CLI's may come from the
+    command line), so that a file may set only their ``init_args``.
+
+    Raises:
+        PruningError: a file is missing or does not parse (the message names it).
+    """
+    from jsonargparse import Namespace
+
+    base = Namespace({k: Namespace(class_path=v) for k, v in (classes or {}).items() if v})
+    steps: list[tuple[str, Namespace]] = []
+    for path in map(str, paths):
+        steps.append((path, _parse(fit_parser(), path, (steps[-1][1] if steps else base).clone())))
+    return steps
+
+
+def _arch(steps: list[tuple[str, Namespace]]) -> dict[str, Any] | None:
+    arch = steps[-1][1].get(ARCH) if steps else None
+    return arch.as_dict() if hasattr(arch, "as_dict") else arch
+
+
+def written_arch(paths: Sequence[str]) -> dict[str, Any] | None:
+    """``model.init_args.arch`` as the files write it (later files win), or None."""
+    return _arch(read(paths))
+
+
+def claimed_num_classes(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> tuple[int, str] | None:
+    """``num_classes`` written in an arch config (a preset, an artifact's arch.yaml) and the file that wrote it."""
+    return _claim(read(paths, classes))
+
+
+def _claim(steps: list[tuple[str, Namespace]]) -> tuple[int, str] | None:
+    found, last = None, None
+    for path, ns in steps:
+        n = ns.get(f"{ARCH}.num_classes")
+        if n is not None and n != last:
+            found = (int(n), path)
+        last = n
+    return found
+
+
+def check_claim(claimed: tuple[int, str] | None, data_classes: int) -> None:
+    """An arch config's class count must be the data module's."""
+    if claimed is not None and claimed[0] != data_classes:
+        raise PruningError(
+            f"{claimed[1]} describes a {claimed[0]}-class network but the data module has {data_classes} classes; "
+            "use a preset or artifact made for this dataset (or remove num_classes from a copy)"
+        )
+
+
+def data_module(ns: Namespace) -> Any:
+    """The data module a configuration describes, or None (its ``__init__`` is cheap: datasets load in ``setup``)."""
+    from pruning_lightning.cli_errors import condense
+
+    if ns.get("data") is None:
+        return None
+    parser = fit_parser()
+    try:
+        return parser.instantiate_classes(parser.parse_object({"data": ns.data.as_dict()})).data
+    except PruningError:
+        raise
+    except Exception as e:  # ArgumentError: a required data option is missing
+        raise PruningError(condense(str(e))) from None
+
+
+def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
+    """The architecture that fit-style files describe, with the class count of their data module.
+
+    Args:
+        paths: data and arch configs (later files win).
+        declared: a class count declared elsewhere (an experiment's ``num_classes``): it stands in when the
+            files give no data module or the data module cannot count without its data (an ImageNet folder
+            not present here), and must agree with the data module otherwise.
+
+    Raises:
+        PruningError: no arch, no data module (and nothing declared), or a class count that disagrees.
+    """
+    from pruning_lightning.models.spec import ArchSpec
+
+    steps = read(paths)
+    arch = _arch(steps)
+    if arch is None:
+        raise PruningError(f"no model.init_args.arch found in {list(paths)}")
+    data = data_module(steps[-1][1])
+    if data is None and declared is None:
+        raise PruningError(
+            f"{list(paths)} give no data module, so the class count is unknown; add a data config first, "
+            "e.g. -c configs/data/cifar10.yaml (CIFAR-100: cifar100.yaml, ImageNet: imagenet.yaml)"
+        )
+    try:
+        classes = getattr(data, "num_classes", None) if data is not None else declared
+    except PruningError:  # e.g. ImageNet counts its class folders, absent here
+        if declared is None:
+            raise
+        classes = declared
+    if classes is None:
+        raise PruningError(f"the data module {type(data).__name__} has no num_classes; the class count is unknown")
+    if declared is not None and classes != declared:
+        raise PruningError(f"num_classes {declared} is declared but the data module has {classes} classes")
+    check_claim(_claim(steps), classes)
+    return ArchSpec.from_dict({**arch, "num_classes": classes})
+
+
+def arch_from_yaml(text: str) -> ArchSpec:
+    """The arch of ``model.init_args.arch`` YAML text (inverse of :meth:`ArchSpec.to_yaml`), as it is written.
+
+    For round trips of a complete spec; an arch config that leaves the class count to the data module
+    goes through :func:`arch_of` with its data config instead.
+    """
+    from pruning_lightning.models.spec import ArchSpec
+
+    arch = _arch([("YAML", _parse(fit_parser(), text, text=True))])
+    if arch is None:
+        raise PruningError("no model.init_args.arch in the given YAML")
+    return ArchSpec.from_dict(arch)
+
+
+def prune_ratio(path: str) -> float | None:
+    """``pruner.init_args.ratio`` of a prune config (read by the ``prune`` command's parser), if it has one."""
+    ratio = _parse(_prune_parser(), path).get("pruner.init_args.ratio")
+    return float(ratio) if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) else None
+
+
+@lru_cache(maxsize=1)
+def _prune_parser() -> ArgumentParser:
+    from pruning_lightning.commands.prune import build_parser
+
+    parser = build_parser()
+    parser.exit_on_error = False
+    return parser
