@@ -1,4 +1,4 @@
-from pruning_lightning.cli import main
+from pruning_lightning.main import main
 
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import yaml
 
+from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.finite import check_finite
@@ -60,7 +61,6 @@ def _artifact_file(path: str | os.PathLike) -> Path:
 
 def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
     """Load ``pruned.pt`` (or the directory holding it) with ``weights_only=True``."""
-    from pruning_lightning.checkpoint import read_torch_file
 
     f = _artifact_file(path)
     payload = read_torch_file(f, "pruned artifact", " (run `pruning-lightning prune` first)")

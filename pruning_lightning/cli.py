@@ -1,30 +1,41 @@
-"""Command line: ``pruning-lightning {fit,validate,test,prune,info,demo,pipeline,report}``.
+"""The LightningCLI of the ``fit``/``validate``/``test`` stages (stages are configs, not scripts).
 
-``fit``/``validate``/``test`` are LightningCLI subcommands (stages are configs, not scripts);
-``prune``, ``info``, ``demo``, ``pipeline`` and ``report`` are our own commands. Every user-facing error
-is one line on stderr (plus at most one hint line) and exit status 2 (see :mod:`pruning_lightning.cli_errors`).
+:class:`PruningCLI` adds what this project's stages need to Lightning's CLI: the data -> arch class-count
+link, outputs in the stage folder, a checked configuration, and the checkpoint rules (explicit beats
+implicit). :func:`cli_main` is its in-process entry point; the console command and the pipeline reach
+it through :func:`pruning_lightning.stages.run_stage`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
+from pruning_lightning.callbacks.checkpoint import StageCheckpoint
 from pruning_lightning.callbacks.console import use_console_defaults
+from pruning_lightning.checkpoint import read_torch_file
+from pruning_lightning.cli_guard import check_config, watch_outputs
 from pruning_lightning.config import check_claim, claimed_num_classes, written_arch
 from pruning_lightning.errors import PruningError
+from pruning_lightning.models import resolve
+from pruning_lightning.modules import ClassificationModule
 from pruning_lightning.stage_config import StageConfig, default_wandb_dir, label_wandb
-
-COMMANDS = ("prune", "info", "demo", "pipeline", "report", "zoo")
 
 
 class PruningCLI(LightningCLI):
     """LightningCLI with the data -> arch class-count link, stage-folder outputs and checkpoint checks.
+
+    ``predict`` is removed (this project has no predict step), and the parsed configuration is checked
+    (:func:`~pruning_lightning.cli_guard.check_config`) before any class is built; ``check_hardware=False``
+    skips the accelerator check (a Slurm submission is checked on a login node).
 
     ``--ckpt_path`` never silently overrides the configuration: the checkpoint's model configuration is
     the base (prepended by :func:`_model_from_checkpoint`), and anything configured explicitly must agree
@@ -32,13 +43,17 @@ class PruningCLI(LightningCLI):
     restores the optimiser and scheduler state of the checkpoint's run).
     """
 
+    check_hardware = True
+
     def __init__(self, *args: Any, ckpt_hparams: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.ckpt_hparams = ckpt_hparams
         super().__init__(*args, **kwargs)
 
-    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
-        from pruning_lightning.callbacks.checkpoint import StageCheckpoint
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {k: v for k, v in LightningCLI.subcommands().items() if k != "predict"}
 
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
         parser.link_arguments("data.num_classes", "model.init_args.arch.num_classes", apply_on="instantiate")
         # Checkpointing has its own key so that trainer.callbacks stays free for sparsity callbacks.
         parser.add_lightning_class_args(StageCheckpoint, "checkpoint")
@@ -81,8 +96,6 @@ class PruningCLI(LightningCLI):
         return str(cfg.get("ckpt_path")) if cfg is not None else "?"
 
     def before_instantiate_classes(self) -> None:
-        from jsonargparse import Namespace
-
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
         if cfg is None:
             return
@@ -109,6 +122,8 @@ class PruningCLI(LightningCLI):
             logger.init_args.save_dir = root
         elif isinstance(logger, Namespace):
             default_wandb_dir(logger, root)
+        check_config(cfg, self.check_hardware)
+        watch_outputs(cfg)
 
 
 STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
@@ -129,8 +144,6 @@ def check_against_checkpoint(model: Any, ckpt_hparams: dict[str, Any], path: str
         PruningError: the architecture (or module class) differs; or, when ``resuming`` a fit, any
             hyperparameter differs (Lightning would restore the checkpoint's optimiser/LR state anyway).
     """
-    from pruning_lightning.models import resolve
-
     hp = dict(ckpt_hparams)
     ckpt_class = hp.pop("_class_path", None)
     ours = f"{type(model).__module__}.{type(model).__qualname__}"
@@ -182,10 +195,6 @@ def _model_from_checkpoint(args: list[str]) -> tuple[list[str], dict[str, Any] |
     path = args[args.index("--ckpt_path") + 1] if args.index("--ckpt_path") + 1 < len(args) else ""
     if path in ("last", "best", "hpc", "registry"):
         return args, None
-    import json
-
-    from pruning_lightning.checkpoint import read_torch_file
-
     ckpt = read_torch_file(path, "checkpoint")
     try:
         hp = dict(ckpt["hyper_parameters"])
@@ -207,15 +216,10 @@ def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: boo
 
     ``exit_on_error=False``: a parse error raises ``ArgumentError`` instead of printing usage and exiting.
     """
-    import lightning as L
-
-    from pruning_lightning.cli_guard import CheckedCLI
-    from pruning_lightning.modules import ClassificationModule
-
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
     args, ckpt_hparams = _model_from_checkpoint(list(sys.argv[1:] if args is None else args))
 
-    return CheckedCLI(
+    return PruningCLI(
         ClassificationModule,
         L.LightningDataModule,
         subclass_mode_model=True,
@@ -228,12 +232,3 @@ def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: boo
         ckpt_hparams=ckpt_hparams,
         parser_kwargs={"exit_on_error": exit_on_error},
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: a bad input is one ``error:`` line (+ at most one ``hint:``), exit status 2."""
-    from pruning_lightning.cli_errors import run_command
-
-    os.environ.setdefault("WANDB_SILENT", "true")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    run_command(list(sys.argv[1:] if argv is None else argv), COMMANDS)

@@ -8,13 +8,13 @@ shows the traceback instead. docs/errors.md lists the classes of bad input and t
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import yaml
 
 from pruning_lightning.errors import PruningError
 
@@ -58,8 +58,6 @@ def _yaml_problem(e: Exception) -> str:
 
 def check_config_file(path: str, command: str) -> None:
     """A ``-c`` file exists, is valid YAML and holds a mapping (with known top-level keys for fit/test)."""
-    import yaml
-
     p = Path(path)
     if not p.is_file():
         if path.lstrip().startswith("{"):
@@ -154,7 +152,7 @@ class UsageError(Exception):
 def argparse_errors_raise() -> Iterator[None]:
     """Plain argparse parsers raise :class:`UsageError` instead of printing a usage dump and exiting."""
 
-    def error(self: argparse.ArgumentParser, message: str) -> None:
+    def error(self: argparse.ArgumentParser, message: str) -> NoReturn:
         raise UsageError(self.prog, message)
 
     original = argparse.ArgumentParser.error
@@ -199,32 +197,3 @@ def summary_help(argv: list[str]) -> bool:
 def strip_debug(argv: list[str], env: Any) -> tuple[list[str], bool]:
     debug = "--debug" in argv or str(env.get("PRUNING_LIGHTNING_DEBUG", "")).lower() in ("1", "true", "yes")
     return [a for a in argv if a != "--debug"], debug
-
-
-def run_command(argv: list[str], commands: tuple[str, ...]) -> None:
-    """Dispatch ``argv`` to our command or the LightningCLI; turn any failure into the one-line form."""
-    argv, debug = strip_debug(argv, os.environ)
-    if summary_help(argv):
-        return
-    command = argv[0] if argv and argv[0] in SUMMARIES else ""
-    try:
-        check_argv(argv)
-        if command in commands:
-            from importlib import import_module
-
-            with argparse_errors_raise():
-                import_module(f"pruning_lightning.commands.{command}").main(argv[1:])
-        else:
-            from pruning_lightning.cli import cli_main
-            from pruning_lightning.cli_guard import guarded_outputs
-
-            with guarded_outputs():
-                cli_main(argv, exit_on_error=False)
-    except Exception as e:
-        if debug:
-            raise
-        line, hint = describe(e, command)
-        print(f"error: {line}", file=sys.stderr)
-        if hint:
-            print(f"hint: {hint}", file=sys.stderr)
-        raise SystemExit(2) from None

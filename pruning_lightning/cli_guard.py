@@ -1,10 +1,9 @@
 """What the Lightning subcommands check before anything runs, and what a failed run leaves behind.
 
-* :class:`CheckedCLI` is :class:`~pruning_lightning.cli.PruningCLI` without ``predict`` (this project
-  has no predict step) whose parsed configuration is checked before any class is built: a bad
-  learning rate, batch size or accelerator is one :class:`PruningError` naming the flag, instead of a
-  traceback from deep inside the optimiser, the data loader or Lightning.
-* :class:`OutputGuard` (active only inside :func:`pruning_lightning.cli.main`) records the stage
+* :func:`check_config` (called by :class:`~pruning_lightning.cli.PruningCLI` before any class is built):
+  a bad learning rate, batch size or accelerator is one :class:`PruningError` naming the flag, instead of
+  a traceback from deep inside the optimiser, the data loader or Lightning.
+* :class:`OutputGuard` (active only inside :func:`pruning_lightning.main.main`) records the stage
   folders a run writes to; when the run fails before it wrote any checkpoint, everything the run
   created there (config.yaml, hparams.yaml, metrics.csv, log folders, the folder itself) is removed
   and files it overwrote are restored, so a failed command leaves the file system as it found it.
@@ -19,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.cli import PruningCLI
 from pruning_lightning.errors import PruningError
 
 _RESTORED = ("config.yaml", "hparams.yaml", "metrics.csv")
@@ -59,7 +57,7 @@ def check_config(cfg: Any, hardware: bool = True) -> None:
 
 
 def _check_accelerator(accelerator: Any) -> None:
-    import torch
+    import torch  # on use: the console checks arguments before it pays for torch
 
     name = str(accelerator).lower() if isinstance(accelerator, str) else None
     if name in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -69,25 +67,6 @@ def _check_accelerator(accelerator: Any) -> None:
         )
     if name == "mps" and not torch.backends.mps.is_available():
         raise PruningError("--trainer.accelerator mps: MPS is not available here; use --trainer.accelerator cpu")
-
-
-class CheckedCLI(PruningCLI):
-    """PruningCLI with ``predict`` removed and the configuration checked before instantiation."""
-
-    check_hardware = True
-
-    @staticmethod
-    def subcommands() -> dict[str, set[str]]:
-        return {k: v for k, v in PruningCLI.subcommands().items() if k != "predict"}
-
-    def before_instantiate_classes(self) -> None:
-        super().before_instantiate_classes()
-        cfg = self.config.get(self.subcommand) if self.subcommand else self.config
-        if cfg is None:
-            return
-        check_config(cfg, self.check_hardware)
-        if _GUARD is not None:
-            _GUARD.watch_config(cfg)
 
 
 class OutputGuard:
@@ -104,7 +83,7 @@ class OutputGuard:
         dirs.append((cfg.get("checkpoint") or {}).get("dirpath"))
         loggers = trainer.get("logger")
         for lg in loggers if isinstance(loggers, list) else [loggers]:
-            if hasattr(lg, "get") and lg.get("init_args") is not None:
+            if lg is not None and hasattr(lg, "get") and lg.get("init_args") is not None:
                 dirs.append(lg.init_args.get("save_dir"))
         data_dir = ((cfg.get("data") or {}).get("init_args") or {}).get("data_dir")
         if data_dir:
@@ -181,3 +160,9 @@ def guarded_outputs() -> Iterator[OutputGuard]:
         raise
     finally:
         _GUARD = None
+
+
+def watch_outputs(cfg: Any) -> None:
+    """Record the stage folders of a parsed run configuration, when a guard is active."""
+    if _GUARD is not None:
+        _GUARD.watch_config(cfg)

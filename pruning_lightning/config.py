@@ -15,11 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from pruning_lightning.cli_errors import LIGHTNING_KEYS, condense
 from pruning_lightning.errors import PruningError
 
-if TYPE_CHECKING:
-    from jsonargparse import ArgumentParser, Namespace
-
+if TYPE_CHECKING:  # the models package imports torch: planning a pipeline or reading a report must not
     from pruning_lightning.models.spec import ArchSpec
 
 ARCH = "model.init_args.arch"
@@ -28,10 +29,8 @@ ARCH = "model.init_args.arch"
 @lru_cache(maxsize=1)
 def fit_parser() -> ArgumentParser:
     """Parser of fit-style files; the other top-level keys of a fit config are accepted, not read."""
-    import lightning as L
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    import lightning as L  # Lightning and the modules on use: reading a prune config needs neither
 
-    from pruning_lightning.cli_errors import LIGHTNING_KEYS
     from pruning_lightning.modules import ClassificationModule
 
     parser = ArgumentParser(exit_on_error=False)
@@ -45,7 +44,6 @@ def fit_parser() -> ArgumentParser:
 
 def _parse(parser: ArgumentParser, source: str, namespace: Namespace | None = None, text: bool = False) -> Namespace:
     """One ``-c`` file (``text``: YAML text) over ``namespace``, as written: no defaults, no required checks."""
-    from pruning_lightning.cli_errors import condense
 
     if not text and not Path(source).is_file() and not source.lstrip().startswith("{"):  # "{": inline, as -c takes
         raise PruningError(f"config file not found: {source}" + (" (it is a folder)" if Path(source).is_dir() else ""))
@@ -68,7 +66,6 @@ def read(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> 
     Raises:
         PruningError: a file is missing or does not parse (the message names it).
     """
-    from jsonargparse import Namespace
 
     base = Namespace({k: Namespace(class_path=v) for k, v in (classes or {}).items() if v})
     steps: list[tuple[str, Namespace]] = []
@@ -78,7 +75,7 @@ def read(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> 
 
 
 def _arch(steps: list[tuple[str, Namespace]]) -> dict[str, Any] | None:
-    arch = steps[-1][1].get(ARCH) if steps else None
+    arch: Any = steps[-1][1].get(ARCH) if steps else None
     return arch.as_dict() if hasattr(arch, "as_dict") else arch
 
 
@@ -113,7 +110,6 @@ def check_claim(claimed: tuple[int, str] | None, data_classes: int) -> None:
 
 def data_module(ns: Namespace) -> Any:
     """The data module a configuration describes, or None (its ``__init__`` is cheap: datasets load in ``setup``)."""
-    from pruning_lightning.cli_errors import condense
 
     if ns.get("data") is None:
         return None
@@ -138,7 +134,6 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
     Raises:
         PruningError: no arch, no data module (and nothing declared), or a class count that disagrees.
     """
-    from pruning_lightning.models.spec import ArchSpec
 
     steps = read(paths)
     arch = _arch(steps)
@@ -161,6 +156,8 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
     if declared is not None and classes != declared:
         raise PruningError(f"num_classes {declared} is declared but the data module has {classes} classes")
     check_claim(_claim(steps), classes)
+    from pruning_lightning.models.spec import ArchSpec  # torch: on use (see the import at the top)
+
     return ArchSpec.from_dict({**arch, "num_classes": classes})
 
 
@@ -170,24 +167,48 @@ def arch_from_yaml(text: str) -> ArchSpec:
     For round trips of a complete spec; an arch config that leaves the class count to the data module
     goes through :func:`arch_of` with its data config instead.
     """
-    from pruning_lightning.models.spec import ArchSpec
 
     arch = _arch([("YAML", _parse(fit_parser(), text, text=True))])
     if arch is None:
         raise PruningError("no model.init_args.arch in the given YAML")
+    from pruning_lightning.models.spec import ArchSpec  # torch: on use (see the import at the top)
+
     return ArchSpec.from_dict(arch)
 
 
 def prune_ratio(path: str) -> float | None:
     """``pruner.init_args.ratio`` of a prune config (read by the ``prune`` command's parser), if it has one."""
-    ratio = _parse(_prune_parser(), path).get("pruner.init_args.ratio")
+    ratio = _parse(_cached_prune_parser(), path).get("pruner.init_args.ratio")
     return float(ratio) if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) else None
 
 
-@lru_cache(maxsize=1)
-def _prune_parser() -> ArgumentParser:
-    from pruning_lightning.commands.prune import build_parser
+def prune_parser() -> ArgumentParser:
+    """The ``prune`` stage's options (a prune config file holds any of them)."""
+    import lightning as L  # on use: reading a file must not pay for Lightning's import
 
-    parser = build_parser()
+    from pruning_lightning.pruning.base import Pruner
+
+    parser = ArgumentParser(
+        prog="pruning-lightning prune", description="large checkpoint -> pruner -> artifact directory"
+    )
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML with any of the options below")
+    parser.add_argument(
+        "--ckpt",
+        type=str,
+        required=True,
+        help="checkpoint of the trained large model (the paper prunes the final one: last.ckpt)",
+    )
+    parser.add_argument("--out", type=str, required=True, help="artifact directory to create")
+    parser.add_subclass_arguments(Pruner, "pruner", required=True, help="pruning method (class_path + init_args)")
+    parser.add_argument("--base_epochs", type=int, required=True, help="large model's epochs (Scratch-B base)")
+    parser.add_argument("--max_ratio", type=float | None, default=None, help="Scratch-B FLOPs-ratio cap (ImageNet 2.0)")
+    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --out")
+    parser.add_subclass_arguments(L.LightningDataModule, "data", required=False, help="data for ThiNet / regression")
+    return parser
+
+
+@lru_cache(maxsize=1)
+def _cached_prune_parser() -> ArgumentParser:
+    parser = prune_parser()
     parser.exit_on_error = False
     return parser

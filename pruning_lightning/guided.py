@@ -25,6 +25,8 @@ from pathlib import Path
 import yaml
 from jsonargparse import ArgumentParser
 
+from pruning_lightning.artifact import load_artifact
+from pruning_lightning.config import written_arch
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -94,12 +96,9 @@ def guided_arch(pruned: list[ArchSpec], target: ArchSpec, references: list[ArchS
 
 def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     """(pruned arch, its reference arch if known) from an artifact dir/``pruned.pt`` or an arch.yaml."""
-    from pruning_lightning.config import written_arch
 
     p = Path(path)
     if p.is_dir() or p.suffix == ".pt":
-        from pruning_lightning.artifact import load_artifact
-
         art = load_artifact(p)
         return art.arch, art.reference_arch
     if not p.is_file():

@@ -50,7 +50,7 @@ class StageCSVLogger(CSVLogger):
         super().__init__(save_dir, name=name, version=version, **kwargs)
 
     @property
-    def experiment(self) -> _ContinuedWriter:  # type: ignore[override]
+    def experiment(self) -> _ContinuedWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ContinuedWriter(log_dir=self.log_dir)

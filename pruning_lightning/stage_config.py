@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 TRAINER_KEYS = ("max_epochs", "max_steps", "precision", "accumulate_grad_batches", "gradient_clip_val", "devices",
                 "num_nodes", "limit_train_batches")  # fmt: skip
@@ -78,7 +78,6 @@ class StageConfig(SaveConfigCallback):
 
 def label_wandb(trainer: Any, model: Any, datamodule: Any) -> None:
     """Default ``job_type`` (the module's) and ``group`` (dataset-network) of a not yet started W&B run."""
-    from lightning.pytorch.loggers import WandbLogger
 
     for lg in trainer.loggers:
         init = getattr(lg, "_wandb_init", None)

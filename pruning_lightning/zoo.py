@@ -29,13 +29,16 @@ import inspect
 import os
 from typing import Any
 
+import lightning
 import torch
 from torch import nn
 
+from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.vgg_imagenet import split_cfg
+from pruning_lightning.modules import ClassificationModule
 
 WEIGHTS_TAG = "IMAGENET1K_V1"  # the weights of torchvision's `pretrained=True`, which the reference loaded
 
@@ -92,7 +95,7 @@ def convert(arch: ArchSpec, state: dict[str, torch.Tensor]) -> dict[str, torch.T
 
 
 def _download(arch: ArchSpec) -> dict[str, torch.Tensor]:
-    from torchvision.models import get_model_weights
+    from torchvision.models import get_model_weights  # torchvision.models: on use (only zoo imports need it)
 
     name = torchvision_name(arch)
     weights = get_model_weights(name)[WEIGHTS_TAG]
@@ -107,7 +110,6 @@ def _download(arch: ArchSpec) -> dict[str, torch.Tensor]:
 
 
 def _read(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    from pruning_lightning.checkpoint import read_torch_file
 
     data = read_torch_file(path, "torchvision weights file", "; pass a torchvision-format state dict")
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
@@ -123,6 +125,8 @@ def _identity_head_bns(net: nn.Module) -> None:
         if isinstance(m, nn.BatchNorm1d):
             m.weight.data.fill_(1.0)
             m.bias.data.zero_()
+            # the head's BatchNorm1d are built with the default track_running_stats=True
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.zero_()
             m.running_var.fill_(1.0 - m.eps)
 
@@ -152,7 +156,6 @@ def zoo_network(arch: ArchSpec, weights_file: str | os.PathLike | None = None) -
 
 def large_hparams(arch: ArchSpec) -> dict[str, Any]:
     """``LargeModule`` hyper-parameters as ``fit`` records them (defaults; the ``arch`` as plain data)."""
-    from pruning_lightning.modules import ClassificationModule
 
     sig = inspect.signature(ClassificationModule.__init__)
     hp: dict[str, Any] = {"_class_path": "pruning_lightning.modules.LargeModule", "arch": resolve(arch).to_dict()}
@@ -164,7 +167,6 @@ def large_hparams(arch: ArchSpec) -> dict[str, Any]:
 
 def zoo_checkpoint(arch: ArchSpec, net: nn.Module, source: str) -> dict[str, Any]:
     """A checkpoint in ``fit``'s format holding ``net`` (``imported_from`` records the weights' origin)."""
-    import lightning
 
     return {
         "pytorch-lightning_version": lightning.__version__,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pruning_lightning.cli import main
+from pruning_lightning.main import main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 P50 = str(CONFIGS / "prune/slimming_50.yaml")

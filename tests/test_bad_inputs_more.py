@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.cli import main
 from pruning_lightning.data.safe_pickle import loads
+from pruning_lightning.main import main
 from tests.bad_inputs_helpers import FIT, P50, Payload, cifar_args, error_of, exp_file, fake_cifar, make_res, snapshot
 
 

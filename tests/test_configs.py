@@ -44,7 +44,7 @@ def test_arch_configs(tmp_path: Path, path: Path) -> None:
 
 @pytest.mark.parametrize("preset", ["cifar/presets/vgg16_a.yaml", "imagenet/thinet_resnet50_70.yaml"])
 def test_preset_with_wrong_class_count(tmp_path: Path, preset: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from pruning_lightning.cli import main
+    from pruning_lightning.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(
@@ -144,10 +144,10 @@ def test_other_fit_fragments(tmp_path: Path, path: Path) -> None:
 
 @pytest.mark.parametrize("path", _glob("prune/*.yaml"), ids=_rel)
 def test_prune_configs(path: Path) -> None:
-    from pruning_lightning.commands.prune import build_parser
+    from pruning_lightning.config import prune_parser
     from pruning_lightning.pruning import Pruner
 
-    parser = build_parser()
+    parser = prune_parser()
     cfg = parser.parse_args(["--config", str(path), "--ckpt", "x.ckpt", "--out", "out"])
     init = parser.instantiate_classes(cfg)
     assert isinstance(init.pruner, Pruner)

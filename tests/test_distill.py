@@ -12,10 +12,11 @@ import torch.nn.functional as F
 import yaml
 
 from pruning_lightning.artifact import load_artifact
-from pruning_lightning.cli import cli_main, main
+from pruning_lightning.cli import cli_main
 from pruning_lightning.data import RandomImageDataModule
 from pruning_lightning.data.cifar import CIFARDataModule
 from pruning_lightning.errors import PruningError
+from pruning_lightning.main import main
 from pruning_lightning.modules import DistillFineTuneModule, DistillScratchModule
 from pruning_lightning.modules.distill import kd_loss, load_teacher
 from pruning_lightning.utils.flops import count_complexity

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.commands.prune import build_parser
+from pruning_lightning.config import prune_parser
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -83,7 +83,7 @@ def _has_surgery(family: str) -> bool:
 
 def pruner_from_config(name: str) -> tuple[L1NormPruner, int, float | None]:
     """Instantiate the pruner exactly as ``pruning-lightning prune --config`` does."""
-    parser = build_parser()
+    parser = prune_parser()
     cfg = parser.parse_args(["--config", str(CONFIGS / "prune" / f"{name}.yaml"), "--ckpt", "x", "--out", "y"])
     return parser.instantiate(cfg).pruner, cfg.base_epochs, cfg.max_ratio
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from pruning_lightning.artifact import load_artifact, write_artifact
-from pruning_lightning.cli import cli_main, main
+from pruning_lightning.cli import cli_main
 from pruning_lightning.errors import PruningError
+from pruning_lightning.main import main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules.lottery import LotteryModule, load_init
 from pruning_lightning.pruning import L1NormPruner, prune

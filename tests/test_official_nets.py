@@ -14,9 +14,9 @@ from torch import nn
 
 from pruning_lightning.artifact import load_artifact
 from pruning_lightning.checkpoint import load_network
-from pruning_lightning.cli import main as cli_main
 from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
+from pruning_lightning.main import main as cli_main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import ScratchModule

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pruning_lightning.cli import main
 from pruning_lightning.errors import PruningError
+from pruning_lightning.main import main
 from pruning_lightning.pipeline import parse_experiment, plan
 from pruning_lightning.pipeline.runner import run
 from pruning_lightning.pipeline.schema import referenced_files

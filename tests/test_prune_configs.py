@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from pruning_lightning.artifact import load_artifact
-from pruning_lightning.cli import cli_main, main
+from pruning_lightning.cli import cli_main
 from pruning_lightning.data import RandomImageDataModule
+from pruning_lightning.main import main
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import LargeModule
 from tests.helpers import TINY_VGG

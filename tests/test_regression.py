@@ -146,7 +146,8 @@ def test_needs_data_unsupported_family_and_no_next_layer() -> None:
 @pytest.mark.slow
 def test_prune_command_with_data(tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     from pruning_lightning.artifact import load_artifact
-    from pruning_lightning.cli import cli_main, main
+    from pruning_lightning.cli import cli_main
+    from pruning_lightning.main import main
     from pruning_lightning.models.spec import ArchSpec
 
     cfg = [8, 8, "M", 16, 16, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32]  # VGG-16 layout, tiny widths

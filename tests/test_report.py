@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pruning_lightning.cli import main
 from pruning_lightning.errors import PruningError
+from pruning_lightning.main import main
 from pruning_lightning.pipeline.results import collect
 from pruning_lightning.reference import REFERENCE, lookup
 

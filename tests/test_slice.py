@@ -9,7 +9,8 @@ import torch
 import yaml
 
 from pruning_lightning.artifact import load_artifact
-from pruning_lightning.cli import cli_main, main
+from pruning_lightning.cli import cli_main
+from pruning_lightning.main import main
 from pruning_lightning.models.spec import ArchSpec
 from tests.helpers import TINY_VGG
 

@@ -11,9 +11,10 @@ from torch import nn
 
 from pruning_lightning.artifact import load_artifact
 from pruning_lightning.callbacks.block_sparsity import BlockScaleSparsity, soft_threshold
-from pruning_lightning.cli import cli_main, main
+from pruning_lightning.cli import cli_main
 from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
+from pruning_lightning.main import main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import PRUNERS, SSSPruner, prune

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.cli import cli_main, main
+from pruning_lightning.cli import cli_main
+from pruning_lightning.main import main
 from tests.helpers import TINY_VGG
 from tests.wandb_records import runs_of
 

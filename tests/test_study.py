@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruning_lightning.cli import main
+from pruning_lightning.main import main
 from pruning_lightning.pipeline import load_experiment, parse_experiment, plan
 from pruning_lightning.pipeline.parallel import seed_groups
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.cli import main
+from pruning_lightning.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = str(ROOT / "configs/data/synthetic.yaml")

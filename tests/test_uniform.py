@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.commands.prune import build_parser
+from pruning_lightning.config import prune_parser
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import ARCHS, Family, build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -126,7 +126,7 @@ def test_uniform_sparsity_random_is_seeded() -> None:
     ],
 )
 def test_prune_configs_parse(name: str, cls: type, ratio: float) -> None:
-    parser = build_parser()
+    parser = prune_parser()
     cfg = parser.parse_args(["--config", str(CONFIGS / "prune" / f"{name}.yaml"), "--ckpt", "x", "--out", "y"])
     pruner = parser.instantiate(cfg).pruner
     assert isinstance(pruner, cls) and pruner.ratio == ratio and cfg.base_epochs == 160

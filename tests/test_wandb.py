@@ -12,8 +12,9 @@ import torch
 import yaml
 
 from pruning_lightning.pipeline import parse_experiment
-from pruning_lightning.pipeline.plan import plan, run_id
+from pruning_lightning.pipeline.plan import plan
 from pruning_lightning.pipeline.runner import run
+from pruning_lightning.pipeline.wandb_args import run_id
 from tests.wandb_records import records, runs_of
 
 ROOT = Path(__file__).resolve().parents[1]

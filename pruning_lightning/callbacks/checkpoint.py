@@ -31,7 +31,7 @@ class StageCheckpoint(ModelCheckpoint):
     def _refresh_last(self, trainer: L.Trainer) -> None:
         if (
             self.save_last
-            and not trainer.fast_dev_run
+            and not trainer.fast_dev_run  # type: ignore[attr-defined]  # set at runtime by Lightning (trainer/setup.py)
             and not trainer.sanity_checking
             and trainer.state.fn == "fit"
             and self._last_written_step != trainer.global_step

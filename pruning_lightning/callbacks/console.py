@@ -13,6 +13,10 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 
+from pruning_lightning.models import input_size
+from pruning_lightning.utils.flops import count_complexity
+from pruning_lightning.utils.table import human
+
 log = logging.getLogger("lightning.pytorch.callbacks.model_summary")
 
 
@@ -38,10 +42,6 @@ class StageSummary(ModelSummary):
                                       s.total_training_modes, 0, *data)  # fmt: skip
         lines = table.splitlines()[:-1]  # drop Lightning's "0 Total Flops"
         if getattr(pl_module, "arch", None) is not None and hasattr(pl_module, "net"):
-            from pruning_lightning.models import input_size
-            from pruning_lightning.utils.flops import count_complexity
-            from pruning_lightning.utils.table import human
-
             c = count_complexity(pl_module.net, input_size(pl_module.arch))
             lines.append(f"{human(c.flops):<10}FLOPs per image (paper convention; `pruning-lightning info` for more)")
         log.info("\n" + "\n".join(lines))

@@ -33,12 +33,12 @@ def soft_prune(
     if layers == "all":
         names = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)]
     elif layers == "units":
-        names = [u.conv for u in units]  # type: ignore[misc]
+        names = [u.conv for u in units]
     else:
         raise PruningError(f"layers must be 'all' or 'units', got {layers!r}")
     zeroed: dict[str, torch.Tensor] = {}
     for name in names:
-        conv: nn.Conv2d = modules[name]  # type: ignore[assignment]
+        conv: nn.Conv2d = modules[name]
         idx = lowest_filters(conv.weight, ratio).to(conv.weight.device)
         conv.weight[idx] = 0
         if conv.bias is not None:
@@ -48,8 +48,8 @@ def soft_prune(
         for u in units:
             if u.bn is not None and u.conv in zeroed:
                 bn = modules[u.bn]
-                bn.weight[zeroed[u.conv]] = 0  # type: ignore[index]
-                bn.bias[zeroed[u.conv]] = 0  # type: ignore[index]
+                bn.weight[zeroed[u.conv]] = 0
+                bn.bias[zeroed[u.conv]] = 0
     return zeroed
 
 

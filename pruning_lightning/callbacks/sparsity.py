@@ -24,7 +24,7 @@ class BNL1Sparsity(L.Callback):
         if strength < 0:
             raise PruningError(f"sparsity strength must be >= 0, got {strength}")
         self.strength = strength
-        self.kinds: tuple[type[nn.Module], ...] = (
+        self.kinds: tuple[type[nn.BatchNorm1d | nn.BatchNorm2d], ...] = (
             (nn.BatchNorm2d, nn.BatchNorm1d) if include_bn1d else (nn.BatchNorm2d,)
         )
 

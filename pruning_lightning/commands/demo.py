@@ -19,8 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pruning_lightning.commands.report import main as report_main
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.schema import ROOT, Experiment, load_experiment
+from pruning_lightning.pipeline.paths import ROOT
+from pruning_lightning.pipeline.preflight import preflight
+from pruning_lightning.pipeline.runner import run
+from pruning_lightning.pipeline.schema import Experiment, load_experiment
 
 EXPERIMENT = ROOT / "configs/experiments/demo_digits_slimming.yaml"
 
@@ -75,9 +79,6 @@ def _check_out(exp: Experiment) -> None:
 
 def run_demo(exp: Experiment) -> Path:
     """``pipeline`` then ``report`` on ``exp``; returns the report folder."""
-    from pruning_lightning.commands.report import main as report_main
-    from pruning_lightning.pipeline.preflight import preflight
-    from pruning_lightning.pipeline.runner import run
 
     preflight(exp)  # every stage's configuration checked before the first trains
     _check_out(exp)

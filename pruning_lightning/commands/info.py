@@ -18,6 +18,8 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
+from pruning_lightning.artifact import load_artifact
+from pruning_lightning.checkpoint import load_network
 from pruning_lightning.config import arch_of
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
@@ -88,16 +90,12 @@ def main(argv: list[str]) -> None:
         raise PruningError(f"--runs must be >= 1, got {cfg.runs}")
     opts = {"latency": cfg.latency, "runs": cfg.runs}
     if cfg.artifact:
-        from pruning_lightning.artifact import load_artifact
-
         art = load_artifact(cfg.artifact)
         net = build_arch(art.arch)
         net.load_state_dict({**art.structure, **art.weights}, strict=False)  # "mask:" keys are not net keys
         print(pruned_summary(art))
         print(describe(art.arch, sparse=any(k.startswith("mask:") for k in art.structure), net=net, **opts))
     elif cfg.ckpt:
-        from pruning_lightning.checkpoint import load_network
-
         arch, net, source = load_network(cfg.ckpt)
         print(f"network of {source}")
         print(describe(arch, net=net, **opts))

@@ -11,9 +11,16 @@ Finished stages (``result.json``) are skipped, interrupted ones resume from ``la
 
 from __future__ import annotations
 
+import dataclasses
+
 from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline import load_experiment, plan
+from pruning_lightning.pipeline.parallel import run_parallel
+from pruning_lightning.pipeline.preflight import preflight
+from pruning_lightning.pipeline.runner import dry_run, run
+from pruning_lightning.pipeline.slurm import launch
 
 
 def build_parser() -> ArgumentParser:
@@ -43,9 +50,6 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    import dataclasses
-
-    from pruning_lightning.pipeline import load_experiment, plan
 
     a = build_parser().parse_args(argv)
     path = a.config or a.experiment
@@ -61,27 +65,18 @@ def main(argv: list[str]) -> None:
             print(f"{st.key}  <- {', '.join(st.deps) or '-'}")
         return
     if not a.dry_run:  # every file and stage configuration is checked before anything trains
-        from pruning_lightning.pipeline.preflight import preflight
-
         preflight(exp, only=a.only, hardware=a.launcher == "local")
     if a.launcher == "slurm":
-        from pruning_lightning.pipeline.slurm import launch
-
         launch(exp, path, submit=a.submit, out_dir=a.slurm_dir, run_dir=a.run_dir)
         return
     if a.dry_run:
-        from pruning_lightning.pipeline.runner import dry_run
-
         print("\n".join(dry_run(exp, plan(exp), path)))
         return
     if a.jobs > 1:
-        from pruning_lightning.pipeline.parallel import run_parallel
-
         extra = [*(["--run_dir", a.run_dir] if a.run_dir else []), *(["--data_dir", a.data_dir] if a.data_dir else [])]
         run_parallel(exp, path, a.jobs, extra)
         print(f"[pipeline] {exp.name}: all seeds finished; report: pruning-lightning report {exp.root}")
         return
-    from pruning_lightning.pipeline.runner import run
 
     run(exp, only=a.only, step=a.step)
     print(f"[pipeline] {exp.name}: all requested stages finished; report: pruning-lightning report {exp.root}")

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
 from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.curves import plot_curves
+from pruning_lightning.pipeline.lineage import log_report
 from pruning_lightning.pipeline.paired import Paired, paired
+from pruning_lightning.pipeline.plot_labels import labels
+from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths
 from pruning_lightning.pipeline.results import Row, by_seed, collect
 from pruning_lightning.utils.table import human, markdown_table
 
@@ -158,9 +165,6 @@ def to_csv(rows: list[Row]) -> str:
 
 def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the Markdown/CSV tables and the plots; returns the report directory."""
-    from pruning_lightning.pipeline.curves import plot_curves
-    from pruning_lightning.pipeline.plot_labels import labels
-    from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths
 
     exp, rows, stats = collect(run_dir)
     dest = Path(out) if out else Path(run_dir) / "report"
@@ -177,8 +181,6 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     curves = plot_curves(Path(run_dir), dest, exp["name"])
     images += [curves] if curves else []
     if exp.get("wandb"):
-        from pruning_lightning.pipeline.lineage import log_report
-
         log_report(exp, rows, table_rows(rows), HEADERS, images, Path(run_dir))
     print(md)
     print(f"\nwrote {dest}/report.md, report.csv and {len(images)} plot(s)")
@@ -187,9 +189,6 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def check_run_dir(run_dir: Path) -> None:
     """A readable run folder: experiment.json and every result.json parse and hold what the report reads."""
-    import json
-
-    from pruning_lightning.errors import PruningError
 
     if not run_dir.is_dir():
         raise PruningError(f"run folder not found: {run_dir} (give the run_dir of a `pruning-lightning pipeline` run)")
@@ -211,9 +210,6 @@ def check_run_dir(run_dir: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    import shutil
-
-    from pruning_lightning.errors import PruningError
 
     p = ArgumentParser(prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False)
     p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")

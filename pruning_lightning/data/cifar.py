@@ -7,6 +7,7 @@ Validation uses the official test split by default, as the reference code does (
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,15 @@ from pruning_lightning.errors import PruningError
 class _PlainDataCIFAR:
     """Reads the batch files with :func:`load_batch` (no code runs from a data file) instead of ``pickle.load``."""
 
+    # Provided by the torchvision CIFAR class this mixin precedes in the MRO (see ``_DATASETS``).
+    root: str
+    base_folder: str
+    train_list: list[list[str]]
+    test_list: list[list[str]]
+    meta: dict[str, str]
+    download: Callable[[], None]
+    _check_integrity: Callable[[], bool]
+
     def __init__(
         self, root: str, train: bool = True, transform: Any = None, target_transform: Any = None, download: bool = False
     ) -> None:
@@ -38,7 +48,8 @@ class _PlainDataCIFAR:
             raise RuntimeError("Dataset not found or corrupted")
         folder = Path(self.root) / self.base_folder
         hint = "; restore it (or delete the folder and download again)"
-        images, labels = [], []
+        images: list[np.ndarray] = []
+        labels: list[int] = []
         for name, _ in self.train_list if train else self.test_list:
             entry = load_batch(folder / name, hint)
             key = "labels" if "labels" in entry else "fine_labels"
@@ -61,7 +72,7 @@ _DATASETS = {
 }
 
 
-def _without_checksums(cls: type) -> type:
+def _without_checksums(cls: type[datasets.CIFAR10]) -> type[datasets.CIFAR10]:
     """A dataset class that only checks the files exist (for re-packed copies such as ../shared/data)."""
     return type(
         cls.__name__ + "NoChecksum",
@@ -111,6 +122,8 @@ class CIFARDataModule(L.LightningDataModule):
             (``data/device_loader.py``; same augmentation distribution, no workers, no host copies).
     """
 
+    name: str  # narrows LightningDataModule's ``str | None``: always a key of ``_DATASETS`` here
+
     def __init__(
         self,
         name: Literal["cifar10", "cifar100"] = "cifar10",
@@ -142,13 +155,13 @@ class CIFARDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return _DATASETS[self.name][1]
 
-    def _cls(self) -> type:
+    def _cls(self) -> type[datasets.CIFAR10]:
         cls = _DATASETS[self.name][0]
-        return cls if self.hparams.verify_checksums else _without_checksums(cls)
+        return cls if self.hparams["verify_checksums"] else _without_checksums(cls)
 
     def _check_present(self) -> None:
         folder = self.data_dir / _DATASETS[self.name][2]
-        if not self.hparams.download and not folder.is_dir():
+        if not self.hparams["download"] and not folder.is_dir():
             raise PruningError(
                 f"{self.name} not found: {folder} does not exist and download is off; "
                 "set data_dir to the folder holding it or pass --data.init_args.download true"
@@ -156,7 +169,7 @@ class CIFARDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         self._check_present()
-        if not self.hparams.download:
+        if not self.hparams["download"]:
             return
         created = next((p for p in [*reversed(self.data_dir.parents), self.data_dir] if not p.exists()), None)
         before = set(self.data_dir.iterdir()) if self.data_dir.is_dir() else set()
@@ -176,7 +189,7 @@ class CIFARDataModule(L.LightningDataModule):
                 "--data.init_args.download false"
             ) from None
 
-    def _load(self, train: bool, transform: object) -> Dataset:
+    def _load(self, train: bool, transform: object) -> datasets.CIFAR10:
         self._check_present()
         try:
             return self._cls()(str(self.data_dir), train=train, transform=transform, download=False)
@@ -190,12 +203,12 @@ class CIFARDataModule(L.LightningDataModule):
         train_full = self._load(True, cifar_train_transform(self.name))
         targets = list(train_full.targets)
         indices = list(range(len(targets)))
-        if self.hparams.subset is not None:
-            indices = balanced_indices(targets, self.hparams.subset, self.num_classes, self.hparams.subset_seed)
-        if self.hparams.val_source == "split":
-            g = torch.Generator().manual_seed(self.hparams.subset_seed)
+        if self.hparams["subset"] is not None:
+            indices = balanced_indices(targets, self.hparams["subset"], self.num_classes, self.hparams["subset_seed"])
+        if self.hparams["val_source"] == "split":
+            g = torch.Generator().manual_seed(self.hparams["subset_seed"])
             perm = torch.randperm(len(indices), generator=g).tolist()
-            n_val = self.hparams.val_size
+            n_val = self.hparams["val_size"]
             if not 0 < n_val < len(indices):
                 raise PruningError(f"val_size={n_val} must be between 1 and {len(indices) - 1}")
             val_idx = sorted(indices[i] for i in perm[:n_val])
@@ -203,23 +216,23 @@ class CIFARDataModule(L.LightningDataModule):
             self.val_set = Subset(self._load(True, cifar_eval_transform(self.name)), val_idx)
         self.train_set = Subset(train_full, indices) if len(indices) != len(targets) else train_full
         self.test_set = self._load(False, cifar_eval_transform(self.name))
-        if self.hparams.val_source == "test":
+        if self.hparams["val_source"] == "test":
             self.val_set = self.test_set
 
     def _loader(self, ds: Dataset | None, train: bool) -> DataLoader | DeviceCIFARLoader:
         assert ds is not None, "setup() has not run"
-        if self.hparams.device_resident:
+        if self.hparams["device_resident"]:
             t = self.trainer
             loader = DeviceCIFARLoader(
                 *uint8_images(ds),
                 batch_size=per_device_batch(
-                    self.hparams.batch_size if train else self.hparams.eval_batch_size,
+                    self.hparams["batch_size"] if train else self.hparams["eval_batch_size"],
                     t.world_size if t is not None else 1,
                 ),
                 mean=MEAN_STD[self.name][0],
                 std=MEAN_STD[self.name][1],
                 train=train,
-                drop_last=train and self.hparams.drop_last,
+                drop_last=train and self.hparams["drop_last"],
                 device=t.strategy.root_device if t is not None else "cpu",
                 rank=t.global_rank if t is not None else 0,
                 world_size=t.world_size if t is not None else 1,

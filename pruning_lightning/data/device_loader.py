@@ -36,7 +36,8 @@ def uint8_images(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3, H, W) uint8 images and (N,) int64 labels of a torchvision CIFAR dataset or a Subset of one."""
     indices = None
     if isinstance(ds, Subset):
-        ds, indices = ds.dataset, list(ds.indices)
+        indices = list(ds.indices)
+        ds = ds.dataset
     if not hasattr(ds, "data") or not hasattr(ds, "targets"):
         raise PruningError(f"device_resident needs a CIFAR-style dataset with .data/.targets, got {type(ds).__name__}")
     data, targets = np.asarray(ds.data), np.asarray(ds.targets)

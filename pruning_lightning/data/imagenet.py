@@ -112,9 +112,9 @@ class ImageNetDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if self.train_set is None and stage in (None, "fit"):
-            self.train_set = self._load("train", imagenet_train_transform(hp.crop_size))
+            self.train_set = self._load("train", imagenet_train_transform(hp["crop_size"]))
         if self.val_set is None:
-            self.val_set = self._load("val", imagenet_eval_transform(hp.crop_size, hp.resize_size))
+            self.val_set = self._load("val", imagenet_eval_transform(hp["crop_size"], hp["resize_size"]))
 
     def _loader(self, ds: datasets.ImageFolder | None, train: bool) -> DataLoader:
         return datamodule_loader(self, ds, train)

@@ -51,7 +51,7 @@ class SeededItems(Dataset):
 class EpochSeededSampler(DistributedSampler):
     """``DistributedSampler`` order (``seed + epoch``), each index paired with its per-epoch item seed."""
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         item_seeds = torch.randint(0, 2**62, (len(self.dataset),), generator=g).tolist()  # type: ignore[arg-type]
         return iter([(i, item_seeds[i]) for i in super().__iter__()])

@@ -127,6 +127,12 @@ class Transition(nn.Module):
 class DenseNet(nn.Module):
     """CIFAR DenseNet (see module docstring)."""
 
+    dense1: nn.Sequential  # registered with add_module in __init__
+    dense2: nn.Sequential
+    dense3: nn.Sequential
+    trans1: Transition
+    trans2: Transition
+
     def __init__(self, spec: ArchSpec, cfg: list[int]) -> None:
         super().__init__()
         n, bc = layers_per_block(spec), not is_slimming(spec.variant)  # bc: no selections (bc, weight_level)

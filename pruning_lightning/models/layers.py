@@ -48,6 +48,8 @@ class ChannelSelection(nn.Module):
             then picks the actual channels.
     """
 
+    indexes: torch.Tensor  # registered with register_buffer in __init__
+
     def __init__(self, num_channels: int, num_selected: int | None = None) -> None:
         super().__init__()
         _keep_selected_out_of_compile()

@@ -134,6 +134,10 @@ class BasicBlock(nn.Module):
 class PreResNet(nn.Module):
     """CIFAR pre-activation ResNet (see module docstring)."""
 
+    layer1: nn.Sequential  # registered with add_module in __init__
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+
     def __init__(self, spec: ArchSpec, cfg: list[int]) -> None:
         super().__init__()
         n = blocks_per_stage(spec)

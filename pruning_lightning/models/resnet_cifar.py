@@ -114,6 +114,10 @@ class BasicBlock(nn.Module):
 class ResNetCifar(nn.Module):
     """CIFAR ResNet (see module docstring)."""
 
+    layer1: nn.Sequential  # registered with add_module in __init__
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+
     def __init__(self, depth: int, cfg: list[int], num_classes: int, options: dict[str, Any]) -> None:
         super().__init__()
         n = blocks_per_stage(depth)

@@ -116,6 +116,8 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1, bias: bool = False) -> n
 class _Block(nn.Module):
     """Basic (``widths=[w]``) or bottleneck (``widths=[k, w1, w2]``) residual block."""
 
+    scale: nn.Parameter | None  # registered with register_parameter in __init__
+
     def __init__(
         self, inp: int, out: int, widths: list[int], stride: int, downsample: nn.Module | None, scale: bool
     ) -> None:
@@ -172,6 +174,11 @@ class _Projection(nn.Module):
 class ResNetImageNet(nn.Module):
     """ImageNet ResNet (see module docstring)."""
 
+    layer1: nn.Sequential  # set with setattr in __init__
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()
         base = int(_opt(spec, "base_width"))
@@ -190,8 +197,8 @@ class ResNetImageNet(nn.Module):
                 stages[int(s) - 1][b] = _Block(inp, out, widths, stride, downsample, scale)
             elif downsample is not None:
                 stages[int(s) - 1][b] = _Projection(downsample)
-        for s, blocks in enumerate(stages, start=1):
-            setattr(self, f"layer{s}", nn.Sequential(blocks))
+        for i, blocks in enumerate(stages, start=1):
+            setattr(self, f"layer{i}", nn.Sequential(blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(block_layout(spec)[-1][3], spec.num_classes)
         init_he_fan_out(self, bn_gamma=1.0, linear_std=None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from pruning_lightning.callbacks.rng import RestoreRNG
@@ -36,7 +37,13 @@ class ClassificationModule(L.LightningModule):
         fused_optimizer: use PyTorch's fused SGD kernel (CUDA only; same numerics up to rounding).
     """
 
-    job_type = "train"  # the W&B job_type when none is configured; each regime module names itself
+    # Set in __init__ with object.__setattr__ (not a registered submodule): ``net`` or its compiled wrapper.
+    _forward_net: nn.Module
+
+    @property
+    def job_type(self) -> str:
+        """The W&B job_type when none is configured; each regime module names itself."""
+        return "train"
 
     def __init__(
         self,
@@ -78,7 +85,7 @@ class ClassificationModule(L.LightningModule):
         self._train_sums: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.hparams.channels_last:
+        if self.hparams["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)
         return self._forward_net(x)
 
@@ -94,7 +101,7 @@ class ClassificationModule(L.LightningModule):
             if name.startswith(stage + "_"):
                 metric(logits, y)
                 key = f"{stage}/{name.split('_', 1)[1]}"
-                self.log(key, metric, on_step=False, on_epoch=True, prog_bar=key.endswith("acc1"))
+                self.log(key, cast(Metric, metric), on_step=False, on_epoch=True, prog_bar=key.endswith("acc1"))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -105,10 +112,10 @@ class ClassificationModule(L.LightningModule):
         # Each self.log call costs ~1 ms of bookkeeping, several % of a small CPU step: accumulate the
         # epoch statistics here and log them once per epoch; the step loss every log_every_n_steps.
         with torch.no_grad():
-            self.metrics["train_acc1"].update(logits, y)
+            cast(Metric, self.metrics["train_acc1"]).update(logits, y)
             sums = torch.stack([loss.detach().float() * len(y), loss.new_tensor(float(len(y)))])
             self._train_sums = sums if self._train_sums is None else self._train_sums + sums
-        if batch_idx % self.trainer.log_every_n_steps == 0:
+        if batch_idx % self.trainer.log_every_n_steps == 0:  # type: ignore[attr-defined]  # set at runtime by Lightning's logger connector
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
@@ -116,7 +123,7 @@ class ClassificationModule(L.LightningModule):
         if self._train_sums is not None:
             self.log("train/loss_epoch", self._train_sums[0] / self._train_sums[1], sync_dist=True)
             self._train_sums = None
-        acc = self.metrics["train_acc1"]
+        acc = cast(Metric, self.metrics["train_acc1"])
         if acc.update_count:
             self.log("train/acc1", acc.compute(), prog_bar=True)  # torchmetrics syncs across ranks itself
         acc.reset()
@@ -139,7 +146,8 @@ class ClassificationModule(L.LightningModule):
         # After the checkpoint restore: a resumed fit continues metrics.csv from the epoch it reruns.
         for logger in self.loggers:
             if isinstance(logger, StageCSVLogger):
-                logger.continue_at(self.trainer.fit_loop.epoch_progress.current.processed)
+                # Lightning annotates ``current`` as the base tracker; the epoch progress holds a _ProcessedTracker.
+                logger.continue_at(self.trainer.fit_loop.epoch_progress.current.processed)  # type: ignore[attr-defined]
 
     def on_fit_start(self) -> None:
         stats = count_complexity(self.net, input_size(self.arch))
@@ -148,7 +156,7 @@ class ClassificationModule(L.LightningModule):
 
     def _diverged(self, what: str) -> None:
         t = self.trainer
-        lr = t.optimizers[0].param_groups[0]["lr"] if t.optimizers else self.hparams.lr
+        lr = t.optimizers[0].param_groups[0]["lr"] if t.optimizers else self.hparams["lr"]
         raise PruningError(
             f"{type(self).__name__} diverged: {what} at epoch {t.current_epoch}, step {t.global_step}, lr {lr:g} "
             f"(stage {t.default_root_dir}); no checkpoint holds this state; lower the learning rate and rerun"
@@ -172,14 +180,17 @@ class ClassificationModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         opt = torch.optim.SGD(
             self.parameters(),
-            lr=self.hparams.lr,
-            momentum=self.hparams.momentum,
-            weight_decay=self.hparams.weight_decay,
-            fused=True if self.hparams.fused_optimizer else None,
+            lr=self.hparams["lr"],
+            momentum=self.hparams["momentum"],
+            weight_decay=self.hparams["weight_decay"],
+            fused=True if self.hparams["fused_optimizer"] else None,
         )
         every = self.hparams.get("lr_step_every")
-        if not self.hparams.lr_milestones and every is None:
+        if not self.hparams["lr_milestones"] and every is None:
             return opt
-        milestones = lr_milestones(self.hparams.lr_milestones, every, self.trainer.max_epochs)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.hparams.lr_gamma)
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is None:  # Lightning resolves it before configure_optimizers in fit
+            raise PruningError("the LR milestones are fractions of trainer.max_epochs, which is not set")
+        milestones = lr_milestones(self.hparams["lr_milestones"], every, max_epochs)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.hparams["lr_gamma"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

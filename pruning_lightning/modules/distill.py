@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pruning_lightning.artifact import FORMAT as ARTIFACT_FORMAT
+from pruning_lightning.checkpoint import network_from, read_torch_file
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.modules.base import ClassificationModule
 from pruning_lightning.modules.regimes import FineTuneModule, ScratchModule
 from pruning_lightning.utils.flops import count_complexity
 
@@ -82,7 +84,6 @@ def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[
         PruningError: missing/unreadable file, a pruned artifact, another class count, input size
             or dataset than the student's.
     """
-    from pruning_lightning.checkpoint import network_from, read_torch_file
 
     p = Path(path)
     if (p / "pruned.pt").is_file():
@@ -122,18 +123,27 @@ def _check_dataset(path: str, teacher_data: dict[str, Any], datamodule: Any) -> 
         )
 
 
-class _Distill:
+# The type checker sees the mixin as the ClassificationModule it is combined with; at run time it
+# derives from object only, so the MRO of the regime classes below is unchanged.
+if TYPE_CHECKING:
+    _DistillHost = ClassificationModule
+else:
+    _DistillHost = object
+
+
+class _Distill(_DistillHost):
     """Mixin for a regime module: teacher loading, the KD objective, teacher-cost hparams."""
 
     teacher_path: str
     temperature: float
     alpha: float
     teacher_arch: ArchSpec | None
+    teacher: nn.Module | None  # a plain attribute (object.__setattr__), never a registered submodule
 
     @property
     def job_type(self) -> str:
         """The regime's own job_type with ``_kd`` appended (``finetune_kd``, ``scratch_e_kd``, ...)."""
-        return f"{super().job_type}_kd"  # type: ignore[misc]
+        return f"{super().job_type}_kd"
 
     def _init_distill(self, teacher: str, temperature: float, alpha: float) -> None:
         # Checked in attach_teacher (setup), not here: jsonargparse wraps errors raised while it
@@ -148,22 +158,29 @@ class _Distill:
         if self.teacher is None:
             self.teacher_arch, net = load_teacher(self.teacher_path, self.arch, datamodule)
             object.__setattr__(self, "teacher", net)
+            return net
         return self.teacher
+
+    def _no_teacher(self) -> PruningError:
+        return PruningError(f"{type(self).__name__} has no teacher yet: attach_teacher() runs in setup('fit')")
 
     def setup(self, stage: str) -> None:
         # Also on resume (fit --ckpt_path): the teacher is never part of a checkpoint.
         if stage == "fit":
-            trainer = self._trainer  # type: ignore[attr-defined]
+            trainer = self._trainer
             self.attach_teacher(getattr(trainer, "datamodule", None))
-        super().setup(stage)  # type: ignore[misc]
+        super().setup(stage)
 
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Teacher forward on the student's device/dtype, eval mode, no autograd graph."""
         param = next(self.net.parameters())
         t = self.teacher
-        fmt = torch.channels_last if self.hparams.channels_last else torch.preserve_format
+        if t is None:
+            raise self._no_teacher()
+        fmt = torch.channels_last if self.hparams["channels_last"] else torch.preserve_format
         if getattr(self, "_teacher_on", None) != (param.device, param.dtype):
-            t.to(device=param.device, dtype=param.dtype, memory_format=fmt)
+            # Module.to accepts memory_format with device/dtype at run time; torch's overloads do not list it.
+            t.to(device=param.device, dtype=param.dtype, memory_format=fmt)  # type: ignore[call-overload]
             object.__setattr__(self, "_teacher_on", (param.device, param.dtype))
         t.eval()
         x = x.to(dtype=param.dtype, memory_format=fmt) if x.is_floating_point() else x
@@ -179,7 +196,9 @@ class _Distill:
         return self.alpha * self.temperature**2 * kl + (1 - self.alpha) * ce
 
     def on_fit_start(self) -> None:
-        super().on_fit_start()  # type: ignore[misc]
+        super().on_fit_start()
+        if self.teacher is None or self.teacher_arch is None:
+            raise self._no_teacher()
         teacher = count_complexity(self.teacher, input_size(self.teacher_arch)).flops
         student = count_complexity(self.net, input_size(self.arch)).flops
         for logger in self.loggers:

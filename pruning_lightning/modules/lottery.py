@@ -43,6 +43,7 @@ from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.modules.base import ClassificationModule
 from pruning_lightning.modules.regimes import ScratchModule
 from pruning_lightning.utils.finite import check_finite
 
@@ -66,10 +67,12 @@ class SaveInitialWeights(L.Callback):
         # On resume the weights are no longer the initial ones: keep the file of the first start.
         if trainer.ckpt_path or not trainer.is_global_zero:
             return
+        if not isinstance(pl_module, ClassificationModule):
+            raise PruningError(f"SaveInitialWeights needs a ClassificationModule, got {type(pl_module).__name__}")
         out = self.target(trainer)
         out.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}  # type: ignore[union-attr]
-        payload = {"format": INIT_FORMAT, "arch": pl_module.arch.to_dict(), "state_dict": state}  # type: ignore[union-attr]
+        state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}
+        payload = {"format": INIT_FORMAT, "arch": pl_module.arch.to_dict(), "state_dict": state}
         tmp = out.with_suffix(".tmp")
         torch.save(payload, tmp)
         os.replace(tmp, out)
@@ -128,7 +131,7 @@ class LotteryModule(ScratchModule):
         self.init_from, self.ticket, self.random_init = init_from, ticket, random_init
 
     @property
-    def job_type(self) -> str:  # type: ignore[override]
+    def job_type(self) -> str:
         return "lottery"
 
     def on_artifact(self, art: PrunedArtifact) -> None:

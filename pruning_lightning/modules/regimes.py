@@ -39,7 +39,9 @@ from pruning_lightning.modules.base import ClassificationModule
 class LargeModule(ClassificationModule):
     """The unpruned (large) network. Same arguments as :class:`ClassificationModule`."""
 
-    job_type = "large"
+    @property
+    def job_type(self) -> str:
+        return "large"
 
 
 class _FromArtifact(ClassificationModule):
@@ -111,7 +113,9 @@ class FineTuneModule(_FromArtifact):
         super().__init__(arch, lr=lr, lr_milestones=lr_milestones, **kwargs)
         self.artifact_path = weights_from
 
-    job_type = "finetune"
+    @property
+    def job_type(self) -> str:
+        return "finetune"
 
     def on_artifact(self, art: PrunedArtifact) -> None:
         self._load_tensors(art.structure, "structure")
@@ -140,7 +144,7 @@ class ScratchModule(_FromArtifact):
         self.budget = budget
 
     @property
-    def job_type(self) -> str:  # type: ignore[override]
+    def job_type(self) -> str:
         """``scratch_e`` or ``scratch_b``: the W&B job_type when none is configured."""
         return f"scratch_{self.budget.lower()}"
 

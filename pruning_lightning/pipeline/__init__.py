@@ -1,8 +1,9 @@
 """The whole study in one command: experiment YAML -> ordered, resumable stages (see ``commands/pipeline.py``).
 
-Modules: ``schema`` (experiment file), ``regimes`` (downstream regimes as data), ``plan`` (stages
-and their command lines), ``runner`` (local execution), ``slurm`` (sbatch scripts), ``presets``
-(prune-free architectures), ``lineage`` (W&B), ``rng`` (exact resume).
+Modules: ``schema`` (experiment file; ``checks`` validates its values, ``paths`` finds the files it names),
+``regimes`` (downstream regimes as data), ``plan`` (stages and their command lines; ``stage`` the unit,
+``wandb_args`` its logger), ``runner`` (local execution), ``slurm`` (sbatch scripts), ``presets``
+(prune-free architectures), ``lineage`` (W&B), ``progress``, ``parallel``, ``results`` and the report's plots.
 """
 
 from pruning_lightning.pipeline.plan import Stage, plan

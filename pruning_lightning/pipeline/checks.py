@@ -1,14 +1,51 @@
-"""Type checks of experiment-file values (used by :mod:`pruning_lightning.pipeline.schema`).
+"""Checks of experiment-file values (used by :mod:`~pruning_lightning.pipeline.schema` and ``regimes``).
 
-A wrong type (``seeds: 3``, ``seeds: [a, b]``, ``base_epochs: ten``) is one :class:`PruningError`
-naming the key and the expected form, never a ``TypeError`` from deep inside the planner.
+An unknown or missing key, or a wrong type (``seeds: 3``, ``seeds: [a, b]``, ``base_epochs: ten``) is one
+:class:`PruningError` naming the key and the expected form, never a ``TypeError`` from deep inside the planner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pruning_lightning.errors import PruningError
+
+
+def strict(cls: type, data: Any, where: str) -> dict[str, Any]:
+    """Check ``data`` is a mapping with only ``cls``'s field names; return it as a dict."""
+    if not isinstance(data, dict):
+        raise PruningError(f"{where} must be a mapping, got {type(data).__name__}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise PruningError(f"unknown key(s) {unknown} in {where}; known keys: {known}")
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise PruningError(f"{where} lacks required key(s) {missing}")
+    return dict(data)
+
+
+def paths_tuple(value: Any, where: str) -> tuple[str, ...]:
+    """One config path or a list of them (None: none) as a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise PruningError(f"{where} must be a path or a list of paths, got {value!r}")
+
+
+def check_cap(value: Any, where: str) -> None:
+    """A Scratch-B cap on the FLOPs ratio: a number >= 1, or None."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 1):
+        raise PruningError(f"{where} caps the Scratch-B FLOPs ratio: a number >= 1 or null, got {value!r}")
 
 
 def seeds_tuple(value: Any) -> tuple[int, ...]:

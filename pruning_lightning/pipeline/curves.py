@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from pruning_lightning.pipeline.plots import pyplot, save_figure
+
 
 def val_curve(metrics_csv: Path) -> list[tuple[int, float]]:
     """``(epoch, val top-1 %)`` rows of a stage's ``metrics.csv``, in epoch order."""
@@ -33,9 +35,7 @@ def plot_curves(run_dir: Path, dest: Path, title: str) -> Path | None:
     curves = {k: v for k, v in large_curves(run_dir).items() if any(v.values())}
     if not curves:
         return None
-    from pruning_lightning.pipeline.plots import _plt
-
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
     for ax, (name, by_seed) in zip(axes[0], curves.items(), strict=True):
         for seed, curve in sorted(by_seed.items()):
@@ -45,9 +45,4 @@ def plot_curves(run_dir: Path, dest: Path, title: str) -> Path | None:
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{title}: large-model learning curves", fontsize=10)
-    fig.tight_layout()
-    path = dest / "learning_curves.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, dest / "learning_curves.png", 110, f"{title}: large-model learning curves")

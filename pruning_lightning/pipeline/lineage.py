@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.pipeline.plan import Stage, wandb_logger
 from pruning_lightning.pipeline.schema import Experiment
+from pruning_lightning.pipeline.stage import Stage
+from pruning_lightning.pipeline.wandb_args import wandb_logger
 
 
 def finish() -> None:
     """Close the live W&B run, if any (Lightning's WandbLogger never does)."""
-    import sys
-
     if "wandb" in sys.modules:
-        import wandb
+        import wandb  # already loaded (checked above)
 
         if wandb.run is not None:
             wandb.finish()
@@ -54,7 +54,7 @@ def declare_use(exp: Experiment, run: Any, name: str, type_: str) -> None:
 
 
 def _artifact(name: str, type_: str, files: list[Path], metadata: dict[str, Any]) -> Any:
-    import wandb
+    import wandb  # imported on use (start-up time)
 
     art = wandb.Artifact(name, type=type_, metadata=metadata)
     for f in files:
@@ -64,7 +64,7 @@ def _artifact(name: str, type_: str, files: list[Path], metadata: dict[str, Any]
 
 
 def _init(exp: Experiment, st: Stage) -> Any:
-    import wandb
+    import wandb  # imported on use (start-up time)
 
     init = dict(wandb_logger(exp, st)["init_args"])
     init["dir"] = init.pop("save_dir")
@@ -73,7 +73,7 @@ def _init(exp: Experiment, st: Stage) -> Any:
 
 def log_prune(exp: Experiment, st: Stage, stats: dict[str, Any]) -> None:
     """The prune stage's own run: Table of kept widths, stats, artifact, lineage to the large checkpoint."""
-    import wandb
+    import wandb  # imported on use (start-up time)
 
     run = _init(exp, st)
     rows = [[layer, *map(int, str(k).split("/"))] for layer, k in (stats.get("kept") or {}).items()]
@@ -89,7 +89,7 @@ def log_prune(exp: Experiment, st: Stage, stats: dict[str, Any]) -> None:
 
 def after_fit_stage(exp: Experiment, st: Stage, deps: list[Stage], result: dict[str, Any]) -> None:
     """On the test's live run: checkpoint artifact, lineage to the stages it depends on, final numbers."""
-    import wandb
+    import wandb  # imported on use (start-up time)
 
     run = wandb.run if wandb.run is not None else _init(exp, st)
     run.summary.update(
@@ -103,7 +103,7 @@ def after_fit_stage(exp: Experiment, st: Stage, deps: list[Stage], result: dict[
 
 def replay(lineage_file: str | Path, entity: str | None = None) -> int:
     """After ``wandb sync``: declare the recorded uses online (needs network and an API key)."""
-    import wandb
+    import wandb  # imported on use (start-up time)
 
     api = wandb.Api()
     n = 0
@@ -119,7 +119,7 @@ def log_report(
     exp: dict[str, Any], rows: list[Any], cells: list[list[str]], headers: list[str], images: list[Path], run_dir: Path
 ) -> None:
     """The report as its own run of the experiment's group (``job_type=report``): a Table and the plots."""
-    import wandb
+    import wandb  # imported on use (start-up time)
 
     w = exp["wandb"]
     run = wandb.init(
@@ -135,7 +135,7 @@ def log_report(
     )
     run.log(
         {
-            "report/table": wandb.Table(columns=headers, data=cells),
+            "report/table": wandb.Table(columns=[*headers], data=cells),
             **{f"report/{p.stem}": wandb.Image(str(p)) for p in images},
         }
     )

@@ -38,7 +38,7 @@ class Paired:
         """Two-sided t interval of the mean difference; ``None`` with fewer than two seeds."""
         if self.n < 2:
             return None
-        from scipy import stats
+        from scipy import stats  # imported on use (start-up time)
 
         sd = math.sqrt(sum((d - self.mean) ** 2 for d in self.diffs) / (self.n - 1))
         half = float(stats.t.ppf(0.5 + self.level / 2, self.n - 1)) * sd / math.sqrt(self.n)

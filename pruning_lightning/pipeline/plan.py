@@ -11,42 +11,28 @@ Per seed ``s`` the run directory holds::
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.regimes import scaled_epochs
-from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec, flatten, resolve_path
+from pruning_lightning.pipeline.schema import Experiment, StageSpec
+from pruning_lightning.pipeline.stage import Stage
+from pruning_lightning.pipeline.wandb_args import method_ratio, stage_logger, wandb_logger
 
 
-@dataclass
-class Stage:
-    """One unit of work; ``kind`` is ``fit``, ``prune``, ``preset`` or ``guided``."""
-
-    key: str
-    kind: str
-    seed: int
-    method: str | None
-    job_type: str
-    dir: Path
-    deps: tuple[str, ...] = ()
-    args: list[str] = field(default_factory=list)
-    devices: int = 1
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ckpt(self) -> Path:
-        return self.dir / "checkpoints" / "last.ckpt"
-
-    @property
-    def marker(self) -> Path:
-        return self.dir / "result.json"
-
-    def done(self) -> bool:
-        return self.marker.is_file()
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and ``class_path`` dicts stay whole)."""
+    if isinstance(value, dict) and not value and not prefix:
+        return {}
+    if isinstance(value, dict) and value and "class_path" not in value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return {prefix: value}
 
 
 def _value(v: Any) -> str:
@@ -67,69 +53,6 @@ def _fill(text: str, where: dict[str, str]) -> str:
     return text
 
 
-def run_id(exp: Experiment, key: str) -> str:
-    """Stable W&B run id per (experiment, stage): fit, test and resumes all land in one run."""
-    return hashlib.sha256(f"{exp.digest()}:{key}".encode()).hexdigest()[:12]
-
-
-def method_ratio(m: MethodSpec) -> float | None:
-    """The prune ratio of a method (args override, then its prune config), if it has one.
-
-    None also when the prune config is missing or does not parse: preflight and the prune stage report it.
-    """
-    from pruning_lightning.config import prune_ratio
-
-    if "pruner.init_args.ratio" in m.args:
-        return float(m.args["pruner.init_args.ratio"])
-    if not m.prune or not Path(resolve_path(m.prune)).is_file():
-        return None
-    try:
-        return prune_ratio(resolve_path(m.prune))
-    except PruningError:
-        return None
-
-
-def wandb_logger(exp: Experiment, stage: Stage, resume: bool = False) -> dict[str, Any]:
-    """The WandbLogger a stage gets when the experiment enables W&B (group = experiment, job_type = stage)."""
-    assert exp.wandb is not None
-    m = exp.method(stage.method) if stage.method else None
-    ratio = method_ratio(m) if m else None
-    tags = [f"seed{stage.seed}", stage.job_type, *([stage.method] if stage.method else []), *exp.wandb.tags]
-    if ratio is not None:
-        tags.append(f"ratio{ratio:g}")
-    init: dict[str, Any] = {
-        "project": exp.wandb.project,
-        "group": exp.name,
-        "job_type": stage.job_type,
-        "name": f"{exp.name}/{stage.key}",
-        "id": run_id(exp, stage.key),
-        "save_dir": str(stage.dir),
-        "tags": tags,
-        "config": {
-            "seed": stage.seed,
-            "method": stage.method,
-            "ratio": ratio,
-            "stage": stage.key,
-            "experiment": exp.name,
-        },
-        "mode": exp.wandb.mode,
-        "resume": "allow",
-    }
-    if exp.wandb.entity:
-        init["entity"] = exp.wandb.entity
-    return {"class_path": "lightning.pytorch.loggers.WandbLogger", "init_args": init}
-
-
-def _logger(exp: Experiment, stage: Stage) -> dict[str, Any] | bool:
-    if exp.wandb is not None:
-        return wandb_logger(exp, stage)
-    # Plain CSV metrics in the stage directory itself (config.yaml lands beside them).
-    return {
-        "class_path": "pruning_lightning.loggers.StageCSVLogger",
-        "init_args": {"save_dir": str(stage.dir)},
-    }
-
-
 def fit_args(exp: Experiment, stage: Stage, configs: list[str], args: dict[str, Any], epochs: int | None) -> list[str]:
     """``fit`` arguments of a stage (``--ckpt_path`` is added at run time when resuming)."""
     if "logger" in exp.trainer:
@@ -146,7 +69,7 @@ def fit_args(exp: Experiment, stage: Stage, configs: list[str], args: dict[str, 
         "--checkpoint.dirpath",
         str(stage.dir / "checkpoints"),
         "--trainer.logger",
-        json.dumps(_logger(exp, stage)),
+        json.dumps(stage_logger(exp, stage)),
     ]
     return out
 
@@ -277,7 +200,8 @@ def plan(exp: Experiment) -> list[Stage]:
                 epochs = base if r.epochs == "base" else r.epochs
                 if r.epochs == "scaled":  # fine-tune: base_epochs at the paper's 40:160 (20:90) ratio
                     spec = getattr(m, "large", None) or exp.large
-                    epochs = scaled_epochs(list(r.configs), list(spec.configs) if spec else [], base)
+                    first = [*exp.data, *exp.arch]  # read as the fit reads them: after the data and arch configs
+                    epochs = scaled_epochs([*first, *r.configs], [*first, *(spec.configs if spec else ())], base)
                 if r.epochs == "base" and base is None:
                     raise PruningError(f"regime {rname} trains for base_epochs; set base_epochs or large.epochs")
                 st.args = fit_args(

@@ -13,21 +13,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pruning_lightning.config import read
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.paths import resolve_path
 
 FAMILIES = {"vgg": "VGG", "resnet": "ResNet", "preresnet": "PreResNet", "densenet": "DenseNet"}
 REDUCED_WORDS = re.compile(r"\b(reduced|subset|mini|tiny|smoke|demo|not comparable)\b", re.IGNORECASE)
 
 
 def _dataset(exp: dict[str, Any]) -> str:
-    from pruning_lightning.pipeline.schema import resolve_path
-
-    name = None
-    for path in exp.get("data") or []:
-        p = Path(resolve_path(path))
-        doc = yaml.safe_load(p.read_text()) if p.is_file() else None
-        init = ((doc or {}).get("data") or {}).get("init_args") or {} if isinstance(doc, dict) else {}
-        name = init.get("name") or name or p.stem
+    """The dataset the data configs name (their last ``data.init_args.name``, else the first file's name)."""
+    paths = [resolve_path(p) for p in exp.get("data") or []]
+    present = [p for p in paths if Path(p).is_file()]
+    try:
+        name = read(present)[-1][1].get("data.init_args.name") if present else None
+    except PruningError:  # a label must never fail a report
+        name = None
+    name = name or (Path(paths[0]).stem if paths else None)
     return {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}.get(str(name), str(name or "?"))
 
 
@@ -44,13 +46,16 @@ def _network(arch: dict[str, Any] | None) -> tuple[str, bool]:
     """(``VGG-19``, narrower than the paper's network?) from a result's arch dict."""
     if not arch:
         return "?", False
+    family = str(arch["family"])
+    name = f"{FAMILIES.get(family.split('_')[0], family)}-{arch['depth']}"
+    if not isinstance(arch.get("num_classes"), int):  # no class count recorded: no reference network to compare
+        return name, False
+    # pruning_lightning.models imports torch: imported on use (start-up time)
     from pruning_lightning.models import resolve
     from pruning_lightning.models.spec import ArchSpec
 
-    family = str(arch["family"])
-    name = f"{FAMILIES.get(family.split('_')[0], family)}-{arch['depth']}"
     try:
-        full = resolve(ArchSpec(arch["family"], arch["depth"], arch.get("num_classes", 10),
+        full = resolve(ArchSpec(arch["family"], arch["depth"], arch["num_classes"],
                                 variant=arch.get("variant", "default"), options=arch.get("options") or {}))  # fmt: skip
         widths = [c for c in arch.get("cfg") or [] if isinstance(c, int)]
         ref = [c for c in full.cfg or [] if isinstance(c, int)]

@@ -9,13 +9,26 @@ from typing import Any
 from pruning_lightning.pipeline.results import Row
 
 
-def _plt() -> Any:
-    import matplotlib
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend."""
+    import matplotlib  # imported on use (start-up time)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend is chosen
 
     return plt
+
+
+def save_figure(
+    fig: Any, path: Path, dpi: int, title: str | None = None, rect: tuple[float, float, float, float] | None = None
+) -> Path:
+    """The end of every figure: the optional suptitle, layout (within ``rect``), save to ``path``, close."""
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def _large_label(row: Row, n_large: int) -> str:
@@ -44,7 +57,7 @@ def plot_accuracy(rows: list[Row], dest: Path, title: str | None = None, note: s
     the same shape at the same x, the large model as a dashed line; ``note`` (a reduced-budget
     warning) is printed across the figure.
     """
-    plt = _plt()
+    plt = pyplot()
     paths = []
     methods = [m for m in dict.fromkeys(r.method for r in rows) if m != "-"]
     marker = {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
@@ -90,17 +103,13 @@ def plot_accuracy(rows: list[Row], dest: Path, title: str | None = None, note: s
         if note:
             fig.text(0.5, 0.01, textwrap.fill(note, 110), ha="center", va="bottom", fontsize=8, color="#b00000",
                      bbox={"facecolor": "#fff3f3", "edgecolor": "#b00000", "boxstyle": "round,pad=0.3"})  # fmt: skip
-        fig.tight_layout(rect=(0, 0.06 if note else 0, 1, 1))
-        path = dest / f"acc_vs_{attr}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, dest / f"acc_vs_{attr}.png", 120, rect=(0, 0.06 if note else 0, 1, 1)))
     return paths
 
 
 def plot_widths(method: str, stats: list[dict[str, Any]], dest: Path) -> Path:
     """Per-layer kept widths (mean over seeds) against the original widths."""
-    plt = _plt()
+    plt = pyplot()
     layers = list(stats[0]["kept"])
     kept = [sum(int(str(s["kept"][k]).split("/")[0]) for s in stats) / len(stats) for k in layers]
     total = [int(str(stats[0]["kept"][k]).split("/")[1]) for k in layers]
@@ -114,11 +123,7 @@ def plot_widths(method: str, stats: list[dict[str, Any]], dest: Path) -> Path:
     ax.set_ylabel("weights kept" if masked else "channels kept")
     ax.set_title(f"{method}: kept per layer")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = dest / f"widths_{method}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, dest / f"widths_{method}.png", 110)
 
 
 def layer_labels(keys: list[str]) -> list[str]:
@@ -130,7 +135,7 @@ def layer_labels(keys: list[str]) -> list[str]:
 
 def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
     """``paired_differences.png``: scratch minus fine-tune per method, mean with 95 % CI and per-seed dots."""
-    plt = _plt()
+    plt = pyplot()
     columns = [c for c in ("final", "best") if any(p.column == c for p in pairs)]
     fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 0.6 * len(pairs) + 2), squeeze=False)
     colors = {"scratch_e": "#1f77b4", "scratch_b": "#d62728"}
@@ -148,9 +153,4 @@ def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
         ax.invert_yaxis()
         ax.set_xlabel("top-1 difference (percentage points)")
         ax.set_title(f"{column} checkpoint ({sel[0].n if sel else 0} seeds, 95% CI)", fontsize=9)
-    fig.suptitle(f"{title}: scratch minus fine-tune, paired by seed", fontsize=10)
-    fig.tight_layout()
-    path = dest / "paired_differences.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, dest / "paired_differences.png", 110, f"{title}: scratch minus fine-tune, paired by seed")

@@ -7,7 +7,7 @@ seconds, not the hours of the large model that trains before the stage that woul
 * checks that every file the experiment names exists, is valid YAML and holds a mapping;
 * plans every stage (dependencies, regimes, epochs) and parses the configuration of every stage of
   the first seed through the real parsers (the other seeds differ only in seed and folders): fit and
-  test stages through the LightningCLI parser plus :func:`~pruning_lightning.cli_guard.check_config`
+  test stages through the LightningCLI parser (:class:`~pruning_lightning.cli.PruningCLI`, which checks values)
   (files a previous stage will write, such as ``{artifact}/arch.yaml``, are left out), prune stages
   through the ``prune`` parser with the pruner built (a bad ratio is refused);
 * releases a run folder whose stages never started (no checkpoint, artifact or result in it) from
@@ -20,9 +20,11 @@ import json
 import warnings
 from pathlib import Path
 
+from pruning_lightning.cli_errors import check_config_file, condense
 from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.plan import Stage, plan
-from pruning_lightning.pipeline.schema import Experiment, referenced_files, resolve_path
+from pruning_lightning.pipeline.schema import Experiment, referenced_files
 
 
 class _Parsed(Exception):
@@ -31,8 +33,6 @@ class _Parsed(Exception):
 
 def check_files(exp: Experiment) -> None:
     """Every referenced config file exists, is valid YAML and holds a mapping."""
-    from pruning_lightning.cli_errors import check_config_file
-
     where = f"experiment {exp.source}" if exp.source else f"experiment {exp.name!r}"
     for f in dict.fromkeys(referenced_files(exp)):
         path = resolve_path(f)
@@ -45,13 +45,13 @@ def check_files(exp: Experiment) -> None:
 
 
 def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
+    # Lightning, the CLI and the modules are imported on use: `pipeline --dry-run` and `report` stay light.
     import lightning as L
 
-    from pruning_lightning.cli_errors import condense
-    from pruning_lightning.cli_guard import CheckedCLI
+    from pruning_lightning.cli import PruningCLI
     from pruning_lightning.modules import ClassificationModule
 
-    class ParseOnly(CheckedCLI):
+    class ParseOnly(PruningCLI):
         check_hardware = hardware
 
         def before_instantiate_classes(self) -> None:
@@ -89,10 +89,9 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
 
 
 def _parse_prune(st: Stage) -> None:
-    from pruning_lightning.cli_errors import condense
-    from pruning_lightning.commands.prune import build_parser
+    from pruning_lightning.config import prune_parser  # imports Lightning: on use (start-up time)
 
-    parser = build_parser()
+    parser = prune_parser()
     parser.exit_on_error = False
     try:
         cfg = parser.parse_args(st.args[1:])

@@ -13,10 +13,12 @@ from typing import Any
 from pruning_lightning.artifact import PrunedArtifact, load_artifact, write_artifact
 from pruning_lightning.config import arch_of
 from pruning_lightning.errors import PruningError
+from pruning_lightning.guided import guided_arch
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pipeline.plan import Stage
-from pruning_lightning.pipeline.schema import Experiment, resolve_path
+from pruning_lightning.pipeline.paths import resolve_path
+from pruning_lightning.pipeline.schema import Experiment
+from pruning_lightning.pipeline.stage import Stage
 from pruning_lightning.pruning.stats import complexity_stats
 from pruning_lightning.utils.flops import count_complexity
 
@@ -43,8 +45,6 @@ def preset_stats(arch: ArchSpec, reference: ArchSpec, base_epochs: int, max_rati
 
 def write_preset(exp: Experiment, st: Stage) -> None:
     """Write the preset/guided artifact of stage ``st``."""
-    from pruning_lightning.guided import guided_arch
-
     m = exp.method(st.method)  # type: ignore[arg-type]
     base = exp.base_epochs or (exp.large.epochs if exp.large else None)
     if base is None:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.pipeline.plan import Stage
 from pruning_lightning.pipeline.regimes import config_epochs
+from pruning_lightning.pipeline.stage import Stage
 
 
 def fmt(seconds: float | None) -> str:

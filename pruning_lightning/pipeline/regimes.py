@@ -11,9 +11,15 @@ The stage depends on exactly the stages its placeholders name, so a new regime (
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pruning_lightning.config import read
+from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.checks import paths_tuple, strict
+from pruning_lightning.pipeline.paths import resolve_path
 
 
 @dataclass(frozen=True)
@@ -60,19 +66,45 @@ DEFAULT_REGIMES: dict[str, RegimeSpec] = {
 }
 
 
+def parse_regimes(value: Any) -> dict[str, RegimeSpec]:
+    """An experiment's ``regimes``: a list of built-in names, or a mapping name -> spec (overrides of a built-in)."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        value = {name: {} for name in value}
+    if not isinstance(value, dict):
+        raise PruningError(f"regimes must be a list of names or a mapping name -> spec, got {value!r}")
+    out: dict[str, RegimeSpec] = {}
+    for name, spec in value.items():
+        base = dataclasses.asdict(DEFAULT_REGIMES[name]) if name in DEFAULT_REGIMES else {}
+        if not base and not spec:
+            raise PruningError(
+                f"regime {name!r} is not built in ({sorted(DEFAULT_REGIMES)}); give its configs and args"
+            )
+        spec = dict(spec or {})
+        if base and "args" in spec:  # overrides add to a built-in regime's args (artifact links stay)
+            spec["args"] = {**base["args"], **(spec["args"] or {})}
+        d = strict(RegimeSpec, {**base, **spec}, f"regimes.{name}")
+        if not isinstance(d.get("args"), dict):
+            raise PruningError(f"regimes.{name}.args must be a mapping of dotted flags to values")
+        d["configs"] = paths_tuple(d.get("configs"), f"regimes.{name}.configs")
+        out[name] = RegimeSpec(**d)
+    return out
+
+
 def config_epochs(paths: list[str] | tuple[str, ...]) -> int | None:
-    """``trainer.max_epochs`` of the last of ``paths`` that sets it (None: none does, or a file is missing)."""
-    import yaml
+    """``trainer.max_epochs`` of the last of ``paths`` that sets it (None: none does, or a file is missing).
 
-    from pruning_lightning.pipeline.schema import resolve_path
-
+    The files are read in order as a fit reads its ``-c`` files (:func:`pruning_lightning.config.read`), so a
+    fragment that sets only ``init_args`` (``configs/fast/cpu.yaml``) must follow the config naming its class.
+    Placeholder paths (``{artifact}/...``) and missing files are skipped.
+    """
+    present = [resolve_path(p) for p in paths if "{" not in p and Path(resolve_path(p)).is_file()]
     found = None
-    for path in paths:
-        p = Path(resolve_path(path))
-        if "{" in path or not p.is_file():
-            continue
-        doc = yaml.safe_load(p.read_text()) or {}
-        epochs = (doc.get("trainer") or {}).get("max_epochs") if isinstance(doc, dict) else None
+    # ``trainer`` is read as a whole mapping (typed Any): a later file's replaces an earlier one's, so
+    # walk the files and keep the last max_epochs written, as a file without one does not reset it.
+    for _, ns in read(present):
+        epochs = (ns.get("trainer") or {}).get("max_epochs")
         if isinstance(epochs, int):
             found = epochs
     return found

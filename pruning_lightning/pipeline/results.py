@@ -88,7 +88,7 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
     exp = load_record(root)["experiment"]
     paper: dict[str, str] = exp.get("paper") or {}
     results = [json.loads(p.read_text()) for p in sorted(root.glob("seed*/**/result.json"))]
-    prune = {}
+    prune: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         if r["job_type"] == "prune":
             prune.setdefault(r["method"], []).append(r)

@@ -4,9 +4,14 @@
 * an interrupted fit resumes from ``checkpoints/last.ckpt`` (checked loadable first);
 * the run directory records the experiment's hash and refuses a different experiment.
 
-Fit and test run in-process through :func:`cli_main` (fast); a multi-device (DDP) fit runs as a
+Fit and test run in-process (fast); a multi-device (DDP) fit runs as a
 ``python -m pruning_lightning fit ...`` subprocess, because Lightning's DDP launcher re-executes
 ``sys.argv`` in the other ranks. The final test always runs on one device (see ``plan.test_args``).
+
+Every stage runs through :func:`pruning_lightning.stages.run_stage`, the function the console commands
+use, so a planned stage and the command ``--dry-run`` prints run the same code. Modules that import
+torch or Lightning are imported inside the functions that run stages: planning, ``--dry-run`` and the
+run-folder checks stay light.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.plan import Stage, plan
+from pruning_lightning.pipeline import lineage
+from pruning_lightning.pipeline.plan import Stage, plan, test_args
 from pruning_lightning.pipeline.progress import Progress
 from pruning_lightning.pipeline.schema import Experiment
 
@@ -43,15 +51,11 @@ def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[
         if st.kind == "fit":
             resume = ["--ckpt_path", str(st.ckpt)] if st.ckpt.is_file() else []
             lines.append(command_line(st.args + resume))
-            from pruning_lightning.pipeline.plan import test_args
-
             lines.append(command_line(test_args(exp, st, st.ckpt)))
             lines.append(command_line(test_args(exp, st, st.ckpt.with_name("best.ckpt"))))
         elif st.kind == "prune":
             lines.append(command_line(st.args))
         elif st.kind == "zoo":
-            from pruning_lightning.pipeline.plan import test_args
-
             lines += [command_line(st.args), command_line(test_args(exp, st, st.ckpt))]
         else:
             lines.append(command_line(["pipeline", experiment_path, "--only", st.key]))
@@ -86,7 +90,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> int | None:
     """Load-check a stage checkpoint; returns the epoch stored in it."""
-    import torch
+    import torch  # on use (see the module docstring)
 
     ckpt = ckpt or st.ckpt
     try:
@@ -109,8 +113,6 @@ def _subprocess(args: list[str], st: Stage) -> None:
 
 def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> None:
     """fit (resuming if a checkpoint exists) in the configured devices."""
-    from pruning_lightning.pipeline import lineage
-
     args = list(st.args)
     if st.ckpt.is_file():
         _check_checkpoint(st)
@@ -119,19 +121,14 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
     if use_sub:
         _subprocess(args, st)
     else:
-        from pruning_lightning.cli import cli_main
-
-        cli_main(args)
+        run_stage(args)
         lineage.finish()
 
 
 def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float], int | None]:
     """(CLI, test metrics, the checkpoint's epoch) of a single-device test of ``ckpt``."""
-    from pruning_lightning.cli import cli_main
-    from pruning_lightning.pipeline.plan import test_args
-
     epoch = _check_checkpoint(st, ckpt)
-    cli = cli_main(test_args(exp, st, ckpt))
+    cli = run_stage(test_args(exp, st, ckpt))
     return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}, epoch
 
 
@@ -141,8 +138,7 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
     Writes ``result.json`` (the finished marker) with both accuracies and the epochs they come from.
     """
 
-    from pruning_lightning.models import input_size
-    from pruning_lightning.pipeline import lineage
+    from pruning_lightning.models import input_size  # torch: on use (see the module docstring)
     from pruning_lightning.utils.flops import count_complexity
 
     if not st.ckpt.is_file() or (st.kind != "zoo" and not (st.dir / "config.yaml").is_file()):
@@ -179,20 +175,15 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
 
 
 def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
-    import lightning as L
-
-    from pruning_lightning.commands.prune import main as prune_main
-    from pruning_lightning.pipeline import lineage
+    import lightning as L  # on use (see the module docstring)
 
     L.seed_everything(st.seed, verbose=False)
     if st.kind == "prune":
-        prune_main(st.args[1:])
+        run_stage(st.args)
     else:
-        from pruning_lightning.pipeline.presets import write_preset
+        from pruning_lightning.pipeline.presets import write_preset  # torch: on use
 
         write_preset(exp, st)
-    import yaml
-
     stats = yaml.safe_load((st.dir / "stats.yaml").read_text())
     result = {"key": st.key, "kind": st.kind, "job_type": "prune", "seed": st.seed, "method": st.method, "stats": stats}
     if exp.wandb is not None:
@@ -234,9 +225,7 @@ def run(
             if step in ("all", "test") and _is_rank_zero():
                 run_test(exp, st, by_key, t0)
         elif st.kind == "zoo":  # model-zoo weights instead of training: import, then test like a fit
-            from pruning_lightning.commands.zoo import main as zoo_main
-
-            zoo_main(st.args[1:])
+            run_stage(st.args)
             run_test(exp, st, by_key, t0)
         else:
             run_prune(exp, st)
@@ -247,3 +236,10 @@ def run(
 
 def _is_rank_zero() -> bool:
     return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
+
+
+def run_stage(args: list[str]) -> Any:
+    """:func:`pruning_lightning.stages.run_stage`, imported on first use (it imports Lightning)."""
+    from pruning_lightning import stages
+
+    return stages.run_stage(args)

@@ -30,51 +30,8 @@ from typing import Any
 import yaml
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.checks import check_scalars, check_type, seeds_tuple
-from pruning_lightning.pipeline.regimes import DEFAULT_REGIMES, RegimeSpec
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _strict(cls: type, data: Any, where: str) -> dict[str, Any]:
-    """Check ``data`` is a mapping with only ``cls``'s field names; return it as a dict."""
-    if not isinstance(data, dict):
-        raise PruningError(f"{where} must be a mapping, got {type(data).__name__}")
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise PruningError(f"unknown key(s) {unknown} in {where}; known keys: {known}")
-    required = [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
-    ]
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise PruningError(f"{where} lacks required key(s) {missing}")
-    return dict(data)
-
-
-def _paths(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise PruningError(f"{where} must be a path or a list of paths, got {value!r}")
-
-
-def flatten(prefix: str, value: Any) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and ``class_path`` dicts stay whole)."""
-    if isinstance(value, dict) and not value and not prefix:
-        return {}
-    if isinstance(value, dict) and value and "class_path" not in value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
-        return out
-    return {prefix: value}
+from pruning_lightning.pipeline.checks import check_cap, check_scalars, check_type, paths_tuple, seeds_tuple, strict
+from pruning_lightning.pipeline.regimes import RegimeSpec, parse_regimes
 
 
 @dataclass(frozen=True)
@@ -190,7 +147,7 @@ class Experiment:
 
 
 def _method(d: Any, i: int) -> MethodSpec:
-    d = _strict(MethodSpec, d, f"methods[{i}]")
+    d = strict(MethodSpec, d, f"methods[{i}]")
     if not isinstance(d.get("name"), str) or not d["name"].strip() or "/" in d["name"]:
         raise PruningError(f"methods[{i}].name must be a non-empty string without '/', got {d.get('name')!r}")
     for key in ("prune", "preset", "guided_from"):
@@ -205,56 +162,26 @@ def _method(d: Any, i: int) -> MethodSpec:
     m = MethodSpec(**{**d, "regimes": tuple(d["regimes"]) if d.get("regimes") is not None else None})
     if sum(x is not None for x in (m.prune, m.preset, m.guided_from)) != 1:
         raise PruningError(f"methods[{i}] ({m.name}) needs exactly one of prune, preset, guided_from")
-    _check_cap(m.max_ratio, f"methods[{i}].max_ratio")
+    check_cap(m.max_ratio, f"methods[{i}].max_ratio")
     return m
 
 
 def _stage(value: Any, where: str) -> StageSpec:
-    lg = _strict(StageSpec, value, where)
+    lg = strict(StageSpec, value, where)
     check_type(lg.get("epochs"), (int,), f"{where}.epochs", "a positive integer or null")
     check_type(lg.get("zoo"), (str,), f"{where}.zoo", "'torchvision' or a state-dict path")
     if not isinstance(lg.get("args", {}), dict):
         raise PruningError(f"{where}.args must be a mapping of dotted flags to values")
-    return StageSpec(**{**lg, "configs": _paths(lg.get("configs", StageSpec.configs), f"{where}.configs")})
-
-
-def _check_cap(value: Any, where: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 1):
-        raise PruningError(f"{where} caps the Scratch-B FLOPs ratio: a number >= 1 or null, got {value!r}")
-
-
-def _regimes(value: Any) -> dict[str, RegimeSpec]:
-    if value is None:
-        return {}
-    if isinstance(value, list):
-        value = {name: {} for name in value}
-    if not isinstance(value, dict):
-        raise PruningError(f"regimes must be a list of names or a mapping name -> spec, got {value!r}")
-    out: dict[str, RegimeSpec] = {}
-    for name, spec in value.items():
-        base = dataclasses.asdict(DEFAULT_REGIMES[name]) if name in DEFAULT_REGIMES else {}
-        if not base and not spec:
-            raise PruningError(
-                f"regime {name!r} is not built in ({sorted(DEFAULT_REGIMES)}); give its configs and args"
-            )
-        spec = dict(spec or {})
-        if base and "args" in spec:  # overrides add to a built-in regime's args (artifact links stay)
-            spec["args"] = {**base["args"], **(spec["args"] or {})}
-        d = _strict(RegimeSpec, {**base, **spec}, f"regimes.{name}")
-        if not isinstance(d.get("args"), dict):
-            raise PruningError(f"regimes.{name}.args must be a mapping of dotted flags to values")
-        d["configs"] = _paths(d.get("configs"), f"regimes.{name}.configs")
-        out[name] = RegimeSpec(**d)
-    return out
+    return StageSpec(**{**lg, "configs": paths_tuple(lg.get("configs", StageSpec.configs), f"{where}.configs")})
 
 
 def parse_experiment(data: Any, source: str = "") -> Experiment:
     """Validate a loaded experiment document (see module docstring)."""
     where = f"experiment {source}" if source else "experiment"
-    d = _strict(Experiment, data, where)
-    d["data"], d["arch"] = _paths(d["data"], "data"), _paths(d["arch"], "arch")
+    d = strict(Experiment, data, where)
+    d["data"], d["arch"] = paths_tuple(d["data"], "data"), paths_tuple(d["arch"], "arch")
     d["seeds"] = seeds_tuple(d.get("seeds", [0]))
-    _check_cap(d.get("max_ratio"), "max_ratio")
+    check_cap(d.get("max_ratio"), "max_ratio")
     check_scalars(d)
     if d.get("large", {}) is not None:
         d["large"] = _stage(d.get("large") or {}, "large")
@@ -264,9 +191,9 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
     names = [m.name for m in d["methods"]]
     if len(set(names)) != len(names) or "large" in names:
         raise PruningError(f"method names must be unique and not 'large', got {names}")
-    d["regimes"] = _regimes(d.get("regimes", ["finetune", "scratch_e", "scratch_b"]))
+    d["regimes"] = parse_regimes(d.get("regimes", ["finetune", "scratch_e", "scratch_b"]))
     if d.get("wandb") is not None:
-        w = _strict(WandbSpec, d["wandb"], "wandb")
+        w = strict(WandbSpec, d["wandb"], "wandb")
         d["wandb"] = WandbSpec(**{**w, "tags": tuple(w.get("tags", ()))})
     for key in ("trainer", "args", "slurm", "paper"):
         if not isinstance(d.get(key, {}), dict):
@@ -289,14 +216,6 @@ def load_experiment(path: str | Path) -> Experiment:
         return parse_experiment(data, str(p))
     except PruningError as e:  # name the file in every message
         raise PruningError(str(e) if str(p) in str(e) else f"experiment file {p}: {e}") from None
-
-
-def resolve_path(path: str) -> str:
-    """A config path as written, or relative to the project root when it is not found from the cwd."""
-    if Path(path).exists() or Path(path).is_absolute():
-        return path
-    alt = ROOT / path
-    return str(alt) if alt.exists() else path
 
 
 def referenced_files(exp: Experiment) -> list[str]:

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.plan import Stage, plan
+from pruning_lightning.pipeline.plan import plan
+from pruning_lightning.pipeline.runner import check_run_dir
 from pruning_lightning.pipeline.schema import Experiment
+from pruning_lightning.pipeline.stage import Stage
 
 DEFAULTS: dict[str, Any] = {
     "nodes": 1,
@@ -108,8 +110,6 @@ def launch(
     sbatch: Any = None,
 ) -> dict[str, str]:
     """Write the scripts, then submit them in order (``sbatch --parsable``) or print them."""
-    from pruning_lightning.pipeline.runner import check_run_dir
-
     check_run_dir(exp)
     written = write_scripts(exp, experiment_path, out_dir or exp.root / "slurm", run_dir)
     ids: dict[str, str] = {}

@@ -114,7 +114,7 @@ def _nvml_handle(pynvml: Any) -> Any:
 
 def _gpu_energy(net: nn.Module, x: torch.Tensor, min_seconds: float = 1.0) -> tuple[float | str, str]:
     try:
-        import pynvml
+        import pynvml  # optional dependency (nvidia-ml-py): only where a GPU is measured
     except ImportError:
         return "n/a", "pynvml not installed"
     try:

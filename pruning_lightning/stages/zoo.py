@@ -16,7 +16,10 @@ from pathlib import Path
 import torch
 from jsonargparse import ArgumentParser
 
+from pruning_lightning.config import written_arch
 from pruning_lightning.errors import PruningError
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.zoo import zoo_checkpoint, zoo_network
 
 
 def build_parser() -> ArgumentParser:
@@ -33,9 +36,6 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    from pruning_lightning.config import written_arch
-    from pruning_lightning.models.spec import ArchSpec
-    from pruning_lightning.zoo import zoo_checkpoint, zoo_network
 
     a = build_parser().parse_args(argv)
     out = Path(a.out)
@@ -43,11 +43,11 @@ def main(argv: list[str]) -> None:
         raise PruningError(f"--out {out} is a folder; give a checkpoint file name (e.g. {out}/large.ckpt)")
     if out.exists() and not a.overwrite:
         raise PruningError(f"--out {out} exists; pass --overwrite to replace it")
-    arch = written_arch([a.arch])
-    if not isinstance(arch, dict):
+    written = written_arch([a.arch])
+    if not isinstance(written, dict):
         raise PruningError(f"no model.init_args.arch found in {[a.arch]}")
     # The class count is the weights' (ImageNet-1k); one written in the arch config is a claim zoo_network checks.
-    spec = ArchSpec.from_dict({"num_classes": 1000, **arch})
+    spec = ArchSpec.from_dict({"num_classes": 1000, **written})
     arch, net, source = zoo_network(spec, a.weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

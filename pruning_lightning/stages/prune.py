@@ -10,32 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
-from jsonargparse import ActionConfigFile, ArgumentParser
-
 from pruning_lightning.artifact import PrunedArtifact, check_output_dir, write_artifact
 from pruning_lightning.checkpoint import load_network
+from pruning_lightning.config import prune_parser
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pruning.base import Pruner, prune
+from pruning_lightning.pruning.base import prune
 from pruning_lightning.utils.table import human, markdown_table
-
-
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="pruning-lightning prune", description=__doc__.splitlines()[0])
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML with any of the options below")
-    parser.add_argument(
-        "--ckpt",
-        type=str,
-        required=True,
-        help="checkpoint of the trained large model (the paper prunes the final one: last.ckpt)",
-    )
-    parser.add_argument("--out", type=str, required=True, help="artifact directory to create")
-    parser.add_subclass_arguments(Pruner, "pruner", required=True, help="pruning method (class_path + init_args)")
-    parser.add_argument("--base_epochs", type=int, required=True, help="large model's epochs (Scratch-B base)")
-    parser.add_argument("--max_ratio", type=float | None, default=None, help="Scratch-B FLOPs-ratio cap (ImageNet 2.0)")
-    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --out")
-    parser.add_subclass_arguments(L.LightningDataModule, "data", required=False, help="data for ThiNet / regression")
-    return parser
 
 
 def summary(art: PrunedArtifact) -> str:
@@ -53,7 +33,7 @@ def summary(art: PrunedArtifact) -> str:
 
 
 def main(argv: list[str]) -> None:
-    parser = build_parser()
+    parser = prune_parser()
     parser.exit_on_error = False  # a parse error is one line (pruning_lightning.cli_errors), not a usage dump
     cfg = parser.parse_args(argv)
     if cfg.base_epochs < 1:

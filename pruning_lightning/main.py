@@ -1,0 +1,59 @@
+"""Console entry point: ``pruning-lightning COMMAND ...``.
+
+Two kinds of command:
+
+* the **stages** ``fit``/``validate``/``test`` (LightningCLI), ``prune`` and ``zoo``: dispatched by
+  :func:`pruning_lightning.stages.run_stage`, the same function the pipeline calls for each planned stage;
+* the **tools** ``info``, ``demo``, ``pipeline`` and ``report`` (``pruning_lightning/commands/``).
+
+Every user-facing error is one ``error:`` line on stderr, at most one ``hint:`` line and exit status 2
+(:mod:`pruning_lightning.cli_errors`); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from importlib import import_module
+
+from pruning_lightning.cli_errors import (
+    SUMMARIES,
+    argparse_errors_raise,
+    check_argv,
+    describe,
+    strip_debug,
+    summary_help,
+)
+from pruning_lightning.cli_guard import guarded_outputs
+
+COMMANDS = ("info", "demo", "pipeline", "report")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one command; a bad input is one ``error:`` line (+ at most one ``hint:``), exit status 2."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    argv, debug = strip_debug(list(sys.argv[1:] if argv is None else argv), os.environ)
+    if summary_help(argv):
+        return
+    command = argv[0] if argv and argv[0] in SUMMARIES else ""
+    try:
+        check_argv(argv)
+        if command in COMMANDS:
+            # Imported on use: `report` or `info` need not pay for Lightning's import.
+            with argparse_errors_raise():
+                import_module(f"pruning_lightning.commands.{command}").main(argv[1:])
+        else:
+            from pruning_lightning.stages import run_stage  # imports Lightning: only when a stage runs
+
+            with guarded_outputs():
+                run_stage(argv, exit_on_error=False)
+    except Exception as e:
+        if debug:
+            raise
+        line, hint = describe(e, command)
+        print(f"error: {line}", file=sys.stderr)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        raise SystemExit(2) from None

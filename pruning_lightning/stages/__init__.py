@@ -1,0 +1,32 @@
+"""The stage dispatch: what runs for ``fit``/``validate``/``test``/``prune``/``zoo``, whoever asks.
+
+The console (:func:`pruning_lightning.main.main`) and the pipeline runner both call :func:`run_stage`
+with the same argument list, so a stage typed by hand and a stage the pipeline plans run the same code
+(the pipeline's ``--dry-run`` prints exactly these argument lists).
+
+* ``fit``/``validate``/``test``: the LightningCLI (:func:`pruning_lightning.cli.cli_main`);
+* ``prune``: trained checkpoint -> pruned artifact (:mod:`pruning_lightning.stages.prune`);
+* ``zoo``: model-zoo weights -> large-model checkpoint (:mod:`pruning_lightning.stages.zoo`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pruning_lightning.cli import cli_main
+from pruning_lightning.stages import prune, zoo
+
+STAGES = ("fit", "validate", "test", "prune", "zoo")
+
+
+def run_stage(argv: list[str], exit_on_error: bool = True) -> Any:
+    """Run the stage ``argv[0]`` with the options ``argv[1:]``.
+
+    Returns the LightningCLI object for ``fit``/``validate``/``test`` (its trainer holds the metrics),
+    else None. ``exit_on_error=False``: a LightningCLI parse error raises instead of exiting.
+    """
+    if argv and argv[0] == "prune":
+        return prune.main(argv[1:])
+    if argv and argv[0] == "zoo":
+        return zoo.main(argv[1:])
+    return cli_main(argv, exit_on_error=exit_on_error)
