@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
@@ -140,29 +138,6 @@ def _full_key(keys: list[str]) -> str:
     return out
 
 
-class UsageError(Exception):
-    """An error of a plain-argparse command (``demo``; the others parse with jsonargparse, ``exit_on_error=False``)."""
-
-    def __init__(self, prog: str, message: str) -> None:
-        super().__init__(message)
-        self.prog = prog
-
-
-@contextmanager
-def argparse_errors_raise() -> Iterator[None]:
-    """Plain argparse parsers raise :class:`UsageError` instead of printing a usage dump and exiting."""
-
-    def error(self: argparse.ArgumentParser, message: str) -> NoReturn:
-        raise UsageError(self.prog, message)
-
-    original = argparse.ArgumentParser.error
-    argparse.ArgumentParser.error = error  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        argparse.ArgumentParser.error = original  # type: ignore[method-assign]
-
-
 def describe(exc: BaseException, command: str) -> tuple[str, str | None]:
     """The ``error:`` line and the optional ``hint:`` line for an exception that ended a command."""
     cause: BaseException | None = exc
@@ -171,8 +146,6 @@ def describe(exc: BaseException, command: str) -> tuple[str, str | None]:
             return " ".join(str(cause).split()), None
         cause = cause.__cause__ or cause.__context__
     prog = f"pruning-lightning {command}".strip()
-    if isinstance(exc, UsageError):
-        return f"{exc.prog}: {exc}", f"run `{exc.prog} --help` for its options"
     if isinstance(exc, argparse.ArgumentError):
         if "expected one argument" in str(exc):
             return condense(str(exc)), "give the value after the flag; a value starting with '-' needs --flag=VALUE"

@@ -161,16 +161,19 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
     return ArchSpec.from_dict({**arch, "num_classes": classes})
 
 
-def arch_from_yaml(text: str) -> ArchSpec:
+def arch_from_yaml(text: str, num_classes: int | None = None) -> ArchSpec:
     """The arch of ``model.init_args.arch`` YAML text (inverse of :meth:`ArchSpec.to_yaml`), as it is written.
 
-    For round trips of a complete spec; an arch config that leaves the class count to the data module
-    goes through :func:`arch_of` with its data config instead.
+    ``num_classes``: the class count where the text leaves it to the data module (an arch config read
+    without its data config); a count the text writes is a claim that must agree with it.
     """
-
     arch = _arch([("YAML", _parse(fit_parser(), text, text=True))])
     if arch is None:
         raise PruningError("no model.init_args.arch in the given YAML")
+    if num_classes is not None:
+        written = arch.get("num_classes")
+        check_claim((int(written), "the YAML") if written is not None else None, num_classes)
+        arch = {**arch, "num_classes": num_classes}
     from pruning_lightning.models.spec import ArchSpec  # torch: on use (see the import at the top)
 
     return ArchSpec.from_dict(arch)

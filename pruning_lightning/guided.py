@@ -94,6 +94,10 @@ def guided_arch(pruned: list[ArchSpec], target: ArchSpec, references: list[ArchS
     return resolve(target.replace(cfg=cfg))
 
 
+# The class count of a spec used for its widths only (never written, never built into a head).
+WIDTHS_ONLY = 1
+
+
 def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     """(pruned arch, its reference arch if known) from an artifact dir/``pruned.pt`` or an arch.yaml."""
 
@@ -106,7 +110,8 @@ def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     arch = written_arch([str(p)])
     if not isinstance(arch, dict):
         raise PruningError(f"no model.init_args.arch found in {p} (give pruned artifact dirs or arch.yaml files)")
-    return ArchSpec.from_dict(arch), None  # only the widths are read: the class count is the target's
+    # Only the widths are read (the class count is the target's): a file without one gets a placeholder.
+    return ArchSpec.from_dict({"num_classes": WIDTHS_ONLY, **arch}), None
 
 
 def write_guided(sources: list[str], target: ArchSpec, out: str | Path, with_classes: bool = True) -> ArchSpec:
@@ -139,10 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", default="default")
     parser.add_argument("--out", required=True, help="arch.yaml to write")
     a = parser.parse_args(argv)
-    # Without --num_classes the written config has none; the target's value here shapes no width.
-    target = ArchSpec.from_dict({"family": a.family, "depth": a.depth, "variant": a.variant})
-    if a.num_classes is not None:
-        target = target.replace(num_classes=a.num_classes)
+    # Without --num_classes the written config has none (the data module's count applies when it is used);
+    # the class count shapes no width, so the target carries a placeholder that is not written.
+    classes = a.num_classes if a.num_classes is not None else WIDTHS_ONLY
+    target = ArchSpec.from_dict({"family": a.family, "depth": a.depth, "variant": a.variant, "num_classes": classes})
     arch = write_guided(a.sources, target, a.out, with_classes=a.num_classes is not None)
     print(f"wrote {a.out}: cfg {arch.cfg}")
 

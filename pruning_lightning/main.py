@@ -19,7 +19,6 @@ from importlib import import_module
 
 from pruning_lightning.cli_errors import (
     SUMMARIES,
-    argparse_errors_raise,
     check_argv,
     describe,
     strip_debug,
@@ -42,8 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         check_argv(argv)
         if command in COMMANDS:
             # Imported on use: `report` or `info` need not pay for Lightning's import.
-            with argparse_errors_raise():
-                import_module(f"pruning_lightning.commands.{command}").main(argv[1:])
+            import_module(f"pruning_lightning.commands.{command}").main(argv[1:])
         else:
             from pruning_lightning.stages import run_stage  # imports Lightning: only when a stage runs
 

@@ -20,14 +20,23 @@ TINY_ARCHS = [TINY_VGG, TINY_VGG_L1]
 # A tiny network of every family, with the image size it is tested at.
 TINY_FAMILIES: dict[str, tuple[ArchSpec, int]] = {
     "vgg": (TINY_VGG, 32),
-    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}), 32),
-    "preresnet": (ArchSpec("preresnet", 11), 32),
-    "densenet": (ArchSpec("densenet", 7), 32),
+    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}, num_classes=10), 32),
+    "preresnet": (ArchSpec("preresnet", 11, num_classes=10), 32),
+    "densenet": (ArchSpec("densenet", 7, num_classes=10), 32),
     "vgg_imagenet": (
-        ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=[4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M", 16, 16]),
+        ArchSpec(
+            "vgg_imagenet",
+            11,
+            variant="slimming",
+            cfg=[4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M", 16, 16],
+            num_classes=10,
+        ),
         64,
     ),
-    "resnet_imagenet": (ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}), 64),
+    "resnet_imagenet": (
+        ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}, num_classes=10),
+        64,
+    ),
 }
 
 ONLY_CONV1 = {f"features.conv{i}": 0.0 for i in range(2, 9)}  # TINY_VGG has 8 convs

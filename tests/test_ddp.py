@@ -48,16 +48,8 @@ class SaveRankState(L.Callback):
         torch.save(record, Path(self.out) / f"rank{trainer.global_rank}.pt")
 
 
-@pytest.fixture
-def one_thread() -> Any:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.slow
-def test_ddp_ranks_agree_and_prune_once(tmp_path: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ddp_ranks_agree_and_prune_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the rank processes import tests.test_ddp.SaveRankState
     cb = tmp_path / "callbacks.yaml"
     cb.write_text(

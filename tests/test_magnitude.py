@@ -119,7 +119,7 @@ def test_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     toy = Family(build=lambda s: nn.Sequential(nn.Conv2d(3, 4, 3)), default_cfg=lambda s: [], validate=lambda s: None)
     monkeypatch.setitem(ARCHS, "toy", toy)
     with pytest.raises(PruningError, match="does not support family 'toy'"):
-        prune(toy.build(ArchSpec("toy", 1)), ArchSpec("toy", 1), MagnitudePruner(0.5))
+        prune(toy.build(ArchSpec("toy", 1, num_classes=10)), ArchSpec("toy", 1, num_classes=10), MagnitudePruner(0.5))
 
 
 def _trainer(root: Path, steps: int, **kw: object) -> L.Trainer:

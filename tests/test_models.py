@@ -39,17 +39,17 @@ def test_forward_and_yaml_round_trip(spec: ArchSpec) -> None:
 
 
 def test_resolve_fills_default_cfg() -> None:
-    assert resolve(ArchSpec("vgg", 11)).cfg == [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
+    assert resolve(ArchSpec("vgg", 11, 10)).cfg == [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
 
 
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (ArchSpec("resnet_nope", 20), "unknown architecture family"),
-        (ArchSpec("vgg", 12), "unknown depth 12"),
-        (ArchSpec("vgg", 11, cfg=[8, "M", 16]), "does not match the layout"),
-        (ArchSpec("vgg", 11, cfg=[8, "M", 0, "M", 16, 16, "M", 32, 32, "M", 32, 32]), "no channels"),
-        (ArchSpec("vgg", 11, variant="huge"), "unknown variant"),
+        (ArchSpec("resnet_nope", 20, num_classes=10), "unknown architecture family"),
+        (ArchSpec("vgg", 12, num_classes=10), "unknown depth 12"),
+        (ArchSpec("vgg", 11, cfg=[8, "M", 16], num_classes=10), "does not match the layout"),
+        (ArchSpec("vgg", 11, cfg=[8, "M", 0, "M", 16, 16, "M", 32, 32, "M", 32, 32], num_classes=10), "no channels"),
+        (ArchSpec("vgg", 11, variant="huge", num_classes=10), "unknown variant"),
     ],
     ids=["family", "depth", "cfg-length", "zero-width", "variant"],
 )

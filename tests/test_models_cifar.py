@@ -21,15 +21,15 @@ from pruning_lightning.utils.flops import count_complexity, count_params
 ARCH_DIR = Path(__file__).resolve().parents[1] / "configs" / "arch" / "cifar"
 
 TINY = [
-    ArchSpec("resnet_cifar", 8),
+    ArchSpec("resnet_cifar", 8, num_classes=10),
     ArchSpec("resnet_cifar", 8, 5, cfg=[3, 0, 7], options={"block_scale": True, "detach_shortcut": True}),
-    ArchSpec("preresnet", 11),
+    ArchSpec("preresnet", 11, num_classes=10),
     ArchSpec("preresnet", 20, 7, cfg=[9, 5, 3, 50, 4, 6, 40, 30, 20, 100, 9, 8, 7, 60, 11, 200, 13, 2, 200]),
-    ArchSpec("preresnet", 11, variant="bottleneck"),
-    ArchSpec("preresnet", 8, variant="basic"),
-    ArchSpec("densenet", 10),
+    ArchSpec("preresnet", 11, variant="bottleneck", num_classes=10),
+    ArchSpec("preresnet", 8, variant="basic", num_classes=10),
+    ArchSpec("densenet", 10, num_classes=10),
     ArchSpec("densenet", 10, 3, cfg=[20, 30, 40, 11, 50, 60, 70, 21, 90]),
-    ArchSpec("densenet", 10, variant="bc"),
+    ArchSpec("densenet", 10, variant="bc", num_classes=10),
 ]
 
 
@@ -52,7 +52,7 @@ REFERENCE = [
 
 
 def _from_config(name: str, classes: int = 10) -> ArchSpec:
-    return arch_from_yaml((ARCH_DIR / f"{name}.yaml").read_text()).replace(num_classes=classes)
+    return arch_from_yaml((ARCH_DIR / f"{name}.yaml").read_text(), num_classes=classes)
 
 
 @pytest.mark.parametrize(("name", "classes", "params", "macs_m", "flops_m"), REFERENCE, ids=lambda v: str(v))
@@ -115,22 +115,22 @@ def test_closed_form_params_follow_cfg() -> None:
     spec = TINY[7]
     assert count_params(build_arch(spec)) == _densenet_params(spec.cfg, 2, 3)
     # and the closed forms agree with the unpruned defaults (so they are not tautological)
-    assert _preresnet_params(resolve(ArchSpec("preresnet", 164)).cfg, 18, 10) == 1703258
-    assert _densenet_params(resolve(ArchSpec("densenet", 40)).cfg, 12, 10) == 1059298
-    assert _resnet_params(resolve(ArchSpec("resnet_cifar", 56)).cfg, 9, 10, False) == 853018
+    assert _preresnet_params(resolve(ArchSpec("preresnet", 164, num_classes=10)).cfg, 18, 10) == 1703258
+    assert _densenet_params(resolve(ArchSpec("densenet", 40, num_classes=10)).cfg, 12, 10) == 1059298
+    assert _resnet_params(resolve(ArchSpec("resnet_cifar", 56, num_classes=10)).cfg, 9, 10, False) == 853018
 
 
 def test_default_cfgs_match_paper() -> None:
-    pre = resolve(ArchSpec("preresnet", 164)).cfg
+    pre = resolve(ArchSpec("preresnet", 164, num_classes=10)).cfg
     assert pre == [16, 16, 16] + [64, 16, 16] * 17 + [64, 32, 32] + [128, 32, 32] * 17 + [128, 64, 64] + [
         256,
         64,
         64,
     ] * 17 + [256]
-    dense = resolve(ArchSpec("densenet", 40)).cfg
+    dense = resolve(ArchSpec("densenet", 40, num_classes=10)).cfg
     assert len(dense) == 39 and dense[:2] == [24, 36] and dense[12:14] == [168, 168] and dense[-1] == 456
-    assert resolve(ArchSpec("resnet_cifar", 56)).cfg == [16] * 9 + [32] * 9 + [64] * 9
-    assert len(resolve(ArchSpec("preresnet", 110, variant="bottleneck")).cfg) == 2 * 36
+    assert resolve(ArchSpec("resnet_cifar", 56, num_classes=10)).cfg == [16] * 9 + [32] * 9 + [64] * 9
+    assert len(resolve(ArchSpec("preresnet", 110, variant="bottleneck", num_classes=10)).cfg) == 2 * 36
 
 
 @pytest.mark.parametrize("spec", TINY, ids=_id)
@@ -183,7 +183,7 @@ def test_channel_selection_is_a_buffer() -> None:
     assert sel(x).flatten().tolist() == [0, 1, 2, 3]
     sel.state_dict()["indexes"].copy_(torch.tensor([False, True, False, True, True, True]))
     assert sel(x).flatten().tolist() == [1, 3, 4, 5]  # the cached positions follow in-place writes
-    net = build_arch(ArchSpec("densenet", 40))
+    net = build_arch(ArchSpec("densenet", 40, num_classes=10))
     assert count_params(net) == 1059298  # the 39 selections add no parameters
     assert sum(k.endswith("select.indexes") for k in net.state_dict()) == 39
 
@@ -191,7 +191,7 @@ def test_channel_selection_is_a_buffer() -> None:
 def test_detach_shortcut_blocks_the_gradient() -> None:
     grads = []
     for detach in (False, True):
-        block = build_arch(ArchSpec("resnet_cifar", 8, options={"detach_shortcut": detach})).layer2[0]
+        block = build_arch(ArchSpec("resnet_cifar", 8, options={"detach_shortcut": detach}, num_classes=10)).layer2[0]
         with torch.no_grad():  # silence the branch: only the shortcut can carry a gradient
             block.bn2.weight.zero_()
             block.bn2.bias.zero_()
@@ -204,10 +204,12 @@ def test_detach_shortcut_blocks_the_gradient() -> None:
 def test_zero_width_block_equals_zero_scale() -> None:
     torch.manual_seed(0)
     cfg = [4, 5, 6]
-    scaled = build_arch(ArchSpec("resnet_cifar", 8, cfg=cfg, options={"block_scale": True})).eval()
+    scaled = build_arch(ArchSpec("resnet_cifar", 8, cfg=cfg, options={"block_scale": True}, num_classes=10)).eval()
     assert {k for k, _ in scaled.named_parameters() if k.endswith("scale")} == {f"layer{s}.0.scale" for s in (1, 2, 3)}
     assert scaled.layer2[0].scale.item() == 1.0
-    removed = build_arch(ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6], options={"block_scale": True})).eval()
+    removed = build_arch(
+        ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6], options={"block_scale": True}, num_classes=10)
+    ).eval()
     removed.load_state_dict({k: v for k, v in scaled.state_dict().items() if not k.startswith("layer2.0.")})
     with torch.no_grad():
         scaled.layer2[0].scale.zero_()
@@ -219,25 +221,28 @@ def test_zero_width_block_equals_zero_scale() -> None:
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (ArchSpec("resnet_cifar", 21), "unknown depth 21"),
-        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8), "needs 9"),
-        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8 + [-1]), "not a width"),
-        (ArchSpec("resnet_cifar", 20, options={"shortcut": "B"}), "unknown options"),
-        (ArchSpec("resnet_cifar", 20, options={"detach_shortcut": "yes"}), "true or false"),
-        (ArchSpec("resnet_cifar", 20, variant="wide"), "unknown variant"),
-        (ArchSpec("preresnet", 100), "unknown depth 100"),  # bottleneck variants need 9n+2
-        (ArchSpec("preresnet", 100, variant="basic"), "unknown depth 100"),  # basic needs 6n+2
-        (ArchSpec("preresnet", 11, cfg=[16, 16, 16, 64, 16, 16, 128, 32, 32]), "needs 10"),
-        (ArchSpec("preresnet", 11, cfg=[16, 0, 16, 64, 16, 16, 128, 32, 32, 256]), "not a width"),
-        (ArchSpec("preresnet", 11, cfg=[17, 16, 16, 64, 16, 16, 128, 32, 32, 256]), "selects 17 of only 16"),
-        (ArchSpec("preresnet", 11, variant="bottleneck", cfg=[16, 16, 32, 0, 64, 64]), "not a width"),
-        (ArchSpec("preresnet", 164, options={"x": True}), "takes no options"),
-        (ArchSpec("densenet", 41), "unknown depth 41"),
-        (ArchSpec("densenet", 42, variant="bc"), "unknown depth 42"),
-        (ArchSpec("densenet", 10, cfg=[24] * 8), "needs 9"),
-        (ArchSpec("densenet", 10, cfg=[24, 0, 48, 48, 60, 72, 72, 84, 96]), "not a width"),
-        (ArchSpec("densenet", 10, cfg=[25, 36, 48, 48, 60, 72, 72, 84, 96]), "selects 25 of only 24"),
-        (ArchSpec("densenet", 100, variant="bcd"), "unknown variant"),
+        (ArchSpec("resnet_cifar", 21, num_classes=10), "unknown depth 21"),
+        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8, num_classes=10), "needs 9"),
+        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8 + [-1], num_classes=10), "not a width"),
+        (ArchSpec("resnet_cifar", 20, options={"shortcut": "B"}, num_classes=10), "unknown options"),
+        (ArchSpec("resnet_cifar", 20, options={"detach_shortcut": "yes"}, num_classes=10), "true or false"),
+        (ArchSpec("resnet_cifar", 20, variant="wide", num_classes=10), "unknown variant"),
+        (ArchSpec("preresnet", 100, num_classes=10), "unknown depth 100"),  # bottleneck variants need 9n+2
+        (ArchSpec("preresnet", 100, variant="basic", num_classes=10), "unknown depth 100"),  # basic needs 6n+2
+        (ArchSpec("preresnet", 11, cfg=[16, 16, 16, 64, 16, 16, 128, 32, 32], num_classes=10), "needs 10"),
+        (ArchSpec("preresnet", 11, cfg=[16, 0, 16, 64, 16, 16, 128, 32, 32, 256], num_classes=10), "not a width"),
+        (
+            ArchSpec("preresnet", 11, cfg=[17, 16, 16, 64, 16, 16, 128, 32, 32, 256], num_classes=10),
+            "selects 17 of only 16",
+        ),
+        (ArchSpec("preresnet", 11, variant="bottleneck", cfg=[16, 16, 32, 0, 64, 64], num_classes=10), "not a width"),
+        (ArchSpec("preresnet", 164, options={"x": True}, num_classes=10), "takes no options"),
+        (ArchSpec("densenet", 41, num_classes=10), "unknown depth 41"),
+        (ArchSpec("densenet", 42, variant="bc", num_classes=10), "unknown depth 42"),
+        (ArchSpec("densenet", 10, cfg=[24] * 8, num_classes=10), "needs 9"),
+        (ArchSpec("densenet", 10, cfg=[24, 0, 48, 48, 60, 72, 72, 84, 96], num_classes=10), "not a width"),
+        (ArchSpec("densenet", 10, cfg=[25, 36, 48, 48, 60, 72, 72, 84, 96], num_classes=10), "selects 25 of only 24"),
+        (ArchSpec("densenet", 100, variant="bcd", num_classes=10), "unknown variant"),
     ],
     ids=lambda v: _id(v) if isinstance(v, ArchSpec) else "",
 )

@@ -29,7 +29,7 @@ CONFIGS = ROOT / "configs"
 
 
 def _arch(path: Path, classes: int = 10) -> ArchSpec:
-    return arch_from_yaml(path.read_text()).replace(num_classes=classes)
+    return arch_from_yaml(path.read_text(), num_classes=classes)
 
 
 def _torchvision_file(name: str, tmp_path: Path) -> tuple[nn.Module, Path]:

@@ -35,7 +35,7 @@ L1_RULES = {
 
 @functools.cache
 def _unpruned(family: str, depth: int, variant: str) -> Complexity:
-    return count_complexity(build_arch(ArchSpec(family, depth, variant=variant)), (3, 32, 32))
+    return count_complexity(build_arch(ArchSpec(family, depth, variant=variant, num_classes=10)), (3, 32, 32))
 
 
 def _load(name: str) -> ArchSpec:

@@ -70,7 +70,7 @@ SCRATCH_B = [
 def preset(name: str) -> ArchSpec:
     if name == RESNET50_BIAS:
         return preset("resnet50").replace(options={"downsample_bias": True})
-    return resolve(arch_from_yaml((ARCHS / f"{name}.yaml").read_text()).replace(num_classes=1000))
+    return resolve(arch_from_yaml((ARCHS / f"{name}.yaml").read_text(), num_classes=1000))
 
 
 @pytest.fixture(scope="module")

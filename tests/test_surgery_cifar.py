@@ -24,9 +24,9 @@ from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
 
 SPECS = [
-    ArchSpec("resnet_cifar", 20, cfg=[16, 0, 16, 32, 32, 32, 64, 64, 64]),
-    ArchSpec("preresnet", 20),
-    ArchSpec("densenet", 10),
+    ArchSpec("resnet_cifar", 20, cfg=[16, 0, 16, 32, 32, 32, 64, 64, 64], num_classes=10),
+    ArchSpec("preresnet", 20, num_classes=10),
+    ArchSpec("densenet", 10, num_classes=10),
 ]
 
 
@@ -91,7 +91,7 @@ def test_masked_equals_pruned(spec: ArchSpec) -> None:
 
 
 def test_cut_cfg_and_structure_semantics() -> None:
-    arch = resolve(ArchSpec("preresnet", 20))
+    arch = resolve(ArchSpec("preresnet", 20, num_classes=10))
     net = build_arch(arch)
     plan = KeepPlan(
         channels={
@@ -110,7 +110,7 @@ def test_cut_cfg_and_structure_semantics() -> None:
     assert weights["layer2.0.bn2.weight"].shape == (2,)  # the others shrink
     assert kept["layer2.0.bn1"] == "3/64"
 
-    r_arch = resolve(ArchSpec("resnet_cifar", 20))
+    r_arch = resolve(ArchSpec("resnet_cifar", 20, num_classes=10))
     r_plan = KeepPlan(channels={"layer3.2.conv1": torch.tensor([3, 4, 9])})
     cut = apply_plan(build_arch(r_arch), r_arch, r_plan)
     r_new, r_struct, r_weights = cut.arch, cut.structure, cut.weights
@@ -119,21 +119,25 @@ def test_cut_cfg_and_structure_semantics() -> None:
 
 
 def test_units() -> None:
-    cases = ((ArchSpec("preresnet", 164), 163), (ArchSpec("densenet", 40), 39), (ArchSpec("resnet_cifar", 56), 27))
+    cases = (
+        (ArchSpec("preresnet", 164, num_classes=10), 163),
+        (ArchSpec("densenet", 40, num_classes=10), 39),
+        (ArchSpec("resnet_cifar", 56, num_classes=10), 27),
+    )
     for spec, count in cases:
         arch = resolve(spec)
         units = channel_units(build_arch(arch), arch)
         assert len(units) == count == len(arch.cfg)
         modules = dict(build_arch(arch).named_modules())
         assert all(isinstance(modules[u.bn], nn.BatchNorm2d) and modules[u.bn].num_features == u.size for u in units)
-    arch = resolve(ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6]))
+    arch = resolve(ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6], num_classes=10))
     assert [u.name for u in channel_units(build_arch(arch), arch)] == ["layer1.0.conv1", "layer3.0.conv1"]
 
 
 PLAIN = [
-    ArchSpec("preresnet", 11, variant="bottleneck"),
-    ArchSpec("preresnet", 8, variant="basic"),
-    ArchSpec("densenet", 10, variant="bc"),
+    ArchSpec("preresnet", 11, variant="bottleneck", num_classes=10),
+    ArchSpec("preresnet", 8, variant="basic", num_classes=10),
+    ArchSpec("densenet", 10, variant="bc", num_classes=10),
 ]
 
 
@@ -159,7 +163,11 @@ def _fit(module: L.LightningModule, tmp_path: Path) -> None:
     trainer.fit(module, datamodule=RandomImageDataModule(num_samples=16, batch_size=8))
 
 
-@pytest.mark.parametrize("spec", [ArchSpec("preresnet", 11), ArchSpec("densenet", 10)], ids=lambda s: s.family)
+@pytest.mark.parametrize(
+    "spec",
+    [ArchSpec("preresnet", 11, num_classes=10), ArchSpec("densenet", 10, num_classes=10)],
+    ids=lambda s: s.family,
+)
 def test_slimming_end_to_end(spec: ArchSpec, tmp_path: Path) -> None:
     net = _randomise(build_arch(spec))
     art = prune(net, spec, SlimmingPruner(ratio=0.4))

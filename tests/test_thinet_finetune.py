@@ -119,7 +119,12 @@ def test_vgg_imagenet_dead_last_channel_is_dropped() -> None:
     with torch.no_grad():
         net.classifier.fc1.weight[:, 5 * 49 : 6 * 49] = 0
     only_last = {u.name: 0.0 for u in channel_units(net, arch) if u.name != "features.conv8"}
-    art = prune(net, arch, ThiNetPruner(1 / 8, only_last, 16, 4, finetune_steps=0), labelled(16, 64, 5))
+    art = prune(
+        net,
+        arch,
+        ThiNetPruner(1 / 8, only_last, num_images=16, locations_per_image=4, finetune_steps=0),
+        labelled(16, 64, 5),
+    )
     assert art.stats["kept"]["features.conv8"] == "7/8"
     x = torch.randn(2, 3, 64, 64)
     torch.testing.assert_close(pruned_net(art)(x), net(x), rtol=1e-4, atol=1e-5)

@@ -81,7 +81,7 @@ def test_uniform_channel_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ARCHS, "toy", toy)
     for pruner in (UniformChannelPruner(0.5), UniformSparsityPruner(0.5)):
         with pytest.raises(PruningError, match="does not support family 'toy'"):
-            prune(toy.build(ArchSpec("toy", 1)), ArchSpec("toy", 1), pruner)
+            prune(toy.build(ArchSpec("toy", 1, num_classes=10)), ArchSpec("toy", 1, num_classes=10), pruner)
 
 
 @pytest.mark.parametrize("criterion", ["random", "magnitude"])

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import yaml
 
 from pruning_lightning.pipeline import parse_experiment
@@ -25,10 +24,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import wandb
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(n)
     if wandb.run is not None:
         wandb.finish()
 

@@ -13,11 +13,13 @@ on 2 CPU cores.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
+from argparse import BooleanOptionalAction
 from pathlib import Path
 from typing import Any
+
+from jsonargparse import ArgumentParser
 
 from pruning_lightning.commands.report import main as report_main
 from pruning_lightning.errors import PruningError
@@ -88,19 +90,20 @@ def run_demo(exp: Experiment) -> Path:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="pruning-lightning demo",
+        exit_on_error=False,
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=f"Same as: pruning-lightning pipeline {EXPERIMENT.relative_to(ROOT)} && pruning-lightning report "
         "<run_dir> (the flags override the experiment file).",
     )
     parser.add_argument("--out", default=None, help="run folder (default: the experiment's run_dir, runs/demo)")
-    parser.add_argument("--seed", type=int, default=None, help="the one seed (default 0)")
-    parser.add_argument("--large_epochs", type=int, default=None, help="large and Scratch-E epochs (default 24)")
+    parser.add_argument("--seed", type=int | None, default=None, help="the one seed (default 0)")
+    parser.add_argument("--large_epochs", type=int | None, default=None, help="large and Scratch-E epochs (default 24)")
     parser.add_argument(
-        "--finetune_epochs", type=int, default=None, help="fine-tune epochs (default: large_epochs / 4, i.e. 6)"
+        "--finetune_epochs", type=int | None, default=None, help="fine-tune epochs (default: large_epochs / 4, i.e. 6)"
     )
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars")
+    parser.add_argument("--progress", action=BooleanOptionalAction, default=None, help="progress bars")
     args = parser.parse_args(argv)
     for flag in ("large_epochs", "finetune_epochs"):  # checked before anything is written
         if getattr(args, flag) is not None and getattr(args, flag) < 1:

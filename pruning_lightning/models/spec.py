@@ -23,10 +23,10 @@ class ArchSpec:
     Args:
         family: registered family name (``vgg``, ...; see ``pruning_lightning.models.ARCHS``).
         depth: nominal depth (VGG-19 -> 19).
-        num_classes: output classes. Configuration never decides it from this default: the CLI links it
-            from the data module, :func:`pruning_lightning.config.arch_of` reads the data module, and
-            checkpoints and artifacts store it (a value written in an arch config is a claim checked against
-            the data module). The default serves Python construction (tests, notebooks) only.
+        num_classes: output classes; required, with no default: the class count comes from the data. The CLI
+            links it from the data module, :func:`pruning_lightning.config.arch_of` reads the data module,
+            and checkpoints and artifacts store it (a value written in an arch config is a claim checked
+            against the data module).
         cfg: per-family width list; ``None`` means the unpruned default widths for ``depth``.
             The meaning of each entry is documented in the family's module.
         variant: family-specific variant (VGG: ``slimming`` single-Linear head or ``l1`` head).
@@ -35,7 +35,7 @@ class ArchSpec:
 
     family: str
     depth: int
-    num_classes: int = 10
+    num_classes: int
     cfg: list[int | str] | None = None
     variant: str = "default"
     options: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +58,12 @@ class ArchSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise PruningError(f"unknown architecture keys {unknown}; known keys: {sorted(known)}")
+        missing = sorted({"family", "depth", "num_classes"} - set(data))
+        if missing:
+            raise PruningError(
+                f"architecture lacks {missing}; the class count comes from the data: give a data config "
+                "(the CLI links data.num_classes) or write num_classes into the architecture"
+            )
         kwargs = dict(data)
         if kwargs.get("cfg") is not None:
             kwargs["cfg"] = [c if isinstance(c, str) else int(c) for c in kwargs["cfg"]]

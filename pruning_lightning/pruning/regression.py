@@ -28,7 +28,7 @@ ResNets the branch's last layer is refit against the shortcut-aware target ``Y1 
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -103,8 +103,9 @@ def lasso_channels(
 class RegressionPruner(ReconstructionPruner):
     """LASSO channel selection + least-squares reconstruction (see module docstring).
 
-    Args: see :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner` (here
-    ``locations_per_image`` defaults to He et al.'s 10), and
+    Args: ``ratio``, ``layer_ratios``, ``locations_per_image`` (here He et al.'s 10) and the other sampling
+    options (``**kwargs``: ``num_images``, ``seed``, ``batch_size``) as in
+    :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner`, and
         shortcut_target: refit a ResNet branch's last layer against ``Y1 + Y2 - Y1'`` (He et al.).
     """
 
@@ -114,13 +115,11 @@ class RegressionPruner(ReconstructionPruner):
         self,
         ratio: float = 0.5,
         layer_ratios: dict[str, float] | None = None,
-        num_images: int = 512,
         locations_per_image: int = 10,
-        seed: int = 0,
-        batch_size: int = 64,
         shortcut_target: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(ratio, layer_ratios, num_images, locations_per_image, seed, batch_size)
+        super().__init__(ratio, layer_ratios, locations_per_image=locations_per_image, **kwargs)
         self.shortcut_target = shortcut_target
 
     @torch.no_grad()

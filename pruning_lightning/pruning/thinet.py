@@ -35,7 +35,7 @@ the ThiNet paper):
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -84,7 +84,9 @@ def channel_scales(gram: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
 class ThiNetPruner(ReconstructionPruner):
     """Greedy next-layer reconstruction (see module docstring).
 
-    Args: see :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner`, and
+    Args: ``ratio``, ``layer_ratios`` and the sampling options (``**kwargs``: ``num_images``,
+    ``locations_per_image``, ``seed``, ``batch_size``) as in
+    :class:`~pruning_lightning.pruning.reconstruct.ReconstructionPruner`, and
         finetune_steps: SGD steps on the training loader after each pruned layer; None (default) = one
             pass over the loader (ThiNet: one epoch per layer); 0 = no fine-tune between layers.
         finetune_lr: learning rate of those steps (ThiNet: 1e-3 [recalled]).
@@ -97,14 +99,11 @@ class ThiNetPruner(ReconstructionPruner):
         self,
         ratio: float = 0.5,
         layer_ratios: dict[str, float] | None = None,
-        num_images: int = 512,
-        locations_per_image: int = 16,
-        seed: int = 0,
-        batch_size: int = 64,
         finetune_steps: int | None = None,
         finetune_lr: float = 1e-3,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(ratio, layer_ratios, num_images, locations_per_image, seed, batch_size)
+        super().__init__(ratio, layer_ratios, **kwargs)
         if (finetune_steps is not None and finetune_steps < 0) or not finetune_lr > 0:
             bad = f"finetune_steps={finetune_steps}, finetune_lr={finetune_lr}"
             raise PruningError(f"thinet: finetune_steps must be >= 0 or None and finetune_lr > 0, got {bad}")

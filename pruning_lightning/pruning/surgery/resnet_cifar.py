@@ -18,16 +18,12 @@ from pruning_lightning.models.resnet_cifar import STAGE_WIDTHS, block_names
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
 from pruning_lightning.pruning.surgery.structure import (
-    BranchEnd,
     ChannelUnit,
     FamilySurgery,
     ResidualBlock,
     SurgeryResult,
+    block_conv_unit,
 )
-
-
-def _stage(block: str) -> int:
-    return int(block.split(".")[0].removeprefix("layer"))
 
 
 def num_stages(arch: ArchSpec) -> int:
@@ -37,16 +33,7 @@ def num_stages(arch: ArchSpec) -> int:
 def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     assert arch.cfg is not None
     return [
-        ChannelUnit(
-            name=f"{blk}.conv1",
-            conv=f"{blk}.conv1",
-            bn=f"{blk}.bn1",
-            size=int(w),
-            stage=_stage(blk),
-            layer_id=2 + 2 * j,
-            consumer=f"{blk}.conv2",
-            branch_end=BranchEnd(block=blk, bn=f"{blk}.bn2"),
-        )
+        block_conv_unit(blk, 1, int(w), layer_id=2 + 2 * j, ends_branch=True)
         for j, (blk, w) in enumerate(zip(block_names(arch.depth), arch.cfg, strict=True))
         if int(w) > 0
     ]

@@ -29,11 +29,11 @@ from pruning_lightning.models.resnet_imagenet import BLOCKS, block_layout, group
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
 from pruning_lightning.pruning.surgery.structure import (
-    BranchEnd,
     ChannelUnit,
     FamilySurgery,
     ResidualBlock,
     SurgeryResult,
+    block_conv_unit,
 )
 
 
@@ -49,27 +49,12 @@ def _last(grp: list[int]) -> int:
     return 3 if len(grp) == 3 else 2
 
 
-def _stage(block: str) -> int:
-    return int(block.split(".")[0].removeprefix("layer"))
-
-
 def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
     """One unit per inner conv of every block with a residual branch, in network order."""
     out = []
     for j, ((blk, *_), grp) in enumerate(zip(block_layout(arch), groups(arch), strict=True)):
-        out += [
-            ChannelUnit(
-                name=f"{blk}.conv{i}",
-                conv=f"{blk}.conv{i}",
-                bn=f"{blk}.bn{i}",
-                size=int(w),
-                stage=_stage(blk),
-                layer_id=2 + 2 * j if len(grp) == 1 else None,
-                consumer=f"{blk}.conv{i + 1}",
-                branch_end=BranchEnd(block=blk, bn=f"{blk}.bn{i + 1}") if i + 1 == _last(grp) else None,
-            )
-            for i, w in _inner(grp)
-        ]
+        layer_id = 2 + 2 * j if len(grp) == 1 else None
+        out += [block_conv_unit(blk, i, w, layer_id, ends_branch=i + 1 == _last(grp)) for i, w in _inner(grp)]
     return out
 
 

@@ -109,3 +109,21 @@ class FamilySurgery:
     num_stages: Callable[[ArchSpec], int] | None = None
     residual_blocks: Callable[[ArchSpec], list[ResidualBlock]] | None = None
     check_numbered: Callable[[ArchSpec], None] | None = None
+
+
+def block_conv_unit(block: str, i: int, width: int, layer_id: int | None, ends_branch: bool) -> ChannelUnit:
+    """The unit of inner conv ``{block}.conv{i}`` of a torchvision-style residual block ``layer{s}.{b}``.
+
+    Its BN is ``bn{i}`` and its consumer ``conv{i + 1}``; ``ends_branch``: that consumer is the branch's
+    last conv (followed by ``bn{i + 1}``). The stage is ``s``.
+    """
+    return ChannelUnit(
+        name=f"{block}.conv{i}",
+        conv=f"{block}.conv{i}",
+        bn=f"{block}.bn{i}",
+        size=int(width),
+        stage=int(block.split(".")[0].removeprefix("layer")),
+        layer_id=layer_id,
+        consumer=f"{block}.conv{i + 1}",
+        branch_end=BranchEnd(block=block, bn=f"{block}.bn{i + 1}") if ends_branch else None,
+    )
