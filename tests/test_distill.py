@@ -18,7 +18,7 @@ from pruning_lightning.data.cifar import CIFARDataModule
 from pruning_lightning.errors import PruningError
 from pruning_lightning.main import main
 from pruning_lightning.modules import DistillFineTuneModule, DistillScratchModule
-from pruning_lightning.modules.distill import kd_loss, load_teacher
+from pruning_lightning.modules.teacher import kd_loss, load_teacher
 from pruning_lightning.utils.flops import count_complexity
 from tests.helpers import TINY_VGG
 
