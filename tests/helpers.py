@@ -85,3 +85,14 @@ def assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
         for name, v in sa[i].items():
             assert torch.equal(v, sb[i][name]) if isinstance(v, torch.Tensor) else v == sb[i][name], (i, name)
     assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+def shortcut_gradient(block: torch.nn.Module, channels: int, side: int) -> float:
+    """|d out / d x| summed, with the residual branch silenced (last BN zeroed): what the shortcut carries."""
+    with torch.no_grad():
+        block.bn2.weight.zero_()
+        block.bn2.bias.zero_()
+    x = torch.rand(1, channels, side, side, requires_grad=True)
+    block(x).sum().backward()
+    assert x.grad is not None
+    return x.grad.abs().sum().item()

@@ -23,6 +23,7 @@ from pruning_lightning.modules import ScratchModule
 from pruning_lightning.pruning import MagnitudePruner, UniformChannelPruner, prune
 from pruning_lightning.utils.flops import count_complexity, count_params
 from pruning_lightning.zoo import zoo_network
+from tests.helpers import shortcut_gradient
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -211,11 +212,6 @@ def test_l1_resnet_configs_detach_the_shortcut() -> None:
     grads = []
     for path in ("arch/cifar/resnet56.yaml", "arch/cifar/resnet56_l1.yaml"):
         net = build_arch(_arch(CONFIGS / path))
-        block = net.layer3[0]  # a downsampling block: its shortcut is the type-A pool + zero pad
-        with torch.no_grad():  # silence the residual branch: only the shortcut can carry a gradient
-            block.bn2.weight.zero_()
-            block.bn2.bias.zero_()
-        x = torch.rand(1, 32, 16, 16, requires_grad=True)
-        block(x).sum().backward()
-        grads.append(x.grad.abs().sum().item())
+        # layer3[0] downsamples: its shortcut is the type-A pool + zero pad
+        grads.append(shortcut_gradient(net.layer3[0], 32, 16))
     assert grads[0] > 0 and grads[1] == 0
