@@ -61,7 +61,6 @@ def _artifact_file(path: str | os.PathLike) -> Path:
 
 def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
     """Load ``pruned.pt`` (or the directory holding it) with ``weights_only=True``."""
-
     f = _artifact_file(path)
     payload = read_torch_file(f, "pruned artifact", " (run `pruning-lightning prune` first)")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

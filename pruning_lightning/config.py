@@ -44,7 +44,6 @@ def fit_parser() -> ArgumentParser:
 
 def _parse(parser: ArgumentParser, source: str, namespace: Namespace | None = None, text: bool = False) -> Namespace:
     """One ``-c`` file (``text``: YAML text) over ``namespace``, as written: no defaults, no required checks."""
-
     if not text and not Path(source).is_file() and not source.lstrip().startswith("{"):  # "{": inline, as -c takes
         raise PruningError(f"config file not found: {source}" + (" (it is a folder)" if Path(source).is_dir() else ""))
     try:  # ActionConfigFile reads each -c file so (defaults=False, _skip_validation=True); so do we
@@ -66,7 +65,6 @@ def read(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> 
     Raises:
         PruningError: a file is missing or does not parse (the message names it).
     """
-
     base = Namespace({k: Namespace(class_path=v) for k, v in (classes or {}).items() if v})
     steps: list[tuple[str, Namespace]] = []
     for path in map(str, paths):
@@ -110,7 +108,6 @@ def check_claim(claimed: tuple[int, str] | None, data_classes: int) -> None:
 
 def data_module(ns: Namespace) -> Any:
     """The data module a configuration describes, or None (its ``__init__`` is cheap: datasets load in ``setup``)."""
-
     if ns.get("data") is None:
         return None
     parser = fit_parser()
@@ -134,7 +131,6 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
     Raises:
         PruningError: no arch, no data module (and nothing declared), or a class count that disagrees.
     """
-
     steps = read(paths)
     arch = _arch(steps)
     if arch is None:

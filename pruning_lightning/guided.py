@@ -100,7 +100,6 @@ WIDTHS_ONLY = 1
 
 def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     """(pruned arch, its reference arch if known) from an artifact dir/``pruned.pt`` or an arch.yaml."""
-
     p = Path(path)
     if p.is_dir() or p.suffix == ".pt":
         art = load_artifact(p)

@@ -78,7 +78,6 @@ class StageConfig(SaveConfigCallback):
 
 def label_wandb(trainer: Any, model: Any, datamodule: Any) -> None:
     """Default ``job_type`` (the module's) and ``group`` (dataset-network) of a not yet started W&B run."""
-
     for lg in trainer.loggers:
         init = getattr(lg, "_wandb_init", None)
         if not isinstance(lg, WandbLogger) or lg._experiment is not None or init is None:

@@ -156,7 +156,6 @@ def zoo_network(arch: ArchSpec, weights_file: str | os.PathLike | None = None) -
 
 def large_hparams(arch: ArchSpec) -> dict[str, Any]:
     """``LargeModule`` hyper-parameters as ``fit`` records them (defaults; the ``arch`` as plain data)."""
-
     sig = inspect.signature(ClassificationModule.__init__)
     hp: dict[str, Any] = {"_class_path": "pruning_lightning.modules.LargeModule", "arch": resolve(arch).to_dict()}
     for k, p in sig.parameters.items():
@@ -167,7 +166,6 @@ def large_hparams(arch: ArchSpec) -> dict[str, Any]:
 
 def zoo_checkpoint(arch: ArchSpec, net: nn.Module, source: str) -> dict[str, Any]:
     """A checkpoint in ``fit``'s format holding ``net`` (``imported_from`` records the weights' origin)."""
-
     return {
         "pytorch-lightning_version": lightning.__version__,
         "hyper_parameters": large_hparams(arch),

@@ -130,7 +130,6 @@ def density_he_init(net: nn.Module, masks: dict[str, torch.Tensor]) -> None:
     For a masked ``Conv2d`` weight: ``n = nnz(M) / C_in`` and ``W ~ N(0, sqrt(2 / n))``, i.e. He fan-out
     with the fan-out reduced by the density. Other masked parameters keep their init and are masked.
     """
-
     modules = dict(net.named_modules())
     for name, mask in masks.items():
         owner, _, leaf = name.rpartition(".")

@@ -81,7 +81,6 @@ def _check_out(exp: Experiment) -> None:
 
 def run_demo(exp: Experiment) -> Path:
     """``pipeline`` then ``report`` on ``exp``; returns the report folder."""
-
     preflight(exp)  # every stage's configuration checked before the first trains
     _check_out(exp)
     run(exp)

@@ -165,7 +165,6 @@ def to_csv(rows: list[Row]) -> str:
 
 def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the Markdown/CSV tables and the plots; returns the report directory."""
-
     exp, rows, stats = collect(run_dir)
     dest = Path(out) if out else Path(run_dir) / "report"
     dest.mkdir(parents=True, exist_ok=True)
@@ -189,7 +188,6 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def check_run_dir(run_dir: Path) -> None:
     """A readable run folder: experiment.json and every result.json parse and hold what the report reads."""
-
     if not run_dir.is_dir():
         raise PruningError(f"run folder not found: {run_dir} (give the run_dir of a `pruning-lightning pipeline` run)")
     files = [run_dir / "experiment.json", *sorted(run_dir.glob("seed*/**/result.json"))]

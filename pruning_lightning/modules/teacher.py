@@ -64,7 +64,6 @@ def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[
         PruningError: missing/unreadable file, a pruned artifact, another class count, input size
             or dataset than the student's.
     """
-
     p = Path(path)
     if (p / "pruned.pt").is_file():
         raise PruningError(_ARTIFACT_MSG.format(path=path))

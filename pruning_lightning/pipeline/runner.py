@@ -137,7 +137,6 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
 
     Writes ``result.json`` (the finished marker) with both accuracies and the epochs they come from.
     """
-
     from pruning_lightning.models import input_size  # torch: on use (see the module docstring)
     from pruning_lightning.utils.flops import count_complexity
 
