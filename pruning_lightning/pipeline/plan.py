@@ -149,8 +149,11 @@ def plan(exp: Experiment) -> list[Stage]:
             )
             if m.kind == "prune":
                 prune.deps = (large.key,)
-                prune.args = [
-                    "prune",
+                # The experiment's data configs come first: ThiNet and regression sample training images from
+                # them (a method that needs no data never builds the data module).
+                prune.args = ["prune", *[a for c in exp.data for a in ("--config", resolve_path(c))]]
+                prune.args += overrides({k: v for k, v in flatten("", exp.args).items() if k.startswith("data.")})
+                prune.args += [
                     "--config",
                     resolve_path(m.prune),  # type: ignore[arg-type]
                     "--ckpt",
