@@ -25,6 +25,7 @@ SUMMARIES = {
     "demo": "the whole Network Slimming slice on bundled digits, on CPU",
     "pipeline": "run a whole experiment file (large -> prune -> regimes, every seed)",
     "report": "paper-style table and plots of a pipeline run folder",
+    "findings": "the findings table (paired verdicts) of several studies' reports",
     "zoo": "torchvision model-zoo weights as a large-model checkpoint (ImageNet ResNet / VGG)",
 }
 HELP = (

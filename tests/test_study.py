@@ -59,3 +59,45 @@ def test_jobs_runs_seed_chains_in_parallel_processes(tmp_path: Path) -> None:
         assert (tmp_path / f"run/logs/seeds_{s}.log").is_file()
         result = json.loads((tmp_path / f"run/seed{s}/slimming_50/finetune/result.json").read_text())
         assert result["seed"] == s and result["final_epoch"] == 0
+
+
+PREDEFINED = ROOT / "configs/experiments/study_cifar10_vgg16w8_predefined.yaml"
+
+
+def test_predefined_study_gives_the_prune_stages_its_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "my-cifar"
+    main(["pipeline", str(PREDEFINED), "--data_dir", str(data), "--run_dir", str(tmp_path / "r"), "--dry-run"])
+    prunes = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("pruning-lightning prune")]
+    assert len(prunes) == 5 * 3
+    for argv in prunes:  # the data config and its override come before the prune config, which may refine them
+        assert argv[argv.index("--config") + 1] == "configs/data/cifar10_shared.yaml"
+        assert argv[argv.index("--data.init_args.data_dir") + 1] == str(data)
+        assert argv.index("--data.init_args.data_dir") < argv.index("--ckpt")
+    stages = {st.key for st in plan(load_experiment(PREDEFINED))}
+    assert "seed4/regression_50/finetune" in stages and "seed4/regression_50/scratch_b" not in stages
+
+
+@pytest.mark.slow
+def test_a_data_hungry_method_prunes_inside_the_pipeline(tmp_path: Path) -> None:
+    # ThiNet samples training images: the prune stage must be given the experiment's data (it once was not).
+    prune_cfg = tmp_path / "thinet.yaml"
+    prune_cfg.write_text(
+        yaml.safe_dump(
+            {
+                "pruner": {
+                    "class_path": "pruning_lightning.pruning.ThiNetPruner",
+                    "init_args": {"ratio": 0.5, "num_images": 8, "locations_per_image": 2, "finetune_steps": 0},
+                },
+                "base_epochs": 2,
+            }
+        )
+    )
+    doc = yaml.safe_load(TINY.read_text())
+    doc.update(run_dir=str(tmp_path / "run"), seeds=[0], large={"configs": ["configs/regime/large.yaml"]})
+    doc["methods"] = [{"name": "thinet_50", "prune": str(prune_cfg)}]
+    doc["regimes"] = {"finetune": {"epochs": 1}}
+    exp_path = tmp_path / "exp.yaml"
+    exp_path.write_text(yaml.safe_dump(doc))
+    main(["pipeline", str(exp_path)])
+    stats = json.loads((tmp_path / "run/seed0/thinet_50/prune/result.json").read_text())["stats"]
+    assert stats["flops_ratio"] > 1.5 and (tmp_path / "run/seed0/thinet_50/finetune/result.json").is_file()

@@ -3,7 +3,8 @@
 Writes ``RUN_DIR/report/{report.md, report.csv, acc_vs_flops.png, acc_vs_params.png,
 widths_<method>.png}``: test top-1 mean ± std over seeds per (method, regime), params, FLOPs and
 FLOPs ratio, final-epoch and best-epoch columns, the paper's number where the paper has the row
-(:mod:`pruning_lightning.reference`), and the paired scratch-vs-fine-tune differences with 95 % CIs.
+(:mod:`pruning_lightning.reference`), and the paired differences with 95 % CIs (scratch vs fine-tune, or the
+experiment's ``comparisons``), also as ``paired.json`` for ``pruning-lightning findings``.
 Logged to W&B too when the experiment enables it.
 """
 
@@ -20,10 +21,11 @@ from jsonargparse import ArgumentParser
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.curves import plot_curves
 from pruning_lightning.pipeline.lineage import log_report
-from pruning_lightning.pipeline.paired import Paired, paired
+from pruning_lightning.pipeline.compare import comparisons
+from pruning_lightning.pipeline.paired import Paired
 from pruning_lightning.pipeline.plot_labels import labels
 from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths
-from pruning_lightning.pipeline.results import Row, by_seed, collect
+from pruning_lightning.pipeline.results import Row, collect
 from pruning_lightning.utils.table import human, markdown_table
 
 HEADERS = [
@@ -78,17 +80,20 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
     return out
 
 
-def paired_results(exp: dict, rows: list[Row]) -> list[Paired]:
-    """Scratch-E/B minus fine-tune, paired by seed, for every method and both checkpoint columns."""
-    out = []
-    for column in ("final", "best"):
-        table = by_seed(rows, column)
-        for m in dict.fromkeys(r.method for r in rows if r.regime == "finetune"):
-            for regime in ("scratch_e", "scratch_b"):
-                p = paired(table, m, regime, column)
-                if p is not None:
-                    out.append(p)
-    return out
+def paired_results(exp: dict, rows: list[Row], run_dir: Path) -> list[Paired]:
+    """The experiment's paired comparisons (scratch vs fine-tune by default), both checkpoint columns."""
+    return comparisons(exp, rows, run_dir)
+
+
+def paired_json(exp: dict, pairs: list[Paired]) -> str:
+    """``paired.json``: every comparison with its per-seed differences, read by ``pruning-lightning findings``."""
+    doc = {
+        "study": exp["name"],
+        "scale": exp.get("scale") or "",
+        "description": exp.get("description") or "",
+        "comparisons": [p.to_dict() for p in pairs],
+    }
+    return json.dumps(doc, indent=1) + "\n"
 
 
 def paired_markdown(results: list[Paired]) -> str:
@@ -101,7 +106,7 @@ def paired_markdown(results: list[Paired]) -> str:
         body.append(
             [
                 p.method,
-                f"{p.regime} - {p.baseline}",
+                p.label,
                 p.column,
                 str(p.n),
                 " ".join(f"{d:+.2f}" for d in p.diffs),
@@ -111,10 +116,11 @@ def paired_markdown(results: list[Paired]) -> str:
             ]
         )
     return (
-        "\n\n## Scratch vs fine-tune, paired by seed\n\n"
+        "\n\n## Paired comparisons, by seed\n\n"
         + markdown_table(head, body)
-        + "\n\nDifferences in top-1 percentage points, the same seed's large model feeding both regimes; 95 % CI "
-        "from the t-distribution with n-1 degrees of freedom.\n"
+        + "\n\nDifferences a - b in top-1 percentage points, the same seed's large model feeding both stages; 95 % "
+        "CI from the t-distribution with n-1 degrees of freedom. The verdict reads the interval against the claim "
+        "(`>`: above 0; `>= b - m`: above -m; `~ (within ±m)`: inside ±m).\n"
     )
 
 
@@ -168,11 +174,12 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     exp, rows, stats = collect(run_dir)
     dest = Path(out) if out else Path(run_dir) / "report"
     dest.mkdir(parents=True, exist_ok=True)
-    pairs = paired_results(exp, rows)
+    pairs = paired_results(exp, rows, Path(run_dir))
     md = f"# {exp['name']}\n\n{exp.get('description') or ''}\n\n" + markdown_table(HEADERS, table_rows(rows))
     md += "\n\n" + NOTE + "\n" + paired_markdown(pairs)
     (dest / "report.md").write_text(md)
     (dest / "report.csv").write_text(to_csv(rows))
+    (dest / "paired.json").write_text(paired_json(exp, pairs))
     images = plot_accuracy(rows, dest, **labels(exp, Path(run_dir)))
     if any(p.interval for p in pairs):
         images.append(plot_paired(pairs, dest, exp["name"]))

@@ -1,10 +1,18 @@
-"""Paired statistics: does training from scratch match fine-tuning, seed by seed?
+"""Paired statistics: two stages trained from the same seed's large model, compared seed by seed.
 
-For each method and each scratch regime, the per-seed difference ``scratch - finetune`` (the same
-seed's large model fed both), their mean, and a two-sided 95 % confidence interval from the
-t-distribution with ``n - 1`` degrees of freedom (``scipy.stats.t``). The verdict reads the
-interval against zero: above it, the scratch regime is better ("supported"); below it, worse ("not
-supported"); straddling it, "inconclusive at this scale" (the data cannot tell them apart).
+For one comparison ``a - b`` (by default a scratch regime minus fine-tuning of the same method; an
+experiment's ``comparisons`` name others: pruned minus uniform architecture, winning minus random ticket),
+the per-seed differences, their mean, and a two-sided 95 % confidence interval from the t-distribution
+with ``n - 1`` degrees of freedom (``scipy.stats.t``). The verdict reads the interval against the claim:
+
+* ``better`` (a > b): supported when the interval lies above 0, not supported when below 0;
+* ``worse`` (a < b): the mirror image;
+* ``not_worse`` (a >= b - margin): supported when the interval lies above ``-margin`` (margin 0: a is
+  better), not supported when it lies below ``-margin``;
+* ``equal`` (|a - b| < margin): supported when the interval lies inside ``(-margin, +margin)``, not
+  supported when it lies wholly outside it;
+
+anything else is "inconclusive at this scale" (the data cannot tell).
 """
 
 from __future__ import annotations
@@ -12,10 +20,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+SYMBOLS = {"better": ">", "worse": "<", "not_worse": ">=", "equal": "~"}
+
 
 @dataclass(frozen=True)
 class Paired:
-    """Paired difference ``regime - baseline`` over seeds, for one method and one checkpoint column."""
+    """Paired difference ``a - b`` over seeds for one checkpoint column.
+
+    ``a`` is ``method``'s ``regime``; ``b`` is ``baseline_method``'s ``baseline`` (``baseline_method`` None:
+    the same method).
+    """
 
     method: str
     regime: str
@@ -24,6 +38,11 @@ class Paired:
     seeds: tuple[int, ...]
     diffs: tuple[float, ...]
     level: float = 0.95
+    baseline_method: str | None = None
+    claim: str = "not_worse"
+    margin: float = 0.0
+    finding: str = ""
+    paper: str = ""
 
     @property
     def n(self) -> int:
@@ -32,6 +51,19 @@ class Paired:
     @property
     def mean(self) -> float:
         return sum(self.diffs) / self.n
+
+    @property
+    def a(self) -> str:
+        return self.regime if self.baseline_method is None else f"{self.method}/{self.regime}"
+
+    @property
+    def b(self) -> str:
+        return self.baseline if self.baseline_method is None else f"{self.baseline_method}/{self.baseline}"
+
+    @property
+    def label(self) -> str:
+        """``scratch_b - finetune`` within a method, ``slimming_50/scratch_e - uniform_50/scratch_e`` across."""
+        return f"{self.a} - {self.b}"
 
     @property
     def interval(self) -> tuple[float, float] | None:
@@ -45,16 +77,59 @@ class Paired:
         return self.mean - half, self.mean + half
 
     @property
+    def claim_text(self) -> str:
+        if self.claim == "equal":
+            return f"{self.a} ~ {self.b} (within ±{self.margin:g})"
+        margin = f" - {self.margin:g}" if self.claim == "not_worse" and self.margin else ""
+        return f"{self.a} {SYMBOLS[self.claim]} {self.b}{margin}"
+
+    @property
+    def status(self) -> str:
+        """``supported``, ``not supported``, ``inconclusive`` or ``no verdict`` (one seed)."""
+        return self.verdict.split(": ", 1)[1].split(" (")[0].replace(" at this scale", "")
+
+    @property
     def verdict(self) -> str:
         ci = self.interval
-        claim = f"{self.regime} >= {self.baseline}"
+        claim = self.claim_text
         if ci is None:
             return f"{claim}: no verdict (1 seed; needs >= 2)"
-        if ci[0] > 0:
-            return f"{claim}: supported ({self.regime} better)"
-        if ci[1] < 0:
-            return f"{claim}: not supported ({self.regime} worse)"
-        return f"{claim}: inconclusive at this scale (interval spans 0)"
+        lo, hi = ci
+        m, a, b = self.margin, self.a, self.b
+        if self.claim == "equal":
+            if -m < lo and hi < m:
+                return f"{claim}: supported (interval inside ±{m:g})"
+            if lo >= m or hi <= -m:
+                return f"{claim}: not supported ({a} {'better' if lo >= m else 'worse'} by more than {m:g})"
+        else:
+            sign = -1.0 if self.claim == "worse" else 1.0
+            low, high = (lo, hi) if sign > 0 else (-hi, -lo)  # the claim's direction made positive
+            edge = -m if self.claim == "not_worse" else 0.0
+            good, bad = ("better", "worse") if sign > 0 else ("worse", "better")
+            if low > edge:
+                return f"{claim}: supported ({a} {good})" if low > 0 else f"{claim}: supported (within {m:g} of {b})"
+            if high < edge:
+                return f"{claim}: not supported ({a} {bad})"
+            return f"{claim}: inconclusive at this scale (interval spans {edge * sign + 0.0:g})"
+        return f"{claim}: inconclusive at this scale (interval crosses the ±{m:g} margin)"
+
+    def to_dict(self) -> dict[str, object]:
+        ci = self.interval
+        return {
+            "finding": self.finding,
+            "paper": self.paper,
+            "a": self.a if self.baseline_method is not None else f"{self.method}/{self.regime}",
+            "b": self.b if self.baseline_method is not None else f"{self.method}/{self.baseline}",
+            "claim": self.claim,
+            "margin": self.margin,
+            "column": self.column,
+            "seeds": list(self.seeds),
+            "diffs": list(self.diffs),
+            "mean": self.mean,
+            "ci": list(ci) if ci else None,
+            "verdict": self.verdict,
+            "status": self.status,
+        }
 
 
 def paired(
@@ -63,10 +138,17 @@ def paired(
     regime: str,
     column: str,
     baseline: str = "finetune",
+    baseline_method: str | None = None,
+    **claim: object,
 ) -> Paired | None:
-    """Differences over the seeds both regimes finished; ``None`` when they share no seed."""
-    a, b = by_seed.get((method, regime), {}), by_seed.get((method, baseline), {})
+    """Differences over the seeds both stages finished; ``None`` when they share no seed.
+
+    ``claim`` holds :class:`Paired`'s ``claim``/``margin``/``finding``/``paper``.
+    """
+    a = by_seed.get((method, regime), {})
+    b = by_seed.get((baseline_method or method, baseline), {})
     seeds = tuple(sorted(set(a) & set(b)))
     if not seeds:
         return None
-    return Paired(method, regime, baseline, column, seeds, tuple(a[s] - b[s] for s in seeds))
+    diffs = tuple(a[s] - b[s] for s in seeds)
+    return Paired(method, regime, baseline, column, seeds, diffs, baseline_method=baseline_method, **claim)  # type: ignore[arg-type]

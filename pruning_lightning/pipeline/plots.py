@@ -134,7 +134,7 @@ def layer_labels(keys: list[str]) -> list[str]:
 
 
 def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
-    """``paired_differences.png``: scratch minus fine-tune per method, mean with 95 % CI and per-seed dots."""
+    """``paired_differences.png``: each comparison a - b, mean with 95 % CI and per-seed dots."""
     plt = pyplot()
     columns = [c for c in ("final", "best") if any(p.column == c for p in pairs)]
     fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 0.6 * len(pairs) + 2), squeeze=False)
@@ -149,8 +149,8 @@ def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
             ax.scatter(p.diffs, [y] * p.n, marker="x", color=c, alpha=0.5, s=20)
         ax.axvline(0, color="grey", lw=1, ls="--")
         ax.set_yticks(range(len(sel)))
-        ax.set_yticklabels([f"{p.method}\n{p.regime} - {p.baseline}" for p in sel], fontsize=8)
+        ax.set_yticklabels([f"{p.method}\n{p.label}" if p.baseline_method is None else p.label for p in sel], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("top-1 difference (percentage points)")
         ax.set_title(f"{column} checkpoint ({sel[0].n if sel else 0} seeds, 95% CI)", fontsize=9)
-    return save_figure(fig, dest / "paired_differences.png", 110, f"{title}: scratch minus fine-tune, paired by seed")
+    return save_figure(fig, dest / "paired_differences.png", 110, f"{title}: paired differences by seed")
