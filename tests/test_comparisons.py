@@ -163,9 +163,10 @@ def test_findings_table_is_generated_from_the_reports(tmp_path: Path, capsys: py
     accs = {("slim", "scratch_e"): [70.0, 71.0, 69.0], ("uni", "scratch_e"): [68.0, 68.5, 67.5]}
     accs[("slim", "finetune")] = [69.0, 69.0, 69.0]
     specs = [
-        {"a": "slim/scratch_e", "b": "uni/scratch_e", "claim": "better", "finding": "Sec. 5: pruned arch", "paper": "p"},
+        {"a": "slim/scratch_e", "b": "uni/scratch_e", "claim": "better", "finding": "Sec. 5: pruned arch"},
         {"a": "scratch_e", "b": "finetune", "claim": "equal", "margin": 1.0},  # no finding label: not a row
     ]
+    specs[0]["paper"] = "p"
     _run(tmp_path / "run", accs, specs, {"slim": "a: 1\n", "uni": "a: 2\n", "uni2": "a: 2\n"})
     main(["report", str(tmp_path / "run")])
     page = tmp_path / "docs" / "README.md"

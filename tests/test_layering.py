@@ -205,7 +205,8 @@ def test_light_commands_do_not_import_torch() -> None:
 
     code = (
         "import sys; import pruning_lightning.main, pruning_lightning.commands.report, "
-        "pruning_lightning.commands.pipeline, pruning_lightning.commands.findings, pruning_lightning.pipeline.runner, pruning_lightning.config; "
+        "pruning_lightning.commands.pipeline, pruning_lightning.commands.findings, "
+        "pruning_lightning.pipeline.runner, pruning_lightning.config; "
         "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

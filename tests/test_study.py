@@ -67,7 +67,8 @@ PREDEFINED = ROOT / "configs/experiments/study_cifar10_vgg16w8_predefined.yaml"
 def test_predefined_study_gives_the_prune_stages_its_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "my-cifar"
     main(["pipeline", str(PREDEFINED), "--data_dir", str(data), "--run_dir", str(tmp_path / "r"), "--dry-run"])
-    prunes = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("pruning-lightning prune")]
+    lines = capsys.readouterr().out.splitlines()
+    prunes = [line.split() for line in lines if line.startswith("pruning-lightning prune")]
     assert len(prunes) == 5 * 3
     for argv in prunes:  # the data config and its override come before the prune config, which may refine them
         assert argv[argv.index("--config") + 1] == "configs/data/cifar10_shared.yaml"

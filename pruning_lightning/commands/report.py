@@ -19,9 +19,9 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.compare import comparisons
 from pruning_lightning.pipeline.curves import plot_curves
 from pruning_lightning.pipeline.lineage import log_report
-from pruning_lightning.pipeline.compare import comparisons
 from pruning_lightning.pipeline.paired import Paired
 from pruning_lightning.pipeline.plot_labels import labels
 from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths

@@ -149,7 +149,8 @@ def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
             ax.scatter(p.diffs, [y] * p.n, marker="x", color=c, alpha=0.5, s=20)
         ax.axvline(0, color="grey", lw=1, ls="--")
         ax.set_yticks(range(len(sel)))
-        ax.set_yticklabels([f"{p.method}\n{p.label}" if p.baseline_method is None else p.label for p in sel], fontsize=8)
+        names = [f"{p.method}\n{p.label}" if p.baseline_method is None else p.label for p in sel]
+        ax.set_yticklabels(names, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("top-1 difference (percentage points)")
         ax.set_title(f"{column} checkpoint ({sel[0].n if sel else 0} seeds, 95% CI)", fontsize=9)
