@@ -11,6 +11,7 @@ from pruning_lightning.artifact import load_artifact
 from pruning_lightning.config import arch_from_yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.guided import guided_arch, main, stage_fractions, stages
+from pruning_lightning.main import main as main_cli
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pipeline import parse_experiment
 from pruning_lightning.pipeline.runner import run
@@ -57,11 +58,17 @@ def test_guided_rejects_other_families() -> None:
 
 
 @pytest.mark.slow
-def test_scratch_guided_through_the_pipeline(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_scratch_guided_through_the_pipeline(tmp_path: Path, jobs: int) -> None:
     doc = yaml.safe_load((ROOT / "configs/experiments/tiny_slimming.yaml").read_text())
     doc.update(run_dir=str(tmp_path / "run"), seeds=[0, 1], regimes=["scratch_e"])
     doc["methods"] = [doc["methods"][0] | {"regimes": []}, {"name": "guided", "guided_from": "slimming_50"}]
-    run(parse_experiment(doc), echo=lambda s: None)
+    if jobs == 1:
+        run(parse_experiment(doc), echo=lambda s: None)
+    else:  # seed chains in child processes; the guided stages in a second phase, after every seed's prune
+        (tmp_path / "exp.yaml").write_text(yaml.safe_dump(doc))
+        main_cli(["pipeline", str(tmp_path / "exp.yaml"), "--jobs", "2"])
+        assert "phase 2" not in (tmp_path / "run/logs/seeds_0.log").read_text()  # the parent announces it
     pruned = [load_artifact(tmp_path / f"run/seed{s}/slimming_50/prune").arch for s in (0, 1)]
     ref = arch_from_yaml((ROOT / "configs/experiments/tiny/arch_vgg11_tiny.yaml").read_text(), num_classes=10)
     expected = guided_arch(pruned, ref, [ref, ref])
@@ -72,3 +79,22 @@ def test_scratch_guided_through_the_pipeline(tmp_path: Path) -> None:
         trained = yaml.safe_load((tmp_path / f"run/seed{s}/guided/scratch_e/config.yaml").read_text())
         assert trained["model"]["init_args"]["arch"]["cfg"] == expected.cfg
     assert not (tmp_path / "run/seed0/slimming_50/scratch_e").exists()
+
+
+def test_jobs_phases_put_guided_methods_last() -> None:
+    from pruning_lightning.pipeline.parallel import phases
+    from pruning_lightning.pipeline.plan import plan
+
+    doc = yaml.safe_load((ROOT / "configs/experiments/tiny_slimming.yaml").read_text())
+    doc.update(seeds=[0, 1], regimes=["scratch_e"])
+    doc["methods"] = [doc["methods"][0], {"name": "guided", "guided_from": "slimming_50"}]
+    first, second = phases(plan(parse_experiment(doc)))
+    assert {st.key for st in second} == {f"seed{s}/guided/{r}" for s in (0, 1) for r in ("prune", "scratch_e")}
+    assert {st.key for st in first} == {f"seed{s}/{k}" for s in (0, 1) for k in ("large", *SLIM)}
+    only = ["seed1/guided/scratch_e", "seed0/large"]
+    assert [[st.key for st in p] for p in phases(plan(parse_experiment(doc)), only)] == [[only[1]], [only[0]]]
+    doc["methods"] = doc["methods"][:1]
+    assert len(phases(plan(parse_experiment(doc)))) == 1
+
+
+SLIM = ("slimming_50/prune", "slimming_50/scratch_e")

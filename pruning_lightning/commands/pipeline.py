@@ -72,10 +72,12 @@ def main(argv: list[str]) -> None:
     if a.dry_run:
         print("\n".join(dry_run(exp, plan(exp), path)))
         return
+    if a.jobs < 1:
+        raise PruningError(f"--jobs {a.jobs}: give a positive number of parallel processes (1 = no child processes)")
     if a.jobs > 1:
         extra = [*(["--run_dir", a.run_dir] if a.run_dir else []), *(["--data_dir", a.data_dir] if a.data_dir else [])]
-        run_parallel(exp, path, a.jobs, extra)
-        print(f"[pipeline] {exp.name}: all seeds finished; report: pruning-lightning report {exp.root}")
+        run_parallel(exp, path, a.jobs, extra, a.only)
+        print(f"[pipeline] {exp.name}: all requested stages finished; report: pruning-lightning report {exp.root}")
         return
 
     run(exp, only=a.only, step=a.step)

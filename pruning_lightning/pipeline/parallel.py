@@ -19,6 +19,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.plan import plan
 from pruning_lightning.pipeline.runner import check_run_dir
 from pruning_lightning.pipeline.schema import Experiment
+from pruning_lightning.pipeline.stage import Stage
 
 
 def seed_groups(seeds: tuple[int, ...], jobs: int) -> list[tuple[int, ...]]:
@@ -28,13 +29,44 @@ def seed_groups(seeds: tuple[int, ...], jobs: int) -> list[tuple[int, ...]]:
     return [g for g in (tuple(seeds[i::jobs]) for i in range(jobs)) if g]
 
 
-def run_parallel(exp: Experiment, experiment_path: str, jobs: int, extra: list[str]) -> None:
-    """Run every seed group as a child ``pipeline`` process; wait for all; one error line on failure."""
+def phases(stages: list[Stage], only: list[str] | None = None) -> list[list[Stage]]:
+    """Stages in at most two phases: everything else, then the guided methods and what follows them.
+
+    A guided architecture averages the pruned architectures of every seed, so its stages wait until all seed
+    chains of the first phase have finished; within a phase the seeds are independent again.
+    """
+    by_key = {st.key: st for st in stages}
+    later: set[str] = set()
+    for st in stages:  # dependency order: a stage is "later" when it is guided or needs a later stage
+        if st.kind == "guided" or any(d in later for d in st.deps):
+            later.add(st.key)
+    wanted = [st for st in stages if not only or st.key in only]
+    first = [st for st in wanted if st.key not in later]
+    second = [by_key[k] for k in (st.key for st in wanted) if k in later]
+    return [p for p in (first, second) if p]
+
+
+def run_parallel(
+    exp: Experiment, experiment_path: str, jobs: int, extra: list[str], only: list[str] | None = None
+) -> None:
+    """Run every seed group as a child ``pipeline`` process; wait for all; one error line on failure.
+
+    ``only`` restricts the run to those stage keys, as without ``--jobs``. Guided methods run in a second
+    phase, after every seed's first phase (:func:`phases`).
+    """
     stages = plan(exp)
-    if any(st.kind == "guided" for st in stages):
-        raise PruningError("--jobs > 1 cannot run guided methods (they wait for every seed); run without --jobs")
+    unknown = sorted(set(only or ()) - {st.key for st in stages})
+    if unknown:
+        raise PruningError(f"--only names unknown stage(s) {unknown}; `pipeline EXP --stages` lists them")
     check_run_dir(exp)  # once, before the children race to create it
-    groups = seed_groups(exp.seeds, jobs)
+    for i, phase in enumerate(phases(stages, only)):
+        if i:
+            print(f"[pipeline] phase 2: {len(phase)} stage(s) of guided methods, which need every seed's prune")
+        _run_phase(exp, experiment_path, jobs, extra, phase)
+
+
+def _run_phase(exp: Experiment, experiment_path: str, jobs: int, extra: list[str], stages: list[Stage]) -> None:
+    groups = seed_groups(tuple(dict.fromkeys(st.seed for st in stages)), jobs)
     threads = max(1, (os.cpu_count() or 1) // len(groups))
     logs = exp.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
