@@ -20,7 +20,7 @@ from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.compare import comparisons
-from pruning_lightning.pipeline.curves import plot_curves
+from pruning_lightning.pipeline.curves import plot_curves, plot_regime_curves
 from pruning_lightning.pipeline.lineage import log_report
 from pruning_lightning.pipeline.paired import Paired
 from pruning_lightning.pipeline.plot_labels import labels
@@ -39,12 +39,14 @@ HEADERS = [
     "params",
     "FLOPs",
     "FLOPs ratio",
+    "epochs",
 ]
 NOTE = (
     "**final** = test top-1 of `last.ckpt` (the last epoch); **best** = test top-1 of `best.ckpt` (the epoch with "
     "the best `val/acc1`; validation is the test split unless the data config holds out a split, so by default "
     "this is the best test accuracy over epochs, which is what the paper's official scripts print). "
-    "Mean ± population std over seeds, single-device test. The paper column (where the paper has the row) is "
+    "Mean ± population std over seeds, single-device test; **epochs** = trained epochs (Scratch-B's follow each "
+    "seed's FLOPs ratio, so a range). The paper column (where the paper has the row) is "
     "compared with **best**, as the paper's code reports."
 )
 
@@ -75,6 +77,7 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
                 human(r.params),
                 human(r.flops),
                 ratio,
+                r.epochs_text,
             ]
         )
     return out
@@ -144,6 +147,7 @@ def to_csv(rows: list[Row]) -> str:
             "flops_ratio",
             "accs",
             "best_accs",
+            "epochs",
         ]
     )
     for r in rows:
@@ -164,6 +168,7 @@ def to_csv(rows: list[Row]) -> str:
                 f"{r.flops_ratio:.4f}",
                 " ".join(f"{a:.4f}" for a in r.accs),
                 " ".join(f"{a:.4f}" for a in r.best),
+                " ".join(str(e) for e in r.epochs),
             ]
         )
     return buf.getvalue()
@@ -186,6 +191,8 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     images += [plot_widths(m, s, dest) for m, s in stats.items() if any(x.get("kept") for x in s)]
     curves = plot_curves(Path(run_dir), dest, exp["name"])
     images += [curves] if curves else []
+    regime_curves = plot_regime_curves(Path(run_dir), rows, dest, exp["name"])
+    images += [regime_curves] if regime_curves else []
     if exp.get("wandb"):
         log_report(exp, rows, table_rows(rows), HEADERS, images, Path(run_dir))
     print(md)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pruning_lightning.config import read
 from pruning_lightning.errors import PruningError
+from pruning_lightning.pipeline.names import method_label
 from pruning_lightning.pipeline.paths import resolve_path
 
 FAMILIES = {"vgg": "VGG", "resnet": "ResNet", "preresnet": "PreResNet", "densenet": "DenseNet"}
@@ -70,7 +71,7 @@ def labels(exp: dict[str, Any], run_dir: Path) -> dict[str, str | None]:
     large = _large(run_dir)
     network, narrow = _network((large or {}).get("arch"))
     dataset = _dataset(exp)
-    methods = ", ".join(m["name"] for m in exp.get("methods") or [])
+    methods = ", ".join(method_label(m["name"]) for m in exp.get("methods") or [])
     reasons = []
     epochs = (large or {}).get("epochs")
     paper_epochs = 160 if dataset.startswith("CIFAR") or (large or {}).get("flops", 1e12) < 2e9 else 90

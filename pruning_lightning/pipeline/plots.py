@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from pruning_lightning.pipeline.names import method_label, regime_label
 from pruning_lightning.pipeline.results import Row
 
 
@@ -34,76 +35,122 @@ def save_figure(
 def _large_label(row: Row, n_large: int) -> str:
     """One legend entry per large model: the shared one, or a method's own (e.g. trained without sparsity)."""
     if n_large == 1:
-        return "large (unpruned)"
-    return "large (shared)" if row.method == "-" else f"large ({row.method}'s own)"
+        return "Large (unpruned)"
+    return "Large (shared)" if row.method == "-" else f"Large ({method_label(row.method, None)}'s own)"
 
 
 REGIME_COLORS = {"large": "black", "finetune": "#1f77b4", "scratch_e": "#2ca02c", "scratch_b": "#d62728"}
 # Experiment-defined regimes (finetune_kd, ...), in order: none repeats a built-in regime's colour.
 EXTRA_COLORS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+LARGE_MARKERS = ("*", "p", "H", "8")
+
+
+def ci_half(values: list[float], level: float = 0.95) -> float:
+    """Half-width of the two-sided t interval of the mean (0 with fewer than two values)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    from scipy import stats  # imported on use (start-up time)
+
+    mean = sum(values) / n
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    return float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / n**0.5
 
 
 def _acc(r: Row) -> tuple[float, float]:
-    """Best-epoch mean/std (what the paper's code reports) when recorded, else the final epoch's."""
-    return (r.best_mean, r.best_std) if r.best and r.best_mean == r.best_mean else (r.mean, r.std)
+    """Best-epoch mean and 95 % CI half-width (what the paper's code reports) when recorded, else the final's."""
+    vals = r.best if r.best and r.best_mean == r.best_mean else r.accs
+    return sum(vals) / len(vals), ci_half(vals)
+
+
+def unit(values: list[float], kind: str) -> tuple[float, str]:
+    """A readable linear unit for an axis: ``(1e6, "MFLOPs")``, ``(1e3, "K params")``, ..."""
+    top = max(values, default=0.0)
+    scale, prefix = next(((f, p) for f, p in ((1e9, "G"), (1e6, "M"), (1e3, "K")) if top >= f), (1.0, ""))
+    return scale, f"{prefix}FLOPs" if kind == "flops" else f"{prefix} params".strip()
+
+
+def regime_color(regime: str, regimes: list[str]) -> str:
+    extra = [g for g in regimes if g not in REGIME_COLORS]
+    return REGIME_COLORS.get(regime) or EXTRA_COLORS[extra.index(regime) % len(EXTRA_COLORS)]
+
+
+def caption(fig: Any, text: str, width: int = 120) -> tuple[float, float, float, float]:
+    """A figure caption under the axes (plain text: a caption, not a warning box).
+
+    Returns the ``tight_layout`` rect that keeps the axes (and their x label) clear of it.
+    """
+    lines = textwrap.wrap(text, width)
+    fig.text(0.01, 0.01, "\n".join(lines), ha="left", va="bottom", fontsize=7.5, color="#333333")
+    height = (0.14 * len(lines) + 0.12) / fig.get_size_inches()[1]  # ~0.14 inch per 7.5-point line
+    return (0, height, 1, 1)
+
+
+def save_all(fig: Any, path: Path, dpi: int, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """PNG for the page and a vector PDF beside it, for a paper."""
+    fig.tight_layout(rect=rect)
+    fig.savefig(path.with_suffix(".pdf"))
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def plot_accuracy(rows: list[Row], dest: Path, title: str | None = None, note: str | None = None) -> list[Path]:
-    """``acc_vs_flops.png`` and ``acc_vs_params.png`` in the paper's style.
+    """``acc_vs_flops.{png,pdf}`` and ``acc_vs_params.{png,pdf}`` in the paper's style.
 
-    One line (colour) per regime across methods, one marker per method, error bars = the population
-    std over seeds (no bar for one seed: the legend says so), the paper's number as a hollow marker of
-    the same shape at the same x, the large model as a dashed line; ``note`` (a reduced-budget
-    warning) is printed across the figure.
+    One colour per regime, one marker per method, no line joining different methods (they are different
+    networks); error bars = 95 % t-interval of the mean over seeds; the paper's number as a hollow marker;
+    each large model its own labelled marker and dashed line; linear axes in readable units; ``note`` (a
+    reduced-budget caveat) in the caption.
     """
     plt = pyplot()
     paths = []
     methods = [m for m in dict.fromkeys(r.method for r in rows) if m != "-"]
     marker = {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
+    pruner = {r.method: r.pruner for r in rows}
     seeds = sorted({len(r.accs) for r in rows})
-    for attr, label in (("flops", "FLOPs"), ("params", "parameters")):
-        fig, ax = plt.subplots(figsize=(7.5, 5.2))
-        regimes = [g for g in dict.fromkeys(r.regime for r in rows) if g != "large"]
-        extra = [g for g in regimes if g not in REGIME_COLORS]
-        for regime in dict.fromkeys(r.regime for r in rows):
-            color = REGIME_COLORS.get(regime) or EXTRA_COLORS[extra.index(regime) % len(EXTRA_COLORS)]
-            sel = sorted((r for r in rows if r.regime == regime), key=lambda r: getattr(r, attr))
-            # Regimes share each method's x: a small horizontal dodge keeps their error bars apart.
-            dodge = 1.0 if regime == "large" else 1 + 0.012 * (regimes.index(regime) - (len(regimes) - 1) / 2)
-            if regime == "large":
-                for r in sel:
-                    y, err = _acc(r)
-                    ax.axhline(y, color="grey", ls="--", lw=1, zorder=0)
-                    ax.errorbar([getattr(r, attr)], [y], yerr=[err if len(r.accs) > 1 else 0], fmt="*", ms=13,
-                                color="black", capsize=3, label=_large_label(r, len(sel)))  # fmt: skip
-                    if r.paper:
-                        ax.plot([getattr(r, attr)], [r.paper[0]], "*", ms=13, mfc="none", mec="black")
-                continue
-            xs = [getattr(r, attr) * dodge for r in sel]
-            line = ax.plot(xs, [_acc(r)[0] for r in sel], "-", lw=1.2, color=color, alpha=0.8, label=regime)[0]
-            for x, r in zip(xs, sel, strict=True):
+    regimes = [g for g in dict.fromkeys(r.regime for r in rows) if g != "large"]
+    larges = [r for r in rows if r.regime == "large"]
+    for attr, kind in (("flops", "flops"), ("params", "params")):
+        xs_all = [getattr(r, attr) for r in rows if getattr(r, attr) == getattr(r, attr)]
+        scale, unit_name = unit(xs_all, kind)
+        span = (max(xs_all, default=1) - min(xs_all, default=0)) / scale or 1.0
+        fig, ax = plt.subplots(figsize=(7.5, 5.4))
+        for i, r in enumerate(larges):
+            y, err = _acc(r)
+            x = getattr(r, attr) / scale
+            ax.axhline(y, color="grey", ls="--", lw=0.8, zorder=0)
+            ax.errorbar([x], [y], yerr=[err], fmt=LARGE_MARKERS[i % len(LARGE_MARKERS)], ms=13, color="black",
+                        capsize=3, label=_large_label(r, len(larges)))  # fmt: skip
+            if r.paper:
+                ax.plot([x], [r.paper[0]], LARGE_MARKERS[i % 4], ms=13, mfc="none", mec="black")
+        for j, regime in enumerate(regimes):
+            color = regime_color(regime, regimes)
+            dodge = 0.012 * span * (j - (len(regimes) - 1) / 2)  # regimes share each method's x
+            for r in (r for r in rows if r.regime == regime):
                 y, err = _acc(r)
-                ax.errorbar([x], [y], yerr=[err if len(r.accs) > 1 else 0], fmt=marker.get(r.method, "o"),
-                            color=line.get_color(), ms=7, capsize=3)  # fmt: skip
+                x = getattr(r, attr) / scale + dodge
+                ax.errorbar([x], [y], yerr=[err], fmt=marker.get(r.method, "o"), color=color, ms=7, capsize=3)
                 if r.paper:
-                    ax.plot([x], [r.paper[0]], marker.get(r.method, "o"), ms=10, mfc="none", mec=line.get_color(),
-                            mew=1.5)  # fmt: skip
+                    ax.plot([x], [r.paper[0]], marker.get(r.method, "o"), ms=10, mfc="none", mec=color, mew=1.5)
+            ax.plot([], [], "-", color=color, lw=6, label=regime_label(regime))  # a colour swatch, not a marker
         for m in methods:  # legend entries for the method markers (grey: the colour is the regime's)
-            ax.plot([], [], marker[m], color="grey", ls="none", label=f"method: {m}")
+            ax.plot([], [], marker[m], color="grey", ls="none", label=method_label(m, pruner.get(m)))
         if any(r.paper for r in rows):
             ax.plot([], [], "o", mfc="none", mec="grey", ls="none", ms=10, label="paper (hollow)")
-        ax.set_xscale("log")
-        ax.set_xlabel(f"{label} (log scale)" + (" - non-zero for masked nets" if attr == "params" else ""))
-        spread = "1 seed, no spread" if seeds == [1] else f"mean ± std over {'/'.join(map(str, seeds))} seeds"
-        ax.set_ylabel(f"test top-1 (%), best epoch; {spread}", fontsize=9)
-        ax.set_title(title or f"accuracy vs {label}", fontsize=11)
-        ax.grid(True, which="both", alpha=0.25)
+        ax.set_xlabel(unit_name + (" (non-zero weights for masked nets)" if attr == "params" else ""))
+        ax.set_ylabel("test top-1 (%), best epoch")
+        ax.set_title(textwrap.fill(title or f"accuracy vs {unit_name}", 80), fontsize=10)
+        ax.grid(True, alpha=0.25)
         ax.legend(fontsize=7.5, loc="best", framealpha=0.85)
-        if note:
-            fig.text(0.5, 0.01, textwrap.fill(note, 110), ha="center", va="bottom", fontsize=8, color="#b00000",
-                     bbox={"facecolor": "#fff3f3", "edgecolor": "#b00000", "boxstyle": "round,pad=0.3"})  # fmt: skip
-        paths.append(save_figure(fig, dest / f"acc_vs_{attr}.png", 120, rect=(0, 0.06 if note else 0, 1, 1)))
+        spread = (
+            "1 seed, no error bars"
+            if seeds == [1]
+            else f"error bars: 95 % CI of the mean over {'/'.join(map(str, seeds))} seeds"
+        )
+        rect = caption(fig, f"Markers: mean test top-1 of the best epoch; {spread}." + (f" {note}." if note else ""))
+        paths.append(save_all(fig, dest / f"acc_vs_{attr}.png", 150, rect=rect))
     return paths
 
 
@@ -133,25 +180,45 @@ def layer_labels(keys: list[str]) -> list[str]:
     return short if len(set(short)) == len(short) else [n.removeprefix("features.") for n in names]
 
 
+def paired_name(p: Any) -> str:
+    """A comparison in the paper's words: "Network Slimming 50 %: Scratch-B - Fine-tuned"."""
+    if p.baseline_method is None:
+        return f"{method_label(p.method)}:\n{regime_label(p.regime)} - {regime_label(p.baseline)}"
+    return (
+        f"{method_label(p.method)} {regime_label(p.regime)}\n- {method_label(p.baseline_method)} "
+        f"{regime_label(p.baseline)}"
+    )
+
+
 def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
-    """``paired_differences.png``: each comparison a - b, mean with 95 % CI and per-seed dots."""
+    """``paired_differences.{png,pdf}``: each comparison a - b, mean with 95 % CI and per-seed points."""
     plt = pyplot()
     columns = [c for c in ("final", "best") if any(p.column == c for p in pairs)]
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 0.6 * len(pairs) + 2), squeeze=False)
-    colors = {"scratch_e": "#1f77b4", "scratch_b": "#d62728"}
+    rows = max(sum(p.column == c for p in pairs) for c in columns)
+    fig, axes = plt.subplots(1, len(columns), figsize=(6.2 * len(columns), 0.75 * rows + 2.2), squeeze=False)
+    regimes = list(dict.fromkeys(p.regime for p in pairs))
     for ax, column in zip(axes[0], columns, strict=True):
         sel = [p for p in pairs if p.column == column]
         for y, p in enumerate(sel):
             ci = p.interval
-            c = colors.get(p.regime, "k")
+            c = regime_color(p.regime, regimes)
             if ci is not None:
                 ax.errorbar([p.mean], [y], xerr=[[p.mean - ci[0]], [ci[1] - p.mean]], fmt="o", color=c, capsize=4)
-            ax.scatter(p.diffs, [y] * p.n, marker="x", color=c, alpha=0.5, s=20)
+            ax.scatter(p.diffs, [y] * p.n, marker="x", color=c, alpha=0.6, s=22)
+            if p.margin:
+                ax.plot([-p.margin, p.margin], [y, y], "|", color="grey", ms=14)
         ax.axvline(0, color="grey", lw=1, ls="--")
         ax.set_yticks(range(len(sel)))
-        names = [f"{p.method}\n{p.label}" if p.baseline_method is None else p.label for p in sel]
-        ax.set_yticklabels(names, fontsize=8)
+        ax.set_yticklabels([paired_name(p) for p in sel], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("top-1 difference (percentage points)")
-        ax.set_title(f"{column} checkpoint ({sel[0].n if sel else 0} seeds, 95% CI)", fontsize=9)
-    return save_figure(fig, dest / "paired_differences.png", 110, f"{title}: paired differences by seed")
+        ax.set_xlabel("top-1 difference a - b (percentage points)")
+        ax.set_title(f"{column} checkpoint ({'last' if column == 'final' else 'best'}.ckpt)", fontsize=9)
+        ax.errorbar([], [], xerr=[], fmt="o", color="k", capsize=4, label="mean, 95 % CI")
+        ax.scatter([], [], marker="x", color="k", label="one seed")
+        if any(p.margin for p in sel):
+            ax.plot([], [], "|", color="grey", ms=10, ls="none", label="± margin of the claim")
+        ax.legend(fontsize=7.5, loc="best")
+    n = sorted({p.n for p in pairs})
+    rect = caption(fig, f"Paired by seed ({'/'.join(map(str, n))} seeds): each seed's large model feeds both stages.")
+    fig.suptitle(f"{title}: paired differences", fontsize=10)
+    return save_all(fig, dest / "paired_differences.png", 150, rect=rect)

@@ -31,6 +31,16 @@ class Row:
     flops_ratio: float = float("nan")
     paper: tuple[float, float | None] | None = None
     seeds: list[int] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)  # trained epochs per seed (Scratch-B's differ by seed)
+    pruner: str | None = None  # the prune stage's method (``slimming``, ``l1_norm``, ...), for display names
+
+    @property
+    def epochs_text(self) -> str:
+        """``32``, or ``50-55`` when the seeds trained different budgets (Scratch-B follows each FLOPs ratio)."""
+        if not self.epochs:
+            return "-"
+        lo, hi = min(self.epochs), max(self.epochs)
+        return str(lo) if lo == hi else f"{lo}-{hi}"
 
     @property
     def mean(self) -> float:
@@ -104,6 +114,8 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
         # Runs from before best.ckpt was tested recorded the best val/acc1 (the test split by default).
         row.best.append(float(r.get("test_acc1_best", r.get("val_acc1_best", float("nan")))))
         row.seeds.append(int(r["seed"]))
+        if isinstance(r.get("epochs"), int):
+            row.epochs.append(r["epochs"])
         key = first_key if r["job_type"] == "large" else paper.get(method)
         row.paper = lookup(key, r["job_type"]) if key else None
     for row in rows.values():
@@ -114,6 +126,7 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
             for s in row.seeds
         ]
         st = stats.get(row.method, [])
+        row.pruner = st[0].get("method") if st else None
         if row.regime == "large" or not st:
             row.params, row.flops = _mean([s["params_nonzero"] for s in seeds]), _mean([s["flops"] for s in seeds])
             row.flops_ratio = 1.0 if row.regime == "large" else float("nan")

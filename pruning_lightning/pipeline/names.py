@@ -1,0 +1,51 @@
+"""The paper's names for what a report shows: ``slimming_50`` -> "Network Slimming 50 %", ``scratch_b`` -> "Scratch-B".
+
+A method's display name comes from its pruner (recorded by the prune stage as ``stats.method``) and the ratio
+in its experiment name (``slimming_50``, ``magnitude_80``); an experiment's own method or regime names that the
+table below does not know are shown as written.
+"""
+
+from __future__ import annotations
+
+import re
+
+PRUNERS = {
+    "slimming": "Network Slimming",
+    "l1_norm": "L1-norm",
+    "thinet": "ThiNet",
+    "regression": "Regression",
+    "sss": "SSS",
+    "magnitude": "Magnitude",
+    "sfp": "SFP",
+    "uniform_channel": "Uniform",
+    "uniform": "Uniform",
+    "uniform_sparsity": "Uniform sparsity",
+    "guided": "Guided",
+}
+REGIMES = {
+    "large": "Large (unpruned)",
+    "finetune": "Fine-tuned",
+    "scratch_e": "Scratch-E",
+    "scratch_b": "Scratch-B",
+    "finetune_kd": "Fine-tuned + KD",
+    "scratch_e_kd": "Scratch-E + KD",
+    "scratch_b_kd": "Scratch-B + KD",
+}
+
+
+def regime_label(regime: str) -> str:
+    return REGIMES.get(regime, regime)
+
+
+def method_label(method: str, pruner: str | None = None) -> str:
+    """``("slimming_50", "slimming")`` -> "Network Slimming 50 %"; ``("l1_norm_a", "l1_norm")`` -> "L1-norm (a)"."""
+    key = pruner if pruner in PRUNERS else next((p for p in sorted(PRUNERS, key=len, reverse=True)
+                                                 if method.startswith(p)), None)  # fmt: skip
+    if key is None:
+        return method
+    rest = method.removeprefix(key).strip("_") if method.startswith(key) else re.sub(r"^[a-z]+_?", "", method)
+    ratio = re.fullmatch(r"(\d+)", rest)
+    if ratio:
+        return f"{PRUNERS[key]} {ratio.group(1)} %"
+    rest = rest.upper() if len(rest) == 1 else rest.replace("_", " ")  # l1_norm_a -> "L1-norm (A)": Li et al.'s A
+    return f"{PRUNERS[key]} ({rest})" if rest else PRUNERS[key]
