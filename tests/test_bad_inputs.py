@@ -68,6 +68,14 @@ def run_record(w: Path, experiment: str | None, result: str | None = None) -> st
     return str(w / "run")
 
 
+def cifar_exp(w: Path) -> str:
+    """The tiny experiment on CIFAR-10 (download off): its data folder comes from ``--data_dir``."""
+    init = {"name": "cifar10", "download": False, "num_workers": 0, "batch_size": 4, "eval_batch_size": 4}
+    data = {"class_path": "pruning_lightning.data.CIFARDataModule", "init_args": init}
+    put(w, "c10.yaml", json.dumps({"data": data}))
+    return exp_file(w, data=str(w / "c10.yaml"))
+
+
 GOOD_REC = json.dumps({"name": "x", "digest": "0", "experiment": {"name": "x", "methods": [], "regimes": {}}})
 PR = ["prune", "-c", P50]
 Case = Callable[[dict[str, str], Path], tuple[list[str], tuple[str, ...]]]
@@ -229,7 +237,15 @@ CASES: dict[str, Case] = {
     "pipeline-unknown-regime": lambda r, w: (["pipeline", exp_file(w, regimes=["finetuned"])], ("finetuned",)),
     "pipeline-only-unknown": lambda r, w: (["pipeline", exp_file(w), "--only", "seed9/large"], ("seed9/large",)),
     "pipeline-bad-step": lambda r, w: (["pipeline", exp_file(w), "--step", "train"], ("--step",)),
+    "pipeline-run-dir-is-file": lambda r, w: (["pipeline", exp_file(w), "--run_dir", put(w, "f", "x")], ("run_dir",)),
+    "pipeline-data-dir-missing": lambda r, w: (["pipeline", cifar_exp(w), "--data_dir", str(w / "none")], ("none",)),
+    "pipeline-data-dir-is-file": lambda r, w: (["pipeline", cifar_exp(w), "--data_dir", put(w, "f", "x")], ("f",)),
+    "pipeline-data-dir-not-cifar": lambda r, w: (
+        ["pipeline", cifar_exp(w), "--data_dir", put(w, "d/cifar-10-batches-py/data_batch_1", "x").rsplit("/", 2)[0]],
+        ("missing or fails its checksum",),
+    ),
     # report
+    "report-no-finished-stage": lambda r, w: (["report", run_record(w, GOOD_REC)], ("no finished stage",)),
     "report-missing": lambda r, w: (["report", "gone"], ("gone",)),
     "report-no-record": lambda r, w: (["report", run_record(w, None)], ("experiment.json",)),
     "report-corrupt-record": lambda r, w: (["report", run_record(w, '{"name": ')], ("experiment.json", "corrupt")),

@@ -70,10 +70,10 @@ def _check_out(exp: Experiment) -> None:
     if not rec.is_file():
         return
     try:
-        digest = json.loads(rec.read_text()).get("digest")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        digest = None
-    if digest != exp.digest():
+        old = json.loads(rec.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        old = None
+    if not exp.same_as(old):
         raise PruningError(
             f"--out {exp.root} holds another run (other demo flags or experiment); delete it or choose another --out"
         )

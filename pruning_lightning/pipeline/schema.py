@@ -147,9 +147,14 @@ class Experiment:
         d.pop("source")
         return d
 
-    def digest(self) -> str:
-        """Hash of everything that decides what is trained (recorded in the run directory)."""
+    def digest(self, run_dir: str | None = None) -> str:
+        """Hash of everything that decides what is trained (recorded in the run directory).
+
+        Where the run folder lives is no part of it (a moved folder is the same experiment); ``run_dir``
+        gives the digest that records written before that rule hold (the path was hashed then).
+        """
         d = self.to_dict()
+        d.pop("run_dir") if run_dir is None else d.update(run_dir=run_dir)
         for k in ("description", "slurm", "paper", "wandb", "comparisons", "scale"):  # report-only keys
             d.pop(k)
         for m in d["methods"]:  # added later: an unset key keeps the digest of existing run directories
@@ -160,6 +165,13 @@ class Experiment:
             if isinstance(spec, dict) and spec.get("zoo") is None:
                 spec.pop("zoo", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def same_as(self, record: Any) -> bool:
+        """Whether an ``experiment.json`` record is this experiment (today's digest, or an older record's)."""
+        if not isinstance(record, dict):
+            return False
+        old = (record.get("experiment") or {}).get("run_dir") if isinstance(record.get("experiment"), dict) else None
+        return record.get("digest") in (self.digest(), *([self.digest(str(old))] if old is not None else []))
 
     def max_ratio_for(self, method: MethodSpec) -> float | None:
         """The Scratch-B cap of ``method``: its own ``max_ratio``, else the experiment's (None = uncapped)."""
