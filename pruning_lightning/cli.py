@@ -187,5 +187,10 @@ def _cli(args: list[str], run: bool, exit_on_error: bool, overwrite: bool, resol
         milestones=milestones,
         overwrite=overwrite,
         resolved=resolved,
-        parser_kwargs={"exit_on_error": exit_on_error},
+        # No prefix abbreviations: a misspelt --trainer.max_epoch is an error, not max_epochs.
+        parser_kwargs={
+            "exit_on_error": exit_on_error,
+            "allow_abbrev": False,
+            **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test")},
+        },
     )

@@ -92,6 +92,7 @@ def main(argv: list[str]) -> None:
     parser = ArgumentParser(
         prog="pruning-lightning demo",
         exit_on_error=False,
+        allow_abbrev=False,
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=f"Same as: pruning-lightning pipeline {EXPERIMENT.relative_to(ROOT)} && pruning-lightning report "
         "<run_dir> (the flags override the experiment file).",

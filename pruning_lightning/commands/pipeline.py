@@ -25,7 +25,9 @@ from pruning_lightning.pipeline.slurm import launch
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="pruning-lightning pipeline", description=__doc__.splitlines()[0], exit_on_error=False)
+    p = ArgumentParser(
+        prog="pruning-lightning pipeline", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     p.add_argument("experiment", nargs="?", help="experiment YAML (configs/experiments/*.yaml)")
     p.add_argument("--config", "-c", dest="config", default=None, help="same as the positional experiment")
     p.add_argument("--dry-run", "--dry_run", action="store_true", help="print the commands, run nothing")

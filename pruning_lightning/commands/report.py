@@ -218,7 +218,9 @@ def check_run_dir(run_dir: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    p = ArgumentParser(prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False)
+    p = ArgumentParser(
+        prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
     a = p.parse_args(argv)

@@ -79,7 +79,7 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
             args=args,
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
-            parser_kwargs={"exit_on_error": False},
+            parser_kwargs={"exit_on_error": False, "allow_abbrev": False, "fit": {"allow_abbrev": False}},
         )
     except _Parsed:
         return

@@ -29,8 +29,17 @@ from typing import Any
 
 import yaml
 
+from pruning_lightning.cli_errors import check_yaml_bounds
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.checks import check_cap, check_scalars, check_type, paths_tuple, seeds_tuple, strict
+from pruning_lightning.pipeline.checks import (
+    check_cap,
+    check_epochs,
+    check_scalars,
+    check_type,
+    paths_tuple,
+    seeds_tuple,
+    strict,
+)
 from pruning_lightning.pipeline.regimes import RegimeSpec, parse_regimes
 
 
@@ -208,7 +217,7 @@ def _method(d: Any, i: int) -> MethodSpec:
 
 def _stage(value: Any, where: str) -> StageSpec:
     lg = strict(StageSpec, value, where)
-    check_type(lg.get("epochs"), (int,), f"{where}.epochs", "a positive integer or null")
+    check_epochs(lg.get("epochs"), f"{where}.epochs")
     check_type(lg.get("zoo"), (str,), f"{where}.zoo", "'torchvision' or a state-dict path")
     if not isinstance(lg.get("args", {}), dict):
         raise PruningError(f"{where}.args must be a mapping of dotted flags to values")
@@ -284,8 +293,10 @@ def load_experiment(path: str | Path) -> Experiment:
     p = Path(path)
     if not p.is_file():
         raise PruningError(f"experiment file not found: {p}")
+    text = p.read_text()
+    check_yaml_bounds(text, f"experiment file {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
