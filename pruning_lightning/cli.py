@@ -8,7 +8,6 @@ it through :func:`pruning_lightning.stages.run_stage`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -21,12 +20,19 @@ from lightning.pytorch.cli import LightningCLI
 
 from pruning_lightning.callbacks.checkpoint import StageCheckpoint
 from pruning_lightning.callbacks.console import use_console_defaults
-from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.cli_guard import check_config, watch_outputs
-from pruning_lightning.config import check_claim, claimed_num_classes, written_arch
-from pruning_lightning.errors import PruningError
-from pruning_lightning.models import resolve
+from pruning_lightning.config import check_claim, claimed_num_classes
 from pruning_lightning.modules import ClassificationModule
+from pruning_lightning.resume import (
+    Resolved,
+    check_against_checkpoint,
+    check_fresh_folder,
+    check_schedule,
+    model_from_checkpoint,
+    resolve_alias,
+    take_overwrite,
+    with_ckpt_path,
+)
 from pruning_lightning.stage_config import StageConfig, default_wandb_dir, label_wandb
 
 
@@ -44,9 +50,20 @@ class PruningCLI(LightningCLI):
     """
 
     check_hardware = True
+    check_outputs = True  # resolve ckpt_path aliases, refuse a fit over another run (off: parse-only preflight)
 
-    def __init__(self, *args: Any, ckpt_hparams: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self.ckpt_hparams = ckpt_hparams
+    def __init__(
+        self,
+        *args: Any,
+        ckpt_hparams: dict[str, Any] | None = None,
+        milestones: list[int] | None = None,
+        overwrite: bool = False,
+        resolved: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.ckpt_hparams, self.milestones = ckpt_hparams, milestones
+        self.overwrite, self.resolved = overwrite, resolved
+        self.replaced: list[Path] = []
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -88,6 +105,12 @@ class PruningCLI(LightningCLI):
             check_claim(claimed, data_classes)
         if self.ckpt_hparams is not None:
             check_against_checkpoint(self.model, self.ckpt_hparams, self._ckpt_path(), self.subcommand == "fit")
+            if self.subcommand == "fit":
+                check_schedule(self.model, self.trainer.max_epochs, self.milestones, self._ckpt_path())
+        for old in self.replaced:  # --overwrite: every check passed, the previous run's checkpoints go
+            old.unlink(missing_ok=True)
+        if self.replaced:
+            print(f"[fit] --overwrite: removed {len(self.replaced)} checkpoint(s) of the previous run")
         label_wandb(self.trainer, self.model, self.datamodule)
         use_console_defaults(self.trainer)
 
@@ -110,6 +133,11 @@ class PruningCLI(LightningCLI):
         # Checkpoints go to <default_root_dir>/checkpoints unless set: one predictable place per stage.
         if cfg.get("checkpoint") is not None and not cfg.checkpoint.get("dirpath"):
             cfg.checkpoint.dirpath = os.path.join(root, "checkpoints")
+        dirpath = str((cfg.get("checkpoint") or {}).get("dirpath") or os.path.join(root, "checkpoints"))
+        if self.check_outputs and ckpt is not None and self.ckpt_hparams is None and not self.resolved:
+            resolve_alias(ckpt, dirpath, self.subcommand == "fit")  # raises Resolved: parsed again with the file
+        if self.check_outputs and self.subcommand == "fit":
+            self.replaced = check_fresh_folder(root, dirpath, ckpt, self.overwrite)
         # Metrics (and config.yaml beside them) in the stage folder; a resumed fit continues metrics.csv.
         logger = cfg.trainer.get("logger")
         if logger is None or logger is True:
@@ -129,96 +157,22 @@ class PruningCLI(LightningCLI):
 STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, (tuple, list)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
-
-
-def check_against_checkpoint(model: Any, ckpt_hparams: dict[str, Any], path: str, resuming: bool) -> None:
-    """Explicit beats implicit: what the configuration says must agree with the checkpoint it loads.
-
-    Raises:
-        PruningError: the architecture (or module class) differs; or, when ``resuming`` a fit, any
-            hyperparameter differs (Lightning would restore the checkpoint's optimiser/LR state anyway).
-    """
-    hp = dict(ckpt_hparams)
-    ckpt_class = hp.pop("_class_path", None)
-    ours = f"{type(model).__module__}.{type(model).__qualname__}"
-    if ckpt_class and ckpt_class.rsplit(".", 1)[-1] != type(model).__qualname__:
-        raise PruningError(
-            f"{path} was written by {ckpt_class} but the configuration builds {ours}; drop the model/regime "
-            "config to use the checkpoint's, or pass a checkpoint of this regime"
-        )
-    if "arch" in hp and resolve(hp["arch"]) != model.arch:
-        raise PruningError(
-            f"{path} holds architecture {resolve(hp['arch']).to_dict()} but the configuration describes "
-            f"{model.arch.to_dict()}; drop the arch config to use the checkpoint's, or pass a checkpoint of this "
-            "architecture"
-        )
-    if not resuming:
-        return
-    own = dict(model.hparams)
-    for key, value in hp.items():
-        if key in ("arch", "_instantiator") or key not in own:
-            continue
-        if _plain(own[key]) != _plain(value):
-            raise PruningError(
-                f"resuming from {path}: model.init_args.{key} is {own[key]!r} in the configuration but "
-                f"{value!r} in the checkpoint; a resumed fit continues the checkpoint's run (its optimiser and "
-                "LR state), so drop the override, or start a new stage to change it"
-            )
-
-
-def _args_give_arch(args: list[str]) -> bool:
-    """Whether the command line or one of its ``-c`` files sets ``model.init_args.arch``."""
-    if any(a.startswith(("--model.init_args.arch", "--model.arch")) for a in args):
-        return True
-    paths = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--config")]
-    try:
-        return written_arch(paths) is not None
-    except PruningError:  # a file that does not parse: the CLI reports it
-        return False
-
-
-def _model_from_checkpoint(args: list[str]) -> tuple[list[str], dict[str, Any] | None]:
-    """With ``--ckpt_path X``, prepend X's model configuration (its pruned arch included) as the base.
-
-    Explicit configuration still parses after it; :func:`check_against_checkpoint` then refuses what
-    disagrees with the checkpoint. Returns the arguments and the checkpoint's hparams (``None`` when
-    no checkpoint of ours is given).
-    """
-    if "--ckpt_path" not in args or len(args) < 2:
-        return args, None
-    path = args[args.index("--ckpt_path") + 1] if args.index("--ckpt_path") + 1 < len(args) else ""
-    if path in ("last", "best", "hpc", "registry"):
-        return args, None
-    ckpt = read_torch_file(path, "checkpoint")
-    try:
-        hp = dict(ckpt["hyper_parameters"])
-    except (KeyError, TypeError) as e:
-        raise PruningError(f"{path} is not a pruning-lightning checkpoint (no hyper_parameters)") from e
-    hp.pop("_instantiator", None)
-    if "_class_path" not in hp:  # not written through this CLI: leave it to Lightning's own handling
-        return args, None
-    # An architecture given explicitly replaces the checkpoint's whole (a merge of two archs would be neither);
-    # check_against_checkpoint then reports the disagreement.
-    skip = {"_class_path", "arch"} if _args_give_arch(args) else {"_class_path"}
-    init = {k: v for k, v in hp.items() if k not in skip}
-    model = {"class_path": hp["_class_path"], "init_args": init}
-    return [args[0], "--model", json.dumps(model, default=list), *args[1:]], hp
-
-
 def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = True) -> PruningCLI:
     """Run the LightningCLI (in-process entry point used by tests and the pipeline).
 
     ``exit_on_error=False``: a parse error raises ``ArgumentError`` instead of printing usage and exiting.
     """
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
-    args, ckpt_hparams = _model_from_checkpoint(list(sys.argv[1:] if args is None else args))
+    args = list(sys.argv[1:] if args is None else args)
+    args, overwrite = take_overwrite(args) if args[:1] == ["fit"] else (args, False)
+    try:
+        return _cli(args, run, exit_on_error, overwrite, resolved=False)
+    except Resolved as r:  # ckpt_path was an alias or came from a file: parse again with the file it names
+        return _cli(with_ckpt_path(args, r.path), run, exit_on_error, overwrite, resolved=True)
 
+
+def _cli(args: list[str], run: bool, exit_on_error: bool, overwrite: bool, resolved: bool) -> PruningCLI:
+    args, ckpt_hparams, milestones = model_from_checkpoint(args)
     return PruningCLI(
         ClassificationModule,
         L.LightningDataModule,
@@ -230,5 +184,13 @@ def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: boo
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
         ckpt_hparams=ckpt_hparams,
-        parser_kwargs={"exit_on_error": exit_on_error},
+        milestones=milestones,
+        overwrite=overwrite,
+        resolved=resolved,
+        # No prefix abbreviations: a misspelt --trainer.max_epoch is an error, not max_epochs.
+        parser_kwargs={
+            "exit_on_error": exit_on_error,
+            "allow_abbrev": False,
+            **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test")},
+        },
     )

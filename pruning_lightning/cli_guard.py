@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.utils.schedule import MAX_EPOCHS
 
 _RESTORED = ("config.yaml", "hparams.yaml", "metrics.csv")
 _MAX_BACKUP = 64 << 20
@@ -50,8 +51,10 @@ def check_config(cfg: Any, hardware: bool = True) -> None:
     _positive(data.get("num_workers"), "data.init_args.num_workers", strict=False, integer=True)
     trainer = cfg.get("trainer") or {}
     epochs = trainer.get("max_epochs")
-    if epochs is not None and (not isinstance(epochs, int) or epochs < -1 or epochs == 0):
-        raise PruningError(f"--trainer.max_epochs must be a positive integer (or -1: no limit), got {epochs!r}")
+    if epochs is not None and (not isinstance(epochs, int) or epochs < -1 or epochs == 0 or epochs > MAX_EPOCHS):
+        raise PruningError(
+            f"--trainer.max_epochs must be a positive integer up to {MAX_EPOCHS} (or -1: no limit), got {epochs!r}"
+        )
     if hardware:
         _check_accelerator(trainer.get("accelerator"))
 

@@ -188,7 +188,9 @@ def prune_parser() -> ArgumentParser:
     from pruning_lightning.pruning.base import Pruner
 
     parser = ArgumentParser(
-        prog="pruning-lightning prune", description="large checkpoint -> pruner -> artifact directory"
+        prog="pruning-lightning prune",
+        description="large checkpoint -> pruner -> artifact directory",
+        allow_abbrev=False,
     )
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML with any of the options below")
     parser.add_argument(

@@ -68,6 +68,17 @@ def run_record(w: Path, experiment: str | None, result: str | None = None) -> st
     return str(w / "run")
 
 
+def cifar_exp(w: Path) -> str:
+    """The tiny experiment on CIFAR-10 (download off): its data folder comes from ``--data_dir``."""
+    init = {"name": "cifar10", "download": False, "num_workers": 0, "batch_size": 4, "eval_batch_size": 4}
+    data = {"class_path": "pruning_lightning.data.CIFARDataModule", "init_args": init}
+    put(w, "c10.yaml", json.dumps({"data": data}))
+    return exp_file(w, data=str(w / "c10.yaml"))
+
+
+# A "billion laughs": nine levels of ten aliases each expand to 10**9 strings from 300 bytes of YAML.
+BOMB = "l0: &l0 [" + ", ".join(["x"] * 10) + "]\n"
+BOMB += "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 10))
 GOOD_REC = json.dumps({"name": "x", "digest": "0", "experiment": {"name": "x", "methods": [], "regimes": {}}})
 PR = ["prune", "-c", P50]
 Case = Callable[[dict[str, str], Path], tuple[list[str], tuple[str, ...]]]
@@ -229,7 +240,33 @@ CASES: dict[str, Case] = {
     "pipeline-unknown-regime": lambda r, w: (["pipeline", exp_file(w, regimes=["finetuned"])], ("finetuned",)),
     "pipeline-only-unknown": lambda r, w: (["pipeline", exp_file(w), "--only", "seed9/large"], ("seed9/large",)),
     "pipeline-bad-step": lambda r, w: (["pipeline", exp_file(w), "--step", "train"], ("--step",)),
+    "pipeline-run-dir-is-file": lambda r, w: (["pipeline", exp_file(w), "--run_dir", put(w, "f", "x")], ("run_dir",)),
+    "pipeline-data-dir-missing": lambda r, w: (["pipeline", cifar_exp(w), "--data_dir", str(w / "none")], ("none",)),
+    "pipeline-data-dir-is-file": lambda r, w: (["pipeline", cifar_exp(w), "--data_dir", put(w, "f", "x")], ("f",)),
+    "pipeline-data-dir-not-cifar": lambda r, w: (
+        ["pipeline", cifar_exp(w), "--data_dir", put(w, "d/cifar-10-batches-py/data_batch_1", "x").rsplit("/", 2)[0]],
+        ("missing or fails its checksum",),
+    ),
+    "fit-config-alias-bomb": lambda r, w: ([*FIT, "-c", put(w, "bomb.yaml", BOMB)], ("bomb.yaml", "aliases")),
+    "pipeline-alias-bomb": lambda r, w: (["pipeline", put(w, "e.yaml", BOMB)], ("e.yaml", "aliases")),
+    "pipeline-regime-epochs-neg": lambda r, w: (
+        ["pipeline", exp_file(w, regimes={"finetune": {"epochs": -1}})],
+        ("regimes.finetune.epochs", "-1"),
+    ),
+    "pipeline-base-epochs-huge": lambda r, w: (["pipeline", exp_file(w, base_epochs=10**9)], ("base_epochs",)),
+    "fit-max-epochs-1e20": lambda r, w: ([*FIT, "--trainer.max_epochs", "1e20"], ("--trainer.max_epochs",)),
+    "prune-base-epochs-1e30": lambda r, w: (
+        [*PR, "--base_epochs", "1e30", "--ckpt", r["ckpt"], "--out", "o"],
+        ("--base_epochs",),
+    ),
+    "fit-flag-abbreviation": lambda r, w: ([*FIT, "--trainer.max_epoch", "3"], ("--trainer.max_epoch",)),
+    "pipeline-flag-abbreviation": lambda r, w: (["pipeline", exp_file(w), "--stage"], ("--stage",)),
+    "pipeline-args-abbreviation": lambda r, w: (
+        ["pipeline", exp_file(w, args={"trainer.max_epoch": 3})],
+        ("trainer.max_epoch",),
+    ),
     # report
+    "report-no-finished-stage": lambda r, w: (["report", run_record(w, GOOD_REC)], ("no finished stage",)),
     "report-missing": lambda r, w: (["report", "gone"], ("gone",)),
     "report-no-record": lambda r, w: (["report", run_record(w, None)], ("experiment.json",)),
     "report-corrupt-record": lambda r, w: (["report", run_record(w, '{"name": ')], ("experiment.json", "corrupt")),

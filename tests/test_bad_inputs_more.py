@@ -130,3 +130,39 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for cmd in ("fit", "validate", "test", "prune", "info", "demo", "pipeline", "report"):
         assert any(line.split()[:1] == [cmd] and len(line.split()) > 2 for line in out.splitlines()), cmd
     assert "predict" not in out
+
+
+# Issue 21 §4: `zoo` with non-finite weights, an --out below a file, an unwritable --out folder.
+
+
+@pytest.fixture(scope="module")
+def zoo_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import torchvision
+
+    root = tmp_path_factory.mktemp("zoo")
+    state = torchvision.models.resnet34(weights=None).state_dict()
+    torch.save(state, root / "good.pth")
+    state["conv1.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, root / "nan.pth")
+    return {"good": str(root / "good.pth"), "nan": str(root / "nan.pth")}
+
+
+ZOO = ["zoo", "--arch", str(Path(__file__).resolve().parents[1] / "configs/arch/imagenet/resnet34.yaml")]
+
+
+def test_zoo_nan_weights(zoo_weights: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    error_of(capsys, [*ZOO, "--weights", zoo_weights["nan"], "--out", "x.ckpt"], work, "nan.pth", "non-finite")
+
+
+def test_zoo_out_below_a_file(zoo_weights: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (work / "f").write_text("x")
+    error_of(capsys, [*ZOO, "--weights", zoo_weights["good"], "--out", "f/x.ckpt"], work, "lies below", "a file")
+
+
+def test_zoo_out_read_only(
+    zoo_weights: dict[str, str], work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (work / "ro").mkdir(mode=0o555)
+    real = os.access  # root ignores modes: simulate the refusal for that folder only
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != work / "ro" and real(p, mode, **k))
+    error_of(capsys, [*ZOO, "--weights", zoo_weights["good"], "--out", str(work / "ro/x.ckpt")], work, "not writable")

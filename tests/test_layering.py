@@ -82,6 +82,7 @@ LAYERS: dict[str, int] = {
     "cli_guard": 3,
     "config": 4,
     "cli": 4,
+    "resume": 4,
     "zoo": 4,
     "guided": 4,
     "stages": 5,

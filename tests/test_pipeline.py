@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,6 +153,26 @@ def test_run_is_idempotent_and_guards_its_directory(tmp_path: Path, capsys: pyte
     assert e.value.code == 2
     assert "belongs to experiment" in capsys.readouterr().err
 
+    # A corrupt result.json is not "finished": the stage runs again (its fit resumes: nothing more to train).
+    ft = root / "seed3/slimming_50/finetune/result.json"
+    acc = json.loads(ft.read_text())["test_acc1"]
+    ft.write_text("{")
+    # A kill while writing the prune artifact leaves a temporary folder: the re-run of that stage removes it.
+    (root / "seed3/slimming_50/.prune.k1ll3d").mkdir()
+    (root / "seed3/slimming_50/prune/result.json").unlink()
+    capsys.readouterr()
+    main(["pipeline", path])
+    out = capsys.readouterr().out
+    assert "finetune: " in out and "is corrupt (JSONDecodeError); running the stage again" in out
+    assert out.count("done, skipped") == 3 and json.loads(ft.read_text())["test_acc1"] == acc
+    assert not list((root / "seed3/slimming_50").glob(".prune.*"))
+
+    # The identity of an experiment is its content: the run folder moved elsewhere is still this experiment.
+    shutil.copytree(root, tmp_path / "moved")
+    before = _mtimes(tmp_path / "moved")
+    main(["pipeline", path, "--run_dir", str(tmp_path / "moved")])
+    assert capsys.readouterr().out.count("done, skipped") == 5 and _mtimes(tmp_path / "moved") == before
+
     # A half-finished stage with a corrupt checkpoint: one clear error, nothing finished touched.
     (root / "seed3/slimming_50/scratch_e/result.json").unlink()
     (root / "seed3/slimming_50/scratch_e/checkpoints/last.ckpt").write_bytes(b"PK\x03\x04 truncated")
@@ -217,6 +238,34 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
     for stage in ("large", "slimming_50/finetune", "slimming_50/scratch_e", "slimming_50/scratch_b"):
         ckpt = f"seed0/{stage}/checkpoints/last.ckpt"
         assert_same_state(load_ckpt(root / ckpt), load_ckpt(tmp_path / "ref" / ckpt))
+
+
+def test_a_second_pipeline_on_a_run_folder_is_refused_at_once(tmp_path: Path) -> None:
+    """Two pipelines on one run folder: the second is refused at once, the first ends as it would alone."""
+    doc = tiny(tmp_path, seeds=[0], regimes={"finetune": {"epochs": 1}})
+    run(parse_experiment({**doc, "run_dir": str(tmp_path / "alone")}), echo=lambda s: None)
+    path = write(tmp_path, doc)
+    first = _pipeline(path, ROOT)
+    deadline = time.time() + 240
+    while not (tmp_path / "run/seed0/large/config.yaml").exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGSTOP)  # paused mid-stage (the tiny run would end before a second one starts)
+    assert first.poll() is None, first.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+    t0 = time.time()
+    second = _pipeline(path, ROOT)
+    stderr = second.communicate()[1].decode()
+    first.send_signal(signal.SIGCONT)
+    err = [line for line in stderr.splitlines() if line.startswith("error: ")]  # Lightning logs "Seed set to 0"
+    assert second.returncode == 2 and "Traceback" not in stderr, stderr
+    assert len(err) == 1 and "is in use by another pipeline" in err[0], err
+    assert time.time() - t0 < 120  # refused without waiting for the first
+    assert first.wait() == 0, first.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+    for stage in ("large", "slimming_50/finetune"):
+        ckpt = f"seed0/{stage}/checkpoints/last.ckpt"
+        assert_same_state(load_ckpt(tmp_path / "run" / ckpt), load_ckpt(tmp_path / "alone" / ckpt))
+        got, want = (json.loads((tmp_path / r / f"seed0/{stage}/result.json").read_text()) for r in ("run", "alone"))
+        assert got["test_acc1"] == want["test_acc1"] and got["metrics"] == want["metrics"]
+    assert not list((tmp_path / "run").rglob("*-v1.ckpt"))
 
 
 EXPERIMENTS = sorted((ROOT / "configs/experiments").glob("*.yaml"))

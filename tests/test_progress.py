@@ -58,6 +58,8 @@ def test_progress_prints_stage_of_n_etas_and_summary(tmp_path: Path) -> None:
     now[0] += 80.0
     large.dir.mkdir(parents=True)
     large.marker.write_text(json.dumps({"epochs": 8, "wall_s": 80.0}))  # 10 s per epoch
+    large.ckpt.parent.mkdir()
+    large.ckpt.write_bytes(b"")  # a finished stage has its checkpoint
     p.finish(large)
     assert out[-1] == f"[pipeline] {large.key}: done in 1m20s (10s/epoch)"
     rest = stages[1:]

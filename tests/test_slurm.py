@@ -63,6 +63,8 @@ def test_print_only_and_finished_stages(tmp_path: Path, capsys: pytest.CaptureFi
     done = tmp_path / "run/seed0/large/result.json"
     done.parent.mkdir(parents=True)
     done.write_text("{}")
+    (done.parent / "checkpoints").mkdir()
+    (done.parent / "checkpoints/last.ckpt").write_bytes(b"")  # a finished stage has its checkpoint
     main(["pipeline", str(path), "--launcher", "slurm", "--submit", "false", "--slurm-dir", str(tmp_path / "s")])
     out = capsys.readouterr().out
     assert out.count("#!/bin/bash") == 9  # the finished large stage of seed 0 gets no job

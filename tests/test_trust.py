@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pruning_lightning.main import main
+from tests.bad_inputs_helpers import error_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = str(ROOT / "configs/data/synthetic.yaml")
@@ -68,7 +69,7 @@ def test_non_finite_checkpoint_is_refused_naming_the_file(
                   str(tmp_path / "art"), "--base_epochs", "1"],
         "info": ["info", "--ckpt", str(bad)],
         "test": ["test", "-c", DATA, "--ckpt_path", str(bad), *QUIET, "--trainer.limit_test_batches", "1"],
-        "resume": [*_fit(tmp_path / "r", epochs=2), "--ckpt_path", str(bad)],
+        "resume": [*_fit(tmp_path / "r", epochs=1), "--ckpt_path", str(bad)],
     }[command]  # fmt: skip
     line = _error(capsys, argv)
     assert "non-finite" in line and "nan.ckpt" in line
@@ -112,8 +113,67 @@ def test_resume_refuses_a_changed_hyperparameter(
     assert not (tmp_path / "b/checkpoints").exists()
 
 
-def test_resume_with_the_same_command_and_longer_schedule_runs(good_ckpt: Path, tmp_path: Path) -> None:
+def test_resume_with_the_same_command_runs(good_ckpt: Path, tmp_path: Path) -> None:
     root = good_ckpt.parent.parent
-    main([*_fit(root, epochs=2), "--ckpt_path", str(good_ckpt)])
+    main([*_fit(root, epochs=1), "--ckpt_path", str(good_ckpt)])
     ck = torch.load(root / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
-    assert ck["epoch"] == 1 and ck["global_step"] == 4
+    assert ck["epoch"] == 0 and ck["global_step"] == 2
+    assert sorted(p.name for p in (root / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+# Issue 21 §1: a re-run never mixes with an old run; every resume path is checked.
+
+
+@pytest.fixture
+def trained(tmp_path: Path) -> Path:
+    main(_fit(tmp_path / "stage"))
+    return tmp_path / "stage"
+
+
+def test_fit_into_a_folder_holding_a_run_is_refused(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    line = error_of(capsys, _fit(trained), trained.parent, "already holds a run", "--overwrite", "--ckpt_path")
+    assert str(trained / "checkpoints/last.ckpt") in line
+
+
+def test_overwrite_replaces_the_previous_run(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    before = torch.load(trained / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    main([*_fit(trained, "--seed_everything", "7"), "--overwrite"])
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]  # no -v1
+    after = torch.load(trained / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert "removed 2 checkpoint(s)" in capsys.readouterr().out
+
+
+def test_ckpt_path_last_is_checked_like_an_explicit_path(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = [*_fit(trained, epochs=1), "--model.init_args.lr", "0.05", "--ckpt_path", "last"]
+    error_of(capsys, argv, trained.parent, "model.init_args.lr is 0.05", "0.1 in the checkpoint", "last.ckpt")
+
+
+def test_ckpt_path_from_a_config_file_is_checked(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = trained.parent / "resume.yaml"
+    cfg.write_text(f"ckpt_path: {trained / 'checkpoints/last.ckpt'}\n")
+    argv = [*_fit(trained, epochs=1), "-c", str(cfg), "--model.init_args.lr", "0.05"]
+    error_of(capsys, argv, trained.parent, "model.init_args.lr is 0.05")
+
+
+def test_ckpt_path_last_without_a_checkpoint_starts_a_new_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    main([*_fit(tmp_path / "new"), "--ckpt_path", "last"])
+    assert "this is a new run" in capsys.readouterr().out
+    assert (tmp_path / "new/checkpoints/last.ckpt").is_file()
+
+
+def test_resume_with_a_longer_schedule_is_refused(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    # Trained for 1 epoch: no LR step; 3 epochs would step at epochs 1 and 2, which a resume cannot do.
+    argv = [*_fit(trained, epochs=3), "--ckpt_path", str(trained / "checkpoints/last.ckpt")]
+    error_of(capsys, argv, trained.parent, "--trainer.max_epochs 3", "epochs []", "[1, 2]", "Extending a run")
+
+
+def test_prune_says_where_base_epochs_come_from(good_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    p50 = str(ROOT / "configs/prune/slimming_50.yaml")
+    main(["prune", "-c", p50, "--ckpt", str(good_ckpt), "--out", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert f"Scratch-B base: 160 epochs (--base_epochs, from {p50})" in out
+    assert "warning: the checkpoint was trained for 1 epoch(s) but --base_epochs is 160" in out
+    main(["prune", "-c", p50, "--ckpt", str(good_ckpt), "--out", str(tmp_path / "b"), "--base_epochs", "1"])
+    out = capsys.readouterr().out
+    assert "(--base_epochs, from the command line)" in out and "warning" not in out

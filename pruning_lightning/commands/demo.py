@@ -70,10 +70,10 @@ def _check_out(exp: Experiment) -> None:
     if not rec.is_file():
         return
     try:
-        digest = json.loads(rec.read_text()).get("digest")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        digest = None
-    if digest != exp.digest():
+        old = json.loads(rec.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        old = None
+    if not exp.same_as(old):
         raise PruningError(
             f"--out {exp.root} holds another run (other demo flags or experiment); delete it or choose another --out"
         )
@@ -92,6 +92,7 @@ def main(argv: list[str]) -> None:
     parser = ArgumentParser(
         prog="pruning-lightning demo",
         exit_on_error=False,
+        allow_abbrev=False,
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=f"Same as: pruning-lightning pipeline {EXPERIMENT.relative_to(ROOT)} && pruning-lightning report "
         "<run_dir> (the flags override the experiment file).",

@@ -109,7 +109,9 @@ def update(path: Path, text: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    p = ArgumentParser(prog="pruning-lightning findings", description=__doc__.splitlines()[0], exit_on_error=False)
+    p = ArgumentParser(
+        prog="pruning-lightning findings", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     p.add_argument("reports", nargs="+", help="report folders (or run folders holding report/)")
     p.add_argument("--update", default=None, help="Markdown file whose findings block is replaced")
     a = p.parse_args(argv)

@@ -74,7 +74,9 @@ def pruned_summary(art: Any) -> str:
 
 
 def main(argv: list[str]) -> None:
-    parser = ArgumentParser(prog="pruning-lightning info", description=__doc__.splitlines()[0], exit_on_error=False)
+    parser = ArgumentParser(
+        prog="pruning-lightning info", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     parser.add_argument(
         "--config", "-c", action="append", default=[], help="fit-style config file (repeatable): data, then arch"
     )

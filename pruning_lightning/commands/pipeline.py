@@ -17,6 +17,7 @@ from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline import load_experiment, plan
+from pruning_lightning.pipeline.guard import run_guard
 from pruning_lightning.pipeline.parallel import run_parallel
 from pruning_lightning.pipeline.preflight import preflight
 from pruning_lightning.pipeline.runner import dry_run, run
@@ -24,7 +25,9 @@ from pruning_lightning.pipeline.slurm import launch
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="pruning-lightning pipeline", description=__doc__.splitlines()[0], exit_on_error=False)
+    p = ArgumentParser(
+        prog="pruning-lightning pipeline", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     p.add_argument("experiment", nargs="?", help="experiment YAML (configs/experiments/*.yaml)")
     p.add_argument("--config", "-c", dest="config", default=None, help="same as the positional experiment")
     p.add_argument("--dry-run", "--dry_run", action="store_true", help="print the commands, run nothing")
@@ -50,7 +53,6 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-
     a = build_parser().parse_args(argv)
     path = a.config or a.experiment
     if not path:
@@ -74,11 +76,11 @@ def main(argv: list[str]) -> None:
         return
     if a.jobs < 1:
         raise PruningError(f"--jobs {a.jobs}: give a positive number of parallel processes (1 = no child processes)")
-    if a.jobs > 1:
-        extra = [*(["--run_dir", a.run_dir] if a.run_dir else []), *(["--data_dir", a.data_dir] if a.data_dir else [])]
-        run_parallel(exp, path, a.jobs, extra, a.only)
-        print(f"[pipeline] {exp.name}: all requested stages finished; report: pruning-lightning report {exp.root}")
-        return
-
-    run(exp, only=a.only, step=a.step)
+    with run_guard(exp.root):  # one writer per run folder; a failed start leaves the folder as it was
+        if a.jobs > 1:
+            extra = ["--run_dir", a.run_dir] if a.run_dir else []
+            extra += ["--data_dir", a.data_dir] if a.data_dir else []
+            run_parallel(exp, path, a.jobs, extra, a.only)
+        else:
+            run(exp, only=a.only, step=a.step)
     print(f"[pipeline] {exp.name}: all requested stages finished; report: pruning-lightning report {exp.root}")

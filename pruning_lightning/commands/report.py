@@ -25,7 +25,7 @@ from pruning_lightning.pipeline.lineage import log_report
 from pruning_lightning.pipeline.paired import Paired
 from pruning_lightning.pipeline.plot_labels import labels
 from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths
-from pruning_lightning.pipeline.results import Row, collect
+from pruning_lightning.pipeline.results import Row, collect, load_record, unfinished
 from pruning_lightning.utils.table import human, markdown_table
 
 HEADERS = [
@@ -182,6 +182,9 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     pairs = paired_results(exp, rows, Path(run_dir))
     md = f"# {exp['name']}\n\n{exp.get('description') or ''}\n\n" + markdown_table(HEADERS, table_rows(rows))
     md += "\n\n" + NOTE + "\n" + paired_markdown(pairs)
+    missing = unfinished(Path(run_dir), exp)
+    if missing:  # a partial run: the table holds the finished stages only, and says so
+        md += f"\n\n**Partial run:** {len(missing)} stage(s) not finished: {', '.join(missing)}.\n"
     (dest / "report.md").write_text(md)
     (dest / "report.csv").write_text(to_csv(rows))
     (dest / "paired.json").write_text(paired_json(exp, pairs))
@@ -222,8 +225,9 @@ def check_run_dir(run_dir: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-
-    p = ArgumentParser(prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False)
+    p = ArgumentParser(
+        prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
     a = p.parse_args(argv)
@@ -231,6 +235,12 @@ def main(argv: list[str]) -> None:
     dest = Path(a.out) if a.out else Path(a.run_dir) / "report"
     if dest.exists() and not dest.is_dir():
         raise PruningError(f"--out {dest} is an existing file, not a folder; choose another --out")
+    load_record(Path(a.run_dir))  # a missing experiment.json first: the folder is no run at all
+    if next(Path(a.run_dir).glob("seed*/**/result.json"), None) is None:
+        raise PruningError(
+            f"{a.run_dir} has no finished stage yet (no result.json), so there is nothing to report; run its "
+            "pipeline first"
+        )
     created = next((q for q in [*reversed(dest.parents), dest] if not q.exists()), None)
     try:
         report(a.run_dir, a.out)

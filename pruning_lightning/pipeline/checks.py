@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from pruning_lightning.errors import PruningError
+from pruning_lightning.utils.schedule import MAX_EPOCHS
 
 
 def strict(cls: type, data: Any, where: str) -> dict[str, Any]:
@@ -65,7 +66,19 @@ def check_scalars(d: dict[str, Any]) -> None:
         raise PruningError(f"name must be a non-empty string without '/', got {d['name']!r}")
     check_type(d.get("description"), (str,), "description", "a string")
     check_type(d.get("run_dir"), (str,), "run_dir", "a path")
-    for key in ("num_classes", "base_epochs"):
-        check_type(d.get(key), (int,), key, "a positive integer or null")
-        if d.get(key) is not None and d[key] < 1:
-            raise PruningError(f"{key} must be a positive integer or null, got {d[key]!r}")
+    check_type(d.get("num_classes"), (int,), "num_classes", "a positive integer or null")
+    if d.get("num_classes") is not None and d["num_classes"] < 1:
+        raise PruningError(f"num_classes must be a positive integer or null, got {d['num_classes']!r}")
+    check_epochs(d.get("base_epochs"), "base_epochs")
+
+
+def check_epochs(value: Any, where: str, words: tuple[str, ...] = ()) -> None:
+    """An epoch budget the project computes with: 1..MAX_EPOCHS (or null, or one of ``words``).
+
+    Lightning's ``max_epochs: -1`` (no limit) is for a user's explicit ``trainer.max_epochs``, not for these.
+    """
+    if value is None or (isinstance(value, str) and value in words):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EPOCHS:
+        also = "".join(f", {w!r}" for w in words)
+        raise PruningError(f"{where} must be a positive integer up to {MAX_EPOCHS}{also} or null, got {value!r}")

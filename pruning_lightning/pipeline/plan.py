@@ -97,6 +97,8 @@ def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
         "1",
         "--trainer.strategy",
         "auto",
+        "--trainer.default_root_dir",  # the stage folder where it is now (config.yaml names it where it was fit)
+        str(stage.dir),
         "--trainer.logger",
         json.dumps(logger),
     ]

@@ -53,6 +53,7 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
 
     class ParseOnly(PruningCLI):
         check_hardware = hardware
+        check_outputs = False  # a stage folder with an interrupted run is resumed by the runner
 
         def before_instantiate_classes(self) -> None:
             super().before_instantiate_classes()
@@ -78,7 +79,7 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
             args=args,
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
-            parser_kwargs={"exit_on_error": False},
+            parser_kwargs={"exit_on_error": False, "allow_abbrev": False, "fit": {"allow_abbrev": False}},
         )
     except _Parsed:
         return
@@ -112,7 +113,7 @@ def release_unstarted(exp: Experiment, echo=print) -> None:  # noqa: ANN001
         old = json.loads(rec.read_text())
     except (OSError, ValueError):
         old = {}
-    if isinstance(old, dict) and old.get("digest") == exp.digest():
+    if exp.same_as(old):
         return
     for pattern in ("**/result.json", "**/*.ckpt", "**/pruned.pt", "**/init.pt"):
         if next(exp.root.glob(pattern), None) is not None:

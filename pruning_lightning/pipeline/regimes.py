@@ -18,7 +18,7 @@ from typing import Any
 
 from pruning_lightning.config import read
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.checks import paths_tuple, strict
+from pruning_lightning.pipeline.checks import check_epochs, paths_tuple, strict
 from pruning_lightning.pipeline.paths import resolve_path
 
 
@@ -87,6 +87,7 @@ def parse_regimes(value: Any) -> dict[str, RegimeSpec]:
         d = strict(RegimeSpec, {**base, **spec}, f"regimes.{name}")
         if not isinstance(d.get("args"), dict):
             raise PruningError(f"regimes.{name}.args must be a mapping of dotted flags to values")
+        check_epochs(d.get("epochs"), f"regimes.{name}.epochs", ("base", "scaled"))
         d["configs"] = paths_tuple(d.get("configs"), f"regimes.{name}.configs")
         out[name] = RegimeSpec(**d)
     return out

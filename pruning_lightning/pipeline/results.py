@@ -145,3 +145,14 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
         ),
     )
     return exp, ordered, stats
+
+
+def unfinished(run_dir: Path, exp: dict[str, Any]) -> list[str] | None:
+    """Stage keys of the recorded experiment without ``result.json`` (None: its plan cannot be rebuilt here)."""
+    from pruning_lightning.pipeline.plan import plan  # on use: collecting results needs no planning
+    from pruning_lightning.pipeline.schema import parse_experiment
+
+    try:
+        return [st.key for st in plan(parse_experiment({**exp, "run_dir": str(run_dir)})) if not st.marker.is_file()]
+    except Exception:  # a record from another version, files no longer here: the table still stands
+        return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -71,7 +72,8 @@ def check_run_dir(exp: Experiment) -> None:
             old = json.loads(rec.read_text())
         except json.JSONDecodeError:
             raise PruningError(f"{rec} is corrupt; restore it or choose another run_dir") from None
-        if old.get("digest") != exp.digest():
+        if not exp.same_as(old):  # content, not location: a moved run folder is still this experiment
+            old = old if isinstance(old, dict) else {}
             raise PruningError(
                 f"run directory {root} belongs to experiment {old.get('name')!r} (hash {old.get('digest')}), "
                 f"not {exp.name!r} (hash {exp.digest()}); set another run_dir or delete {root}"
@@ -121,7 +123,10 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
     if use_sub:
         _subprocess(args, st)
     else:
-        run_stage(args)
+        from pruning_lightning.cli_guard import guarded_outputs  # a fit that fails before a checkpoint leaves nothing
+
+        with guarded_outputs():
+            run_stage(args)
         lineage.finish()
 
 
@@ -177,6 +182,8 @@ def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
     import lightning as L  # on use (see the module docstring)
 
     L.seed_everything(st.seed, verbose=False)
+    for tmp in st.dir.parent.glob(f".{st.dir.name}.*"):  # left by a kill while writing the artifact (run locked)
+        shutil.rmtree(tmp, ignore_errors=True)
     if st.kind == "prune":
         run_stage(st.args)
     else:
@@ -213,6 +220,8 @@ def run(
         if st.done():
             echo(f"[pipeline] {st.key}: done, skipped")
             continue
+        if st.marker.exists():  # corrupt, or its files are gone: the stage runs again (a fit resumes)
+            echo(f"[pipeline] {st.key}: {st.marker_problem()}; running the stage again")
         missing = [d for d in st.deps if not by_key[d].done()]
         if missing:
             raise PruningError(f"stage {st.key} needs {missing} finished first; run them (or the whole pipeline)")

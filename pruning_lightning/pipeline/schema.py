@@ -29,8 +29,17 @@ from typing import Any
 
 import yaml
 
+from pruning_lightning.cli_errors import check_yaml_bounds
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.checks import check_cap, check_scalars, check_type, paths_tuple, seeds_tuple, strict
+from pruning_lightning.pipeline.checks import (
+    check_cap,
+    check_epochs,
+    check_scalars,
+    check_type,
+    paths_tuple,
+    seeds_tuple,
+    strict,
+)
 from pruning_lightning.pipeline.regimes import RegimeSpec, parse_regimes
 
 
@@ -147,9 +156,14 @@ class Experiment:
         d.pop("source")
         return d
 
-    def digest(self) -> str:
-        """Hash of everything that decides what is trained (recorded in the run directory)."""
+    def digest(self, run_dir: str | None = None) -> str:
+        """Hash of everything that decides what is trained (recorded in the run directory).
+
+        Where the run folder lives is no part of it (a moved folder is the same experiment); ``run_dir``
+        gives the digest that records written before that rule hold (the path was hashed then).
+        """
         d = self.to_dict()
+        d.pop("run_dir") if run_dir is None else d.update(run_dir=run_dir)
         for k in ("description", "slurm", "paper", "wandb", "comparisons", "scale"):  # report-only keys
             d.pop(k)
         for m in d["methods"]:  # added later: an unset key keeps the digest of existing run directories
@@ -160,6 +174,13 @@ class Experiment:
             if isinstance(spec, dict) and spec.get("zoo") is None:
                 spec.pop("zoo", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def same_as(self, record: Any) -> bool:
+        """Whether an ``experiment.json`` record is this experiment (today's digest, or an older record's)."""
+        if not isinstance(record, dict):
+            return False
+        old = (record.get("experiment") or {}).get("run_dir") if isinstance(record.get("experiment"), dict) else None
+        return record.get("digest") in (self.digest(), *([self.digest(str(old))] if old is not None else []))
 
     def max_ratio_for(self, method: MethodSpec) -> float | None:
         """The Scratch-B cap of ``method``: its own ``max_ratio``, else the experiment's (None = uncapped)."""
@@ -196,7 +217,7 @@ def _method(d: Any, i: int) -> MethodSpec:
 
 def _stage(value: Any, where: str) -> StageSpec:
     lg = strict(StageSpec, value, where)
-    check_type(lg.get("epochs"), (int,), f"{where}.epochs", "a positive integer or null")
+    check_epochs(lg.get("epochs"), f"{where}.epochs")
     check_type(lg.get("zoo"), (str,), f"{where}.zoo", "'torchvision' or a state-dict path")
     if not isinstance(lg.get("args", {}), dict):
         raise PruningError(f"{where}.args must be a mapping of dotted flags to values")
@@ -272,8 +293,10 @@ def load_experiment(path: str | Path) -> Experiment:
     p = Path(path)
     if not p.is_file():
         raise PruningError(f"experiment file not found: {p}")
+    text = p.read_text()
+    check_yaml_bounds(text, f"experiment file {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

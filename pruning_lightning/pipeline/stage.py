@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,5 +31,26 @@ class Stage:
     def marker(self) -> Path:
         return self.dir / "result.json"
 
+    @property
+    def outputs(self) -> list[Path]:
+        """The files a finished stage has: its checkpoint (fit, zoo) or its artifact (prune, preset, guided)."""
+        if self.kind in ("fit", "zoo"):
+            return [self.ckpt]
+        return [self.dir / n for n in ("arch.yaml", "stats.yaml", *(["pruned.pt"] if self.kind == "prune" else []))]
+
     def done(self) -> bool:
-        return self.marker.is_file()
+        """Finished: ``result.json`` parses (a mapping) and the stage's :attr:`outputs` exist."""
+        return self.marker_problem() is None
+
+    def marker_problem(self) -> str | None:
+        """Why the stage does not count as finished (None: it does)."""
+        try:
+            rec = json.loads(self.marker.read_text())
+        except FileNotFoundError:
+            return "no result.json"
+        except (OSError, ValueError) as e:
+            return f"{self.marker} is corrupt ({type(e).__name__})"
+        if not isinstance(rec, dict):
+            return f"{self.marker} is corrupt (not a mapping)"
+        missing = [p.name for p in self.outputs if not p.is_file()]
+        return f"{self.marker} names a finished stage but {missing} are missing" if missing else None

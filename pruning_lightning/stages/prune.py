@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from pruning_lightning.artifact import PrunedArtifact, check_output_dir, write_artifact
-from pruning_lightning.checkpoint import load_network
+from pruning_lightning.checkpoint import network_from, origin, read_torch_file
 from pruning_lightning.config import prune_parser
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pruning.base import prune
+from pruning_lightning.utils.schedule import MAX_EPOCHS
 from pruning_lightning.utils.table import human, markdown_table
 
 
@@ -32,18 +35,53 @@ def summary(art: PrunedArtifact) -> str:
     return text
 
 
+def base_epochs_source(argv: list[str]) -> str:
+    """Where ``--base_epochs`` comes from: the command line or the last ``-c`` file that sets it."""
+    if any(a == "--base_epochs" or a.startswith("--base_epochs=") for a in argv):
+        return "the command line"
+    files = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-c", "--config")]
+    for f in reversed(files):
+        try:
+            doc = yaml.safe_load(Path(f).read_text())
+        except (OSError, yaml.YAMLError):  # the parser already read it: an inline or unusual file
+            continue
+        if isinstance(doc, dict) and "base_epochs" in doc:
+            return f
+    return "a config file"
+
+
+def check_base_epochs(base: int, source: str, ckpt: object) -> None:
+    """Say where the Scratch-B base comes from; warn when the checkpoint trained for another epoch count.
+
+    Both go to stdout: stderr stays the place of the one ``error:`` line of a failed command.
+    """
+    print(f"Scratch-B base: {base} epochs (--base_epochs, from {source})")
+    epoch = ckpt.get("epoch") if isinstance(ckpt, dict) and not ckpt.get("imported_from") else None
+    if isinstance(epoch, int) and epoch + 1 != base:
+        print(
+            f"warning: the checkpoint was trained for {epoch + 1} epoch(s) but --base_epochs is {base} (from "
+            f"{source}); Scratch-B trains base_epochs x FLOPs ratio, so pass --base_epochs {epoch + 1} if that was "
+            "the large model's whole run"
+        )
+
+
 def main(argv: list[str]) -> None:
     parser = prune_parser()
     parser.exit_on_error = False  # a parse error is one line (pruning_lightning.cli_errors), not a usage dump
     cfg = parser.parse_args(argv)
-    if cfg.base_epochs < 1:
-        raise PruningError(f"--base_epochs must be a positive integer (large-model epochs), got {cfg.base_epochs}")
+    if not 1 <= cfg.base_epochs <= MAX_EPOCHS:
+        raise PruningError(
+            f"--base_epochs must be a positive integer up to {MAX_EPOCHS} (large-model epochs), got {cfg.base_epochs}"
+        )
     if cfg.max_ratio is not None and not cfg.max_ratio >= 1:
         raise PruningError(f"--max_ratio caps the Scratch-B FLOPs ratio: a number >= 1, got {cfg.max_ratio}")
     check_output_dir(Path(cfg.out), cfg.overwrite)  # before any work: a bad --out fails at once
     init = parser.instantiate_classes(cfg)
-    arch, net, source = load_network(cfg.ckpt)
+    ckpt = read_torch_file(cfg.ckpt, "checkpoint", "; re-run its stage")
+    arch, net = network_from(ckpt, cfg.ckpt)
+    source = origin(ckpt, cfg.ckpt)
     print(f"pruning the model of {source}")
+    check_base_epochs(cfg.base_epochs, base_epochs_source(argv), ckpt)
     data = None
     if init.get("data") is not None and init.pruner.needs_data:
         init.data.setup("fit")

@@ -19,11 +19,14 @@ from jsonargparse import ArgumentParser
 from pruning_lightning.config import written_arch
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.utils.finite import check_finite
 from pruning_lightning.zoo import zoo_checkpoint, zoo_network
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="pruning-lightning zoo", description=__doc__.splitlines()[0], exit_on_error=False)
+    p = ArgumentParser(
+        prog="pruning-lightning zoo", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
+    )
     p.add_argument(
         "--arch", "-c", "--config", dest="arch", required=True, help="arch config (configs/arch/imagenet/resnet50.yaml)"
     )
@@ -36,26 +39,32 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-
     a = build_parser().parse_args(argv)
     out = Path(a.out)
     if out.is_dir():
         raise PruningError(f"--out {out} is a folder; give a checkpoint file name (e.g. {out}/large.ckpt)")
     if out.exists() and not a.overwrite:
         raise PruningError(f"--out {out} exists; pass --overwrite to replace it")
+    parent = next((p for p in out.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise PruningError(f"--out {out} lies below {parent}, which is a file; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PruningError(f"--out {out}: folder {parent} is not writable; choose another --out")
     written = written_arch([a.arch])
     if not isinstance(written, dict):
         raise PruningError(f"no model.init_args.arch found in {[a.arch]}")
     # The class count is the weights' (ImageNet-1k); one written in the arch config is a claim zoo_network checks.
     spec = ArchSpec.from_dict({"num_classes": 1000, **written})
     arch, net, source = zoo_network(spec, a.weights)
+    check_finite(net.state_dict(), f"--weights {a.weights or source}")  # a NaN never becomes a large model
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         torch.save(zoo_checkpoint(arch, net, source), tmp)
         os.replace(tmp, out)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # torch's serializer raises RuntimeError for an unwritable file
         tmp.unlink(missing_ok=True)
-        raise PruningError(f"cannot write --out {out}: {e.strerror or e}; nothing was written") from None
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise PruningError(f"cannot write --out {out}: {why}; nothing was written") from None
     params = sum(p.numel() for p in net.parameters())
     print(f"wrote {out}: {arch.family}-{arch.depth} ({arch.variant}), {params:,} params, weights from {source}")

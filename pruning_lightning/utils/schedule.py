@@ -6,6 +6,8 @@ from fractions import Fraction
 
 from pruning_lightning.errors import PruningError
 
+MAX_EPOCHS = 100_000  # an epoch budget above this is a typo (1e20), not a plan: refused where budgets are computed
+
 
 def scratch_b_epochs(base_epochs: int, flops_ratio: float, max_ratio: float | None = None) -> int:
     """Epochs that give the pruned net the large net's compute budget.
@@ -25,9 +27,14 @@ def scratch_b_epochs(base_epochs: int, flops_ratio: float, max_ratio: float | No
         raise PruningError(f"base_epochs must be >= 1, got {base_epochs}")
     if not flops_ratio > 0:
         raise PruningError(f"flops_ratio must be > 0, got {flops_ratio}")
-    if max_ratio is not None and flops_ratio >= max_ratio:
-        return int(base_epochs * max_ratio)
-    return int(base_epochs * flops_ratio)
+    epochs = int(base_epochs * max_ratio) if max_ratio is not None and flops_ratio >= max_ratio else None
+    epochs = int(base_epochs * flops_ratio) if epochs is None else epochs
+    if epochs > MAX_EPOCHS:
+        raise PruningError(
+            f"Scratch-B would train {epochs} epochs (base {base_epochs} x FLOPs ratio {flops_ratio:.3g}), more than "
+            f"{MAX_EPOCHS}; lower base_epochs or set max_ratio to cap the budget"
+        )
+    return epochs
 
 
 def milestone_epochs(fractions: tuple[float, ...] | list[float], max_epochs: int) -> list[int]:
