@@ -21,6 +21,7 @@ from pruning_lightning.pipeline.results import Row
         ("magnitude_80", None, "Magnitude 80 %"),
         ("thinet_50", "thinet", "ThiNet 50 %"),
         ("my_method", None, "my_method"),
+        ("magnitude_80_lr0.01", "magnitude", "Magnitude 80 % (lr0.01)"),
     ],
 )
 def test_method_names_are_the_papers(method: str, pruner: str | None, label: str) -> None:

@@ -19,8 +19,8 @@ import yaml
 from pruning_lightning.errors import PruningError
 from pruning_lightning.main import main
 from pruning_lightning.pipeline import parse_experiment, plan
+from pruning_lightning.pipeline.preflight import referenced_files
 from pruning_lightning.pipeline.runner import run
-from pruning_lightning.pipeline.schema import referenced_files
 from tests.helpers import assert_same_state, load_ckpt
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pipeline.compare import comparisons
+from pruning_lightning.pipeline.compare import comparisons, paired_json
 from pruning_lightning.pipeline.curves import plot_curves, plot_regime_curves
 from pruning_lightning.pipeline.lineage import log_report
 from pruning_lightning.pipeline.paired import Paired
@@ -81,22 +81,6 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
             ]
         )
     return out
-
-
-def paired_results(exp: dict, rows: list[Row], run_dir: Path) -> list[Paired]:
-    """The experiment's paired comparisons (scratch vs fine-tune by default), both checkpoint columns."""
-    return comparisons(exp, rows, run_dir)
-
-
-def paired_json(exp: dict, pairs: list[Paired]) -> str:
-    """``paired.json``: every comparison with its per-seed differences, read by ``pruning-lightning findings``."""
-    doc = {
-        "study": exp["name"],
-        "scale": exp.get("scale") or "",
-        "description": exp.get("description") or "",
-        "comparisons": [p.to_dict() for p in pairs],
-    }
-    return json.dumps(doc, indent=1) + "\n"
 
 
 def paired_markdown(results: list[Paired]) -> str:
@@ -179,7 +163,7 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     exp, rows, stats = collect(run_dir)
     dest = Path(out) if out else Path(run_dir) / "report"
     dest.mkdir(parents=True, exist_ok=True)
-    pairs = paired_results(exp, rows, Path(run_dir))
+    pairs = comparisons(exp, rows, Path(run_dir))
     md = f"# {exp['name']}\n\n{exp.get('description') or ''}\n\n" + markdown_table(HEADERS, table_rows(rows))
     md += "\n\n" + NOTE + "\n" + paired_markdown(pairs)
     missing = unfinished(Path(run_dir), exp)

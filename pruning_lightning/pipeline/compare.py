@@ -8,6 +8,7 @@ within every method (the paper's Sec. 4 question), as it always has.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,14 @@ def comparisons(exp: dict[str, Any], rows: list[Row], run_dir: Path) -> list[Pai
                     _same_architecture(run_dir, ma, mb, p.seeds)
                 out.append(p)
     return out
+
+
+def paired_json(exp: dict, pairs: list[Paired]) -> str:
+    """``paired.json``: every comparison with its per-seed differences, read by ``pruning-lightning findings``."""
+    doc = {
+        "study": exp["name"],
+        "scale": exp.get("scale") or "",
+        "description": exp.get("description") or "",
+        "comparisons": [p.to_dict() for p in pairs],
+    }
+    return json.dumps(doc, indent=1) + "\n"

@@ -30,6 +30,10 @@ REGIMES = {
     "finetune_kd": "Fine-tuned + KD",
     "scratch_e_kd": "Scratch-E + KD",
     "scratch_b_kd": "Scratch-B + KD",
+    "winning": "Winning ticket",
+    "random": "Random init",
+    "winning_lr0.01": "Winning ticket (LR 0.01)",
+    "random_lr0.01": "Random init (LR 0.01)",
 }
 
 
@@ -44,8 +48,9 @@ def method_label(method: str, pruner: str | None = None) -> str:
     if key is None:
         return method
     rest = method.removeprefix(key).strip("_") if method.startswith(key) else re.sub(r"^[a-z]+_?", "", method)
-    ratio = re.fullmatch(r"(\d+)", rest)
-    if ratio:
-        return f"{PRUNERS[key]} {ratio.group(1)} %"
+    ratio = re.fullmatch(r"(\d+)(?:_(.+))?", rest)
+    if ratio:  # magnitude_80 -> "Magnitude 80 %"; magnitude_80_lr0.01 -> "Magnitude 80 % (lr0.01)"
+        tail = f" ({ratio.group(2).replace('_', ' ')})" if ratio.group(2) else ""
+        return f"{PRUNERS[key]} {ratio.group(1)} %{tail}"
     rest = rest.upper() if len(rest) == 1 else rest.replace("_", " ")  # l1_norm_a -> "L1-norm (A)": Li et al.'s A
     return f"{PRUNERS[key]} ({rest})" if rest else PRUNERS[key]

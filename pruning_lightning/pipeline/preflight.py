@@ -24,7 +24,7 @@ from pruning_lightning.cli_errors import check_config_file, condense
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.plan import Stage, plan
-from pruning_lightning.pipeline.schema import Experiment, referenced_files
+from pruning_lightning.pipeline.schema import Experiment
 
 
 class _Parsed(Exception):
@@ -137,3 +137,16 @@ def preflight(exp: Experiment, only: list[str] | None = None, hardware: bool = T
         elif st.kind == "prune":
             _parse_prune(st)
     release_unstarted(exp, echo)
+
+
+def referenced_files(exp: Experiment) -> list[str]:
+    """Every config file the experiment names (placeholders like ``{artifact}`` excluded)."""
+    files = [*exp.data, *exp.arch]
+    if exp.large:
+        files += exp.large.configs
+    for m in exp.methods:
+        files += [p for p in (m.prune, m.preset) if p]
+        files += list(m.large.configs) if m.large else []
+    for r in exp.regimes.values():
+        files += [c for c in r.configs if "{" not in c]
+    return files

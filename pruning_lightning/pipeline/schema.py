@@ -40,6 +40,7 @@ from pruning_lightning.pipeline.checks import (
     seeds_tuple,
     strict,
 )
+from pruning_lightning.pipeline.claims import ComparisonSpec, parse_comparisons
 from pruning_lightning.pipeline.regimes import RegimeSpec, parse_regimes
 
 
@@ -83,32 +84,6 @@ class MethodSpec:
     @property
     def kind(self) -> str:
         return "prune" if self.prune else "preset" if self.preset else "guided"
-
-
-CLAIMS = ("better", "not_worse", "equal", "worse")
-
-
-@dataclass(frozen=True)
-class ComparisonSpec:
-    """One paired comparison the report computes: ``a - b`` per seed, mean, 95 % CI and a verdict on ``claim``.
-
-    ``a`` and ``b`` name finished stages as ``"regime"`` or ``"method/regime"``. Both bare: the comparison is
-    made within every method that has both regimes (``scratch_b`` vs ``finetune``); one bare: it takes the
-    other side's method. ``claim`` is what the paper reports, read against the interval of ``a - b``
-    (percentage points): ``better`` (a > b: the interval above 0), ``worse`` (below 0), ``not_worse``
-    (a >= b - margin: the interval above ``-margin``) or ``equal`` (|a - b| < margin: the interval inside
-    ``(-margin, +margin)``). ``same_architecture`` makes the report refuse a comparison of two methods whose
-    pruned architectures (``prune/arch.yaml``) differ in any seed. ``finding``/``paper`` label the row of the
-    findings table (``pruning-lightning findings``). Report-only: not part of the experiment's hash.
-    """
-
-    a: str
-    b: str
-    claim: str = "not_worse"
-    margin: float = 0.0
-    finding: str = ""
-    paper: str = ""
-    same_architecture: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,42 +199,6 @@ def _stage(value: Any, where: str) -> StageSpec:
     return StageSpec(**{**lg, "configs": paths_tuple(lg.get("configs", StageSpec.configs), f"{where}.configs")})
 
 
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise PruningError(f"comparisons must be a list of {{a, b, claim, ...}} mappings, got {value!r}")
-    return value
-
-
-def _comparison(value: Any, i: int, d: dict[str, Any]) -> ComparisonSpec:
-    where = f"comparisons[{i}]"
-    c = strict(ComparisonSpec, value, where)
-    methods = [m.name for m in d["methods"]]
-    regimes = list(d["regimes"])
-    for side in ("a", "b"):
-        ref = c[side]
-        if not isinstance(ref, str) or ref.count("/") > 1 or not ref:
-            raise PruningError(f"{where}.{side} must be 'regime' or 'method/regime', got {ref!r}")
-        method, _, regime = ref.rpartition("/")
-        if method and method not in methods:
-            raise PruningError(f"{where}.{side} names method {method!r}; methods: {methods}")
-        if regime not in regimes:
-            raise PruningError(f"{where}.{side} names regime {regime!r}; regimes: {regimes}")
-    if c["a"] == c["b"]:
-        raise PruningError(f"{where} compares {c['a']!r} with itself; give two different stages")
-    if c.get("claim", "not_worse") not in CLAIMS:
-        raise PruningError(f"{where}.claim must be one of {list(CLAIMS)}, got {c.get('claim')!r}")
-    margin = c.get("margin", 0.0)
-    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 100:
-        raise PruningError(f"{where}.margin is in percentage points: a number in [0, 100), got {margin!r}")
-    if c.get("claim") == "equal" and margin <= 0:
-        raise PruningError(f"{where}: claim 'equal' needs a margin > 0 (percentage points), e.g. margin: 1.0")
-    for key in ("finding", "paper"):
-        check_type(c.get(key), (str,), f"{where}.{key}", "a string")
-    if not isinstance(c.get("same_architecture", False), bool):
-        raise PruningError(f"{where}.same_architecture must be true or false")
-    return ComparisonSpec(**{**c, "margin": float(margin)})
-
-
 def parse_experiment(data: Any, source: str = "") -> Experiment:
     """Validate a loaded experiment document (see module docstring)."""
     where = f"experiment {source}" if source else "experiment"
@@ -280,7 +219,7 @@ def parse_experiment(data: Any, source: str = "") -> Experiment:
     if d.get("wandb") is not None:
         w = strict(WandbSpec, d["wandb"], "wandb")
         d["wandb"] = WandbSpec(**{**w, "tags": tuple(w.get("tags", ()))})
-    d["comparisons"] = tuple(_comparison(c, i, d) for i, c in enumerate(_list(d.get("comparisons", []))))
+    d["comparisons"] = parse_comparisons(d.get("comparisons", []), [m.name for m in d["methods"]], list(d["regimes"]))
     check_type(d.get("scale"), (str,), "scale", "a string")
     for key in ("trainer", "args", "slurm", "paper"):
         if not isinstance(d.get(key, {}), dict):
@@ -305,16 +244,3 @@ def load_experiment(path: str | Path) -> Experiment:
         return parse_experiment(data, str(p))
     except PruningError as e:  # name the file in every message
         raise PruningError(str(e) if str(p) in str(e) else f"experiment file {p}: {e}") from None
-
-
-def referenced_files(exp: Experiment) -> list[str]:
-    """Every config file the experiment names (placeholders like ``{artifact}`` excluded)."""
-    files = [*exp.data, *exp.arch]
-    if exp.large:
-        files += exp.large.configs
-    for m in exp.methods:
-        files += [p for p in (m.prune, m.preset) if p]
-        files += list(m.large.configs) if m.large else []
-    for r in exp.regimes.values():
-        files += [c for c in r.configs if "{" not in c]
-    return files
