@@ -177,3 +177,20 @@ def test_prune_says_where_base_epochs_come_from(good_ckpt: Path, tmp_path: Path,
     main(["prune", "-c", p50, "--ckpt", str(good_ckpt), "--out", str(tmp_path / "b"), "--base_epochs", "1"])
     out = capsys.readouterr().out
     assert "(--base_epochs, from the command line)" in out and "warning" not in out
+
+
+def test_divergence_names_the_lr_of_the_step_not_the_next_epochs() -> None:
+    # A non-finite parameter is found when the epoch's checkpoint is written, after the scheduler may have
+    # lowered the LR for the next epoch: the message names the LR the diverging steps used.
+    from types import SimpleNamespace
+
+    from pruning_lightning.errors import PruningError
+    from pruning_lightning.models.spec import ArchSpec
+    from pruning_lightning.modules import LargeModule
+
+    module = LargeModule(ArchSpec("vgg", 11, 10, cfg=[4, "M", 4, "M", 4, 4, "M", 4, 4, "M", 4, 4]), lr=0.1)
+    opt = SimpleNamespace(param_groups=[{"lr": 0.001}])  # already stepped: 100x lower
+    module._trainer = SimpleNamespace(optimizers=[opt], current_epoch=3, global_step=40, default_root_dir="stage")  # type: ignore[assignment]
+    module._step_lr = 0.1
+    with pytest.raises(PruningError, match=r"at epoch 3, step 40, lr 0\.1 \(stage stage\)"):
+        module._diverged("non-finite parameter net.x")

@@ -105,6 +105,8 @@ class ClassificationModule(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        if self._trainer is not None and self.trainer.optimizers:  # the LR this step uses, for a divergence message
+            self._step_lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         logits = self(x)
         loss = self.compute_loss(logits, x, y)
         if not bool(torch.isfinite(loss)):  # divergence stops the run at once (no NaN checkpoint follows)
@@ -156,7 +158,10 @@ class ClassificationModule(L.LightningModule):
 
     def _diverged(self, what: str) -> None:
         t = self.trainer
-        lr = t.optimizers[0].param_groups[0]["lr"] if t.optimizers else self.hparams["lr"]
+        # The LR of the last training step: at a checkpoint the epoch's scheduler step may already have lowered it.
+        lr = getattr(self, "_step_lr", None)
+        if lr is None:
+            lr = t.optimizers[0].param_groups[0]["lr"] if t.optimizers else self.hparams["lr"]
         raise PruningError(
             f"{type(self).__name__} diverged: {what} at epoch {t.current_epoch}, step {t.global_step}, lr {lr:g} "
             f"(stage {t.default_root_dir}); no checkpoint holds this state; lower the learning rate and rerun"
