@@ -74,7 +74,13 @@ def read(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> 
 
 def _arch(steps: list[tuple[str, Namespace]]) -> dict[str, Any] | None:
     arch: Any = steps[-1][1].get(ARCH) if steps else None
-    return arch.as_dict() if hasattr(arch, "as_dict") else arch
+    arch = arch.as_dict() if hasattr(arch, "as_dict") else arch
+    if arch is not None and not isinstance(arch, dict):
+        where = next((p for p, ns in reversed(steps) if ns.get(ARCH) is not None), "the config files")
+        raise PruningError(
+            f"{ARCH} in {where} must be a mapping (family: ..., depth: ..., cfg: ...), got a {type(arch).__name__}"
+        )
+    return arch
 
 
 def written_arch(paths: Sequence[str]) -> dict[str, Any] | None:

@@ -195,6 +195,10 @@ CASES: dict[str, Case] = {
         ["info", "-c", put(w, "a.yaml", "model: {init_args: {arch: [1, 2]}}")],
         ("a.yaml",),
     ),
+    "info-arch-list-after-data": lambda r, w: (  # once a TypeError naming neither the file nor the key
+        ["info", "-c", SYN, "-c", put(w, "a.yaml", "model: {init_args: {arch: [{family: vgg}]}}")],
+        ("a.yaml", "model.init_args.arch", "must be a mapping"),
+    ),
     "info-arch-unknown-key": lambda r, w: (
         ["info", "-c", put(w, "a.yaml", "model: {init_args: {arch: {family: vgg, depth: 11, widht: 2}}}")],
         ("widht",),
