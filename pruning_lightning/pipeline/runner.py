@@ -78,7 +78,7 @@ def check_run_dir(exp: Experiment) -> None:
                 f"run directory {root} belongs to experiment {old.get('name')!r} (hash {old.get('digest')}), "
                 f"not {exp.name!r} (hash {exp.digest()}); set another run_dir or delete {root}"
             )
-        return
+    # Rewritten for the same experiment too: report-only keys (comparisons, description, ...) may have changed.
     root.mkdir(parents=True, exist_ok=True)
     write_json(rec, {"name": exp.name, "digest": exp.digest(), "source": exp.source, "experiment": exp.to_dict()})
 
