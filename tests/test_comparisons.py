@@ -213,3 +213,16 @@ def test_findings_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("error:") and message in err[0] and len(err) <= 2
     assert page.read_text() == before
+
+
+def test_a_rerun_refreshes_the_report_only_keys_of_the_record(tmp_path: Path) -> None:
+    from pruning_lightning.pipeline.runner import check_run_dir
+
+    first = parse_experiment({**_exp([]), "run_dir": str(tmp_path / "run")})
+    check_run_dir(first)
+    second = parse_experiment(
+        {**_exp([{"a": "slim/scratch_e", "b": "uni/scratch_e", "finding": "f"}]), "run_dir": str(tmp_path / "run")}
+    )
+    check_run_dir(second)  # the same experiment: accepted, and the report reads the new comparisons
+    rec = json.loads((tmp_path / "run/experiment.json").read_text())
+    assert rec["experiment"]["comparisons"][0]["finding"] == "f" and rec["digest"] == first.digest()

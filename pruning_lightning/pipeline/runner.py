@@ -16,7 +16,6 @@ run-folder checks stay light.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -33,6 +32,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline import lineage
 from pruning_lightning.pipeline.plan import Stage, plan, test_args
 from pruning_lightning.pipeline.progress import Progress
+from pruning_lightning.pipeline.record import check_run_dir, write_json
 from pruning_lightning.pipeline.schema import Experiment
 
 Echo = Callable[[str], None]
@@ -61,33 +61,6 @@ def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[
         else:
             lines.append(command_line(["pipeline", experiment_path, "--only", st.key]))
     return lines
-
-
-def check_run_dir(exp: Experiment) -> None:
-    """Record the experiment's hash in its run directory; refuse a different experiment there."""
-    root = exp.root
-    rec = root / "experiment.json"
-    if rec.is_file():
-        try:
-            old = json.loads(rec.read_text())
-        except json.JSONDecodeError:
-            raise PruningError(f"{rec} is corrupt; restore it or choose another run_dir") from None
-        if not exp.same_as(old):  # content, not location: a moved run folder is still this experiment
-            old = old if isinstance(old, dict) else {}
-            raise PruningError(
-                f"run directory {root} belongs to experiment {old.get('name')!r} (hash {old.get('digest')}), "
-                f"not {exp.name!r} (hash {exp.digest()}); set another run_dir or delete {root}"
-            )
-    # Rewritten for the same experiment too: report-only keys (comparisons, description, ...) may have changed.
-    root.mkdir(parents=True, exist_ok=True)
-    write_json(rec, {"name": exp.name, "digest": exp.digest(), "source": exp.source, "experiment": exp.to_dict()})
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic write: a marker is either complete or absent."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> int | None:
