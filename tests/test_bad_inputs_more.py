@@ -166,3 +166,17 @@ def test_zoo_out_read_only(
     real = os.access  # root ignores modes: simulate the refusal for that folder only
     monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != work / "ro" and real(p, mode, **k))
     error_of(capsys, [*ZOO, "--weights", zoo_weights["good"], "--out", str(work / "ro/x.ckpt")], work, "not writable")
+
+
+@pytest.mark.slow
+def test_pipeline_refuses_a_malicious_artifact_and_leaves_no_stage_folder(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = exp_file(work, seeds=[0], regimes={"finetune": {"epochs": 1}})
+    main(["pipeline", path, "--only", "seed0/large", "seed0/slimming_50/prune"])
+    capsys.readouterr()
+    artifact = work / "run/seed0/slimming_50/prune/pruned.pt"
+    artifact.write_bytes(pickle.dumps({"weights": Payload(work / "PWNED")}, protocol=2))
+    error_of(capsys, ["pipeline", path], work, "pruned.pt")  # the whole tree is left as it was
+    assert not (work / "PWNED").exists()
+    assert not (work / "run/seed0/slimming_50/finetune").exists()
