@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,11 @@ def exp_file(w: Path, **changes: object) -> str:
 
     doc = {**yaml.safe_load(TINY_EXP.read_text()), "run_dir": str(w / "run"), **changes}
     return put(w, "exp.yaml", yaml.safe_dump({k: v for k, v in doc.items() if v is not None}))
+
+
+def read_only_folder(work: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``work/ro``, refused for writing (root ignores modes: ``os.access`` is patched for that folder only)."""
+    (work / "ro").mkdir(mode=0o555)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != work / "ro" and real(p, mode, **k))
+    return work / "ro"

@@ -15,7 +15,18 @@ import torch
 
 from pruning_lightning.data.safe_pickle import loads
 from pruning_lightning.main import main
-from tests.bad_inputs_helpers import FIT, P50, Payload, cifar_args, error_of, exp_file, fake_cifar, make_res, snapshot
+from tests.bad_inputs_helpers import (
+    FIT,
+    P50,
+    Payload,
+    cifar_args,
+    error_of,
+    exp_file,
+    fake_cifar,
+    make_res,
+    read_only_folder,
+    snapshot,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +60,7 @@ def test_cifar_download_offline(
 def test_prune_read_only_out(
     res: dict[str, str], work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (work / "ro").mkdir(mode=0o555)
-    real = os.access  # root ignores modes: simulate the refusal for that folder only
-    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != work / "ro" and real(p, mode, **k))
+    read_only_folder(work, monkeypatch)
     argv = ["prune", "-c", P50, "--ckpt", res["ckpt"], "--out", str(work / "ro/out")]
     error_of(capsys, argv, work, "not writable", "ro")
 
@@ -162,9 +171,7 @@ def test_zoo_out_below_a_file(zoo_weights: dict[str, str], work: Path, capsys: p
 def test_zoo_out_read_only(
     zoo_weights: dict[str, str], work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (work / "ro").mkdir(mode=0o555)
-    real = os.access  # root ignores modes: simulate the refusal for that folder only
-    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != work / "ro" and real(p, mode, **k))
+    read_only_folder(work, monkeypatch)
     error_of(capsys, [*ZOO, "--weights", zoo_weights["good"], "--out", str(work / "ro/x.ckpt")], work, "not writable")
 
 

@@ -86,32 +86,36 @@ class Paired:
     @property
     def status(self) -> str:
         """``supported``, ``not supported``, ``inconclusive`` or ``no verdict`` (one seed)."""
-        return self.verdict.split(": ", 1)[1].split(" (")[0].replace(" at this scale", "")
+        return self._judge()[0]
 
     @property
     def verdict(self) -> str:
+        status, detail = self._judge()
+        words = "inconclusive at this scale" if status == "inconclusive" else status
+        return f"{self.claim_text}: {words} ({detail})"
+
+    def _judge(self) -> tuple[str, str]:
+        """(status, why): the interval read against the claim (module docstring)."""
         ci = self.interval
-        claim = self.claim_text
         if ci is None:
-            return f"{claim}: no verdict (1 seed; needs >= 2)"
+            return "no verdict", "1 seed; needs >= 2"
         lo, hi = ci
         m, a, b = self.margin, self.a, self.b
         if self.claim == "equal":
             if -m < lo and hi < m:
-                return f"{claim}: supported (interval inside ±{m:g})"
+                return "supported", f"interval inside ±{m:g}"
             if lo >= m or hi <= -m:
-                return f"{claim}: not supported ({a} {'better' if lo >= m else 'worse'} by more than {m:g})"
-        else:
-            sign = -1.0 if self.claim == "worse" else 1.0
-            low, high = (lo, hi) if sign > 0 else (-hi, -lo)  # the claim's direction made positive
-            edge = -m if self.claim == "not_worse" else 0.0
-            good, bad = ("better", "worse") if sign > 0 else ("worse", "better")
-            if low > edge:
-                return f"{claim}: supported ({a} {good})" if low > 0 else f"{claim}: supported (within {m:g} of {b})"
-            if high < edge:
-                return f"{claim}: not supported ({a} {bad})"
-            return f"{claim}: inconclusive at this scale (interval spans {edge * sign + 0.0:g})"
-        return f"{claim}: inconclusive at this scale (interval crosses the ±{m:g} margin)"
+                return "not supported", f"{a} {'better' if lo >= m else 'worse'} by more than {m:g}"
+            return "inconclusive", f"interval crosses the ±{m:g} margin"
+        sign = -1.0 if self.claim == "worse" else 1.0
+        low, high = (lo, hi) if sign > 0 else (-hi, -lo)  # the claim's direction made positive
+        edge = -m if self.claim == "not_worse" else 0.0
+        good, bad = ("better", "worse") if sign > 0 else ("worse", "better")
+        if low > edge:
+            return "supported", f"{a} {good}" if low > 0 else f"within {m:g} of {b}"
+        if high < edge:
+            return "not supported", f"{a} {bad}"
+        return "inconclusive", f"interval spans {edge * sign + 0.0:g}"
 
     def to_dict(self) -> dict[str, object]:
         ci = self.interval
