@@ -83,3 +83,22 @@ def test_study_keeps_the_settings_it_ran_with() -> None:
     assert ThiNetPruner(**ran)._steps(_loader([0] * 32)) == 8  # one epoch, as it ran
     ran = _init_args("regression_vgg16_50.yaml")
     assert (ran["num_images"], ran["locations_per_image"]) == (512, 16)
+
+
+@pytest.mark.parametrize(
+    "name,epochs",
+    [
+        ("imagenet_vgg11_slimming", 5),  # the reference's slimming fine-tune default (Table 4)
+        ("imagenet_vgg16_bn_magnitude", 10),  # weight-level (Table 6)
+        ("imagenet_resnet50_magnitude", 10),
+        ("imagenet_resnet34_l1", 20),  # L1 (Table 1): the reference's 20
+    ],
+)
+def test_imagenet_fine_tune_lengths_are_the_reference_defaults(name: str, epochs: int) -> None:
+    from pruning_lightning.pipeline import load_experiment, plan
+
+    stages = [s for s in plan(load_experiment(ROOT / f"configs/experiments/{name}.yaml")) if s.job_type == "finetune"]
+    assert stages
+    for st in stages:
+        args = list(st.args)
+        assert args[args.index("--trainer.max_epochs") + 1] == str(epochs)
