@@ -1,5 +1,6 @@
-"""ThiNet's and regression's original sampling / fine-tune recipes as the configs' defaults (arXiv 1810.05270
-Tables 2-3), and the predefined-architecture study still running the settings it ran with."""
+"""Original recipes as config defaults (arXiv 1810.05270 Tables 1-4, 6): ThiNet's and regression's sampling and
+fine-tune, the ImageNet fine-tune lengths; the predefined-architecture study still runs the settings it ran with;
+a documented init deviation."""
 
 from __future__ import annotations
 
@@ -102,3 +103,14 @@ def test_imagenet_fine_tune_lengths_are_the_reference_defaults(name: str, epochs
     for st in stages:
         args = list(st.args)
         assert args[args.index("--trainer.max_epochs") + 1] == str(epochs)
+
+
+def test_l1_vgg_head_bn_starts_at_the_documented_gamma() -> None:
+    """Documented deviation (models/vgg.py): the l1 head's BN1d starts at 0.5 like the BN2d layers; the
+    reference's loop leaves it at the framework default 1. The committed VGG-16 studies ran with 0.5."""
+    from pruning_lightning.models import build_arch, resolve
+    from pruning_lightning.models.spec import ArchSpec
+
+    net = build_arch(resolve(ArchSpec("vgg", 16, 10, variant="l1")))
+    assert torch.all(net.features.bn1.weight == 0.5)
+    assert torch.all(net.classifier.bn_fc1.weight == 0.5) and not net.classifier.bn_fc1.bias.any()
