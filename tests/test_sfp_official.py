@@ -23,6 +23,7 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.regimes import ScratchModule
 from pruning_lightning.pruning import SoftFilterPruner, prune
 from pruning_lightning.pruning.sfp import filter_l2
+from pruning_lightning.stages.prune import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = ArchSpec("resnet_cifar", 8, 10, options={"subsample_shortcut": True})  # 1 block per stage
@@ -109,6 +110,7 @@ def test_cut_form_states_its_real_ratio() -> None:
     art = prune(net, arch, SoftFilterPruner(0.3, form="cut"))
     assert art.arch.cfg == [12, 23, 45]  # only the block first convs: 16 - 4, 32 - 9, 64 - 19
     assert "sfp (cut): 32 of 240 conv filters (13.3%) removed, not 30%" in art.stats["notes"][0]
+    assert "note: sfp (cut): 32 of 240 conv filters" in summary(art)  # what `prune` prints
     with pytest.raises(PruningError, match="'cut' or 'mask'"):
         SoftFilterPruner(0.3, form="masked")  # type: ignore[arg-type]
 

@@ -27,7 +27,7 @@ Two halves:
 
 The reference soft-prunes every conv (``--layer_begin 0 --layer_inter 3``), the residual stream included.
 Scratch-B: the reference's "longer" script trains ``int(400 r)`` epochs (r: the nonzero-weight FLOPs
-ratio); the experiments here use ``int(200 r)``, the large run's 200 epochs times r (arXiv 1810.05270 Sec. 4).
+ratio); the experiments here use ``int(200 r)``, the large run's 200 epochs times r (arXiv 1810.05270 Sec. 3).
 """
 
 from __future__ import annotations
