@@ -85,6 +85,9 @@ def test_callback_apg_nag_known_answer() -> None:
     torch.testing.assert_close(cb.ahead["block.scale"], torch.tensor([0.3845, 0.0, 0.0972]))  # max(0, z_2 + 0.9 v_2)
     state = cb.state_dict()
     assert state["update"] == "apg_nag" and set(state["momentum"]) == set(state["ahead"]) == {"block.scale"}
+    resumed = BlockScaleSparsity(strength=1.0)
+    resumed.load_state_dict(state)  # a resumed run continues from the same look-ahead point
+    torch.testing.assert_close(resumed.ahead["block.scale"], cb.ahead["block.scale"])
 
 
 def test_apg_nag_clamps_a_scale_pushed_negative_and_its_block_is_removed() -> None:
