@@ -9,17 +9,20 @@ optimizer step, so the optimizer (and its weight decay) never moves them.
 update (arXiv 1707.01213, Eqs. 10-12, with a constant momentum ``mu``). With ``lam`` the
 sparse proximal iterate and ``v`` the step between iterates (parameter units):
 
-    lam'  = lam + mu * v                    (look-ahead point; the batch's forward/backward runs here)
-    z     = soft_threshold(lam' - lr * g, lr * gamma)      (g: the data loss's gradient at lam')
-    v     = z - lam                         (== z - lam' + mu * v_old, Eq. 11)
-    lam   = z
+    w     = max(0, z + mu * v)             (look-ahead point, clamped; the batch's forward/backward runs here)
+    z'    = soft_threshold(w - lr * g, lr * gamma)        (g: the data loss's gradient at w; Eq. 10)
+    v'    = mu * v + z' - w                 (Eq. 11; == z' - z while the clamp is inactive)
+    lam   = max(0, z')                      (the scale seen outside a batch)
 
-The reference optimizer stores the look-ahead ``lam'`` as the weight. Here the scale holds the look-ahead
-only inside a training batch (``on_train_batch_start`` .. ``on_train_batch_end``) and the proximal iterate
-``lam`` everywhere else, so validation, checkpoints and ``SSSPruner`` see exact zeros; the sequence of
-iterates is the reference's. ``update="heavy_ball"`` keeps the earlier proximal heavy-ball step (gradient
-at ``lam``, ``buf <- mu * buf + g``, ``lam <- soft_threshold(lam - lr * buf, lr * gamma)``, ``buf`` reset to
-the step taken in gradient units). ``lr`` and ``mu`` are read from the optimizer's param group at every step.
+The reference optimizer stores the clamped look-ahead ``w`` as the weight ("no-negative": a scale is a
+gate, so one pushed below 0 is held at exactly 0 and its block is pruned). Here the scale holds ``w`` only
+inside a training batch (``on_train_batch_start`` .. ``on_train_batch_end``) and the non-negative proximal
+iterate ``lam`` everywhere else, so validation, checkpoints and ``SSSPruner`` see exact zeros; the sequence
+of look-ahead points is the reference's (``ahead`` keeps the next ``w`` across batches and checkpoints).
+``update="heavy_ball"`` keeps the earlier proximal heavy-ball step (gradient at ``lam``,
+``buf <- mu * buf + g``, ``lam <- soft_threshold(lam - lr * buf, lr * gamma)``, ``buf`` reset to the step
+taken in gradient units; no clamp: a project variant). ``lr`` and ``mu`` are read from the optimizer's
+param group at every step.
 
 gamma: the default 1e-2 is a project choice, not a published value. The gammas of SSS's ImageNet
 ResNet-50 runs are not stated in the papers this project follows (the Rethinking paper says only
@@ -27,8 +30,10 @@ that different gammas give ResNet-41/32/26), and it trains those published archi
 (configs/arch/imagenet/sss_resnet*.yaml), so it never needs one. 1e-2 is small next to the data gradient at
 LR 0.1 (threshold 1e-3 per step) and removes blocks only over a long run; sweep it to reach a target depth.
 
-Deviations from the reference (TuSimple's MXNet APG-NAG optimizer, not part of the Rethinking repo):
-no weight decay on the scales (the L1 term is their only regulariser); ``mu`` is the optimizer's momentum.
+As in the reference (TuSimple's MXNet APG-NAG optimizer, not part of the Rethinking repo): no weight decay
+on the scales (the L1 term is their only regulariser), ``mu`` is the optimizer's momentum, scales >= 0.
+Deviation: validation, checkpoints and the pruner see ``lam`` (the proximal iterate), the reference's weight
+is the look-ahead ``w``; a block whose ``z'`` is <= 0 is therefore pruned even while ``w`` is still > 0.
 """
 
 from __future__ import annotations
@@ -70,7 +75,8 @@ class BlockScaleSparsity(L.Callback):
             raise PruningError(f"block-scale update must be one of {UPDATES}, got {update!r}")
         self.strength, self.suffix, self.update = strength, suffix, update
         self.momentum: dict[str, torch.Tensor] = {}
-        self._prox: dict[str, torch.Tensor] = {}  # apg_nag: lam while the scale holds lam' (inside a batch)
+        self.ahead: dict[str, torch.Tensor] = {}  # apg_nag: the next look-ahead point w (clamped at 0)
+        self._prox: dict[str, torch.Tensor] = {}  # apg_nag: lam while the scale holds w (inside a batch)
 
     def scales(self, module: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
         """The block scales of ``module`` by parameter name."""
@@ -84,14 +90,16 @@ class BlockScaleSparsity(L.Callback):
 
     @torch.no_grad()
     def look_ahead(self, module: torch.nn.Module, optimizers: Any) -> None:
-        """apg_nag: move every scale from ``lam`` to ``lam + mu * v`` (once per batch)."""
+        """apg_nag: move every scale from ``lam`` to the look-ahead ``w`` (once per batch)."""
         if self.update != "apg_nag" or self._prox:
             return
         groups = _groups(optimizers)
         for name, p in self.scales(module).items():
             self._prox[name] = p.detach().clone()
-            if name in self.momentum and id(p) in groups:
-                p.add_(float(groups[id(p)].get("momentum", 0.0)) * self.momentum[name].to(p))
+            if name in self.ahead:
+                p.copy_(self.ahead[name].to(p))
+            elif name in self.momentum and id(p) in groups:  # a checkpoint without ``ahead``: rebuild it
+                p.add_(float(groups[id(p)].get("momentum", 0.0)) * self.momentum[name].to(p)).clamp_(min=0)
 
     @torch.no_grad()
     def settle(self, module: torch.nn.Module) -> None:
@@ -120,9 +128,11 @@ class BlockScaleSparsity(L.Callback):
             if lr <= 0:
                 continue
             if self.update == "apg_nag":
-                lam = self._prox.get(name, p.detach().clone())  # the scale holds lam' = lam + mu * v
-                new = soft_threshold(p - lr * grad, lr * self.strength)
-                self.momentum[name] = (new - lam).detach().clone()
+                z = soft_threshold(p - lr * grad, lr * self.strength)  # the scale holds the look-ahead w
+                v = z - p if name not in self.momentum else mu * self.momentum[name].to(p) + z - p
+                self.momentum[name] = v.detach().clone()
+                self.ahead[name] = torch.clamp(z + mu * v, min=0).detach().clone()
+                new = torch.clamp(z, min=0)  # no-negative: a scale pushed below 0 is exactly 0
                 self._prox[name] = new.detach().clone()
             else:
                 buf = self.momentum.get(name)
@@ -140,7 +150,9 @@ class BlockScaleSparsity(L.Callback):
             pl_module.log("sparsity/block_scale_l1", math.fsum(float(v.abs().sum()) for v in values), on_epoch=True)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"update": self.update, "momentum": {k: v.cpu() for k, v in self.momentum.items()}}
+        state: dict[str, Any] = {"update": self.update, "momentum": {k: v.cpu() for k, v in self.momentum.items()}}
+        state["ahead"] = {k: v.cpu() for k, v in self.ahead.items()}
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict.get("update", "heavy_ball")  # checkpoints from before the option: heavy ball
@@ -149,6 +161,7 @@ class BlockScaleSparsity(L.Callback):
                 f"BlockScaleSparsity: checkpoint used update={saved!r}, this run {self.update!r}; "
                 "momentum buffers reset"
             )
-            self.momentum = {}
+            self.momentum, self.ahead = {}, {}
             return
         self.momentum = dict(state_dict.get("momentum", {}))
+        self.ahead = dict(state_dict.get("ahead", {}))

@@ -16,6 +16,11 @@ Options (``ArchSpec.options``):
     ``detach_shortcut`` (default false): the reference builds the type-A shortcut from ``x.data``, so
         no gradient flows through the shortcut of the two downsampling blocks. ``true`` reproduces
         that quirk; the default lets the gradient flow (the clean type-A shortcut of He et al.).
+    ``subsample_shortcut`` (default false): the downsampling shortcut takes every second pixel
+        (``x[:, :, ::2, ::2]``, i.e. a 1x1 pooling of stride 2) instead of averaging 2x2, then pads with
+        zero channels: the shortcut of Soft Filter Pruning's reference CIFAR ResNet (``DownsampleA`` of
+        he-y/soft-filter-pruning, the code behind arXiv 1810.05270's SFP appendix). Same parameters and
+        counted FLOPs; the default is the average-pooling shortcut of the Rethinking L1 code (its Table 1).
     ``block_scale`` (default false): a learnable scalar ``layer{s}.{b}.scale`` (init 1.0) multiplies
         each residual branch before the addition (the lambda of Sparse Structure Selection, arXiv 1810.05270 Table 5);
         removed branches (cfg 0) have none.
@@ -36,7 +41,7 @@ from pruning_lightning.models.registry import Family, depth_repeats, register_ar
 from pruning_lightning.models.spec import ArchSpec
 
 STAGE_WIDTHS = (16, 32, 64)
-OPTIONS: dict[str, bool | int] = {"detach_shortcut": False, "block_scale": False}
+OPTIONS: dict[str, bool | int] = {"detach_shortcut": False, "block_scale": False, "subsample_shortcut": False}
 
 
 def blocks_per_stage(depth: int) -> int:
@@ -56,14 +61,15 @@ def block_names(depth: int) -> list[str]:
     return [f"layer{s + 1}.{b}" for s in range(3) for b in range(n)]
 
 
-def _shortcut_a(x: torch.Tensor, out_channels: int, stride: int, detach: bool) -> torch.Tensor:
-    """Type-A shortcut: AvgPool(2) when striding, then zero channels up to ``out_channels``."""
+def _shortcut_a(x: torch.Tensor, out_channels: int, stride: int, detach: bool, subsample: bool = False) -> torch.Tensor:
+    """Type-A shortcut: AvgPool(2) (or, ``subsample``, every second pixel) when striding, then zero
+    channels up to ``out_channels``."""
     if stride == 1 and x.shape[1] == out_channels:
         return x
     if detach:  # the reference's x.data: no gradient through the downsampling shortcut
         x = x.detach()
     if stride != 1:
-        x = nn.functional.avg_pool2d(x, stride)
+        x = x[:, :, ::stride, ::stride] if subsample else nn.functional.avg_pool2d(x, stride)
     return nn.functional.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))
 
 
@@ -77,13 +83,22 @@ class BasicBlock(nn.Module):
         stride: 1, or 2 for the first block of stages 2 and 3.
         detach_shortcut: see the module docstring.
         block_scale: add the learnable branch scale ``scale``.
+        subsample_shortcut: see the module docstring.
     """
 
     def __init__(
-        self, in_planes: int, planes: int, mid: int, stride: int, detach_shortcut: bool, block_scale: bool
+        self,
+        in_planes: int,
+        planes: int,
+        mid: int,
+        stride: int,
+        detach_shortcut: bool,
+        block_scale: bool,
+        subsample_shortcut: bool = False,
     ) -> None:
         super().__init__()
         self.planes, self.stride, self.detach_shortcut = planes, stride, detach_shortcut
+        self.subsample_shortcut = subsample_shortcut
         self.has_branch = mid > 0
         if self.has_branch:
             self.conv1 = nn.Conv2d(in_planes, mid, 3, stride=stride, padding=1, bias=False)
@@ -97,7 +112,7 @@ class BasicBlock(nn.Module):
 
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
         """The shortcut's output for block input ``x`` (type A: pool + zero-pad, or identity)."""
-        return _shortcut_a(x, self.planes, self.stride, self.detach_shortcut)
+        return _shortcut_a(x, self.planes, self.stride, self.detach_shortcut, self.subsample_shortcut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.shortcut(x)
@@ -122,6 +137,7 @@ class ResNetCifar(nn.Module):
         super().__init__()
         n = blocks_per_stage(depth)
         detach, scale = bool(options.get("detach_shortcut", False)), bool(options.get("block_scale", False))
+        subsample = bool(options.get("subsample_shortcut", False))
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
@@ -130,7 +146,7 @@ class ResNetCifar(nn.Module):
             blocks = []
             for b in range(n):
                 stride = 2 if s > 0 and b == 0 else 1
-                blocks.append(BasicBlock(in_planes, planes, cfg[s * n + b], stride, detach, scale))
+                blocks.append(BasicBlock(in_planes, planes, cfg[s * n + b], stride, detach, scale, subsample))
                 in_planes = planes
             self.add_module(f"layer{s + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AvgPool2d(8)  # a module in the reference, so its counter counts it

@@ -13,6 +13,11 @@ Variants:
         (5,504 conv biases more than ``slimming``), 20,086,692 on CIFAR-100; 398.1M MACs, 797.6M FLOPs.
 
 Init of ``slimming`` / ``l1`` (docs/protocol.md §4): He fan-out convs without bias, BN gamma 0.5, Linear N(0, 0.01).
+Deviation (``l1``): the head's BatchNorm1d starts at gamma 0.5 too; the reference's init loop (the Rethinking
+repo's cifar/l1-norm-pruning VGG, arXiv 1810.05270 Table 1) sets only BatchNorm2d, so its BN1d starts at the
+framework default (gamma 1, beta 0). Kept because the committed CIFAR VGG-16 studies
+(``study_cifar10_vgg16w8_predefined`` / ``_lottery``) ran with it and a changed init would not reproduce them;
+one layer's initial scale, which its first updates move (a test pins the value).
 
 Layer names are stable: ``features.conv{i}`` / ``features.bn{i}`` / ``features.relu{i}`` for the
 i-th conv (1-based) and ``features.pool{j}``; pruning plans are keyed by them.

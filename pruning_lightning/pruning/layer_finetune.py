@@ -37,13 +37,14 @@ def finetune(
     lr: float,
     masks: list[Mask],
     seed: int,
+    weight_decay: float = WEIGHT_DECAY,
 ) -> float:
     """``steps`` SGD steps (cross-entropy) on ``data`` (cycled), keeping ``masks`` at zero; the last loss.
 
     The model is left in eval mode, as the pruners sample it.
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    opt = torch.optim.SGD(params, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
     device = next(model.parameters()).device
     loss = torch.zeros(())
     model.train()

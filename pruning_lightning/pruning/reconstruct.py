@@ -91,6 +91,8 @@ class ReconstructionPruner(Pruner):
         ratio: fraction of channels removed in each pruned layer (0-1).
         layer_ratios: per-unit overrides of ``ratio`` (unit name -> fraction; 0 = keep the layer intact).
         num_images: training images sampled (the first ones of the loader).
+        images_per_class: instead of ``num_images``, the first this many images of every class
+            (``num_classes`` x this in all; ThiNet samples 10 per class).
         locations_per_image: random output locations of the next layer per image (capped at its size).
         seed: seed of the image order (a shuffling loader) and of the location sampling.
         batch_size: images per forward pass while sampling.
@@ -107,13 +109,14 @@ class ReconstructionPruner(Pruner):
         locations_per_image: int = 16,
         seed: int = 0,
         batch_size: int = 64,
+        images_per_class: int | None = None,
     ) -> None:
         self.ratio = self.check_ratio(ratio)
-        if num_images < 1 or locations_per_image < 1 or batch_size < 1:
-            raise PruningError("num_images, locations_per_image and batch_size must all be >= 1")
+        if num_images < 1 or locations_per_image < 1 or batch_size < 1 or (images_per_class or 1) < 1:
+            raise PruningError("num_images, images_per_class, locations_per_image and batch_size must all be >= 1")
         self.layer_ratios = dict(layer_ratios or {})
         self.num_images, self.locations_per_image = num_images, locations_per_image
-        self.seed, self.batch_size = seed, batch_size
+        self.seed, self.batch_size, self.images_per_class = seed, batch_size, images_per_class
 
     def prepare(
         self, model: nn.Module, arch: ArchSpec, data: DataLoader | None
@@ -122,5 +125,7 @@ class ReconstructionPruner(Pruner):
         if data is None:
             raise PruningError(f"method {self.name!r} needs training data: configure --data")
         units = channel_units(model, arch)
-        images = collect_images(data, self.num_images, self.seed)
+        per_class = self.images_per_class
+        count = self.num_images if per_class is None else per_class * arch.num_classes
+        images = collect_images(data, count, self.seed, per_class=per_class)
         return units, layer_ratios(units, self.ratio, self.layer_ratios), images, copy.deepcopy(model).eval()

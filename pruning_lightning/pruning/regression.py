@@ -20,7 +20,9 @@ these are relative to He et al.):
     * No "feature map sampling" of the ResNet block input (arXiv 1810.05270 Table 3): only inner layers are pruned.
 
 As He et al.: ``locations_per_image`` random output positions per image (default 10, the paper's
-"10 samples per image"; ``num_images`` stays 512 by default instead of their 5000, for CPU cost), and on
+"10 samples per image"; the class default ``num_images`` is 512 instead of their 5000, for CPU cost, and
+``configs/prune/regression_vgg16_50_original.yaml`` sets their 10 x 5000; ``regression_vgg16_50.yaml``
+keeps the 16 x 512 that the predefined-architecture study ran with), and on
 ResNets the branch's last layer is refit against the shortcut-aware target ``Y1 + Y2 - Y1'``
 (``shortcut_target: true``, see ``residual_target``); ``false`` uses the plain branch output ``Y2``.
 """

@@ -23,18 +23,28 @@ class _Stop(Exception):
     """Raised by the capture hook: nothing after the sampled layer needs computing."""
 
 
-def collect_images(data: DataLoader, num_images: int, seed: int = 0) -> torch.Tensor:
-    """The first ``num_images`` images of ``data`` (fewer if the loader is shorter).
+def collect_images(data: DataLoader, num_images: int, seed: int = 0, per_class: int | None = None) -> torch.Tensor:
+    """The first ``num_images`` images of ``data`` (fewer if the loader is shorter); with ``per_class``,
+    only the first ``per_class`` images of each label count (ThiNet's 10 images per class).
 
     The global RNG is forked and seeded while iterating, so a shuffling / augmenting training loader
     gives the same images for the same ``seed`` and the caller's RNG state is left untouched.
     """
     chunks: list[torch.Tensor] = []
-    have = 0
+    have, seen = 0, dict[int, int]()  # seen: images taken per label
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for batch in data:
             x = batch[0] if isinstance(batch, list | tuple) else batch
+            if per_class is not None:
+                if not isinstance(batch, list | tuple) or len(batch) < 2:
+                    raise PruningError("images_per_class needs (image, label) batches from the training loader")
+                keep = []
+                for i, label in enumerate(batch[1].tolist()):
+                    if seen.get(label, 0) < per_class:
+                        seen[label] = seen.get(label, 0) + 1
+                        keep.append(i)
+                x = x[keep]
             chunks.append(x)
             have += len(x)
             if have >= num_images:

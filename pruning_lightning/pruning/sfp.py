@@ -6,20 +6,33 @@ Two halves:
     * **soft** (training): after every epoch, in every pruned conv, the ``int(C * ratio)`` filters
       with the smallest L2 norm are set to zero; they keep receiving gradient and may regrow
       (:class:`~pruning_lightning.callbacks.soft_filter.SoftFilterPruning`, ``configs/sparsity/sfp.yaml``);
-    * **hard** (:class:`SoftFilterPruner`): at the end, the same lowest-L2 filters of every channel
-      unit are removed by the channel surgery, giving the small network that Scratch-E/B retrain.
+    * **hard** (:class:`SoftFilterPruner`), in one of two forms:
 
-The reference soft-prunes every conv (``--layer_begin 0 --layer_inter 3``), the residual stream
-included. Our ResNet surgery cuts only the widths inside residual branches (the stream is fixed by the
-type-A shortcut), so the hard prune removes the zeroed filters of the block first convs; zeroed filters
-of the stem and second convs stay in the small net, as zeros. The cut is exact when the pruned
-channels' BN gamma/beta are zero too (callback ``zero_bn``); otherwise a soft-pruned channel emitted
-the constant ReLU(BN(0)), which the cut drops (the same caveat as the structured lottery ticket).
+      - ``form="mask"`` (the reference's Scratch-E/B, ``configs/prune/sfp_30.yaml``): the network keeps
+        its full shape; every conv (stem, and both convs of every block, so the residual path too) gets a
+        fixed filter mask that zeroes its ``int(C * ratio)`` lowest-L2 filters. The masks are the
+        artifact's ``"mask:<param>"`` structure, so the regimes keep them exactly as for magnitude
+        pruning (``ApplyWeightMasks``: gradients masked before every step, weights after every batch;
+        Scratch: the density-corrected He re-init) and Scratch-B uses the nonzero-weight FLOPs ratio, as
+        the reference's ``pruning_resnet_scratch.py`` / ``pruning_resnet_longer_scratch.py`` do (their
+        mask is ``weight != 0`` of the soft-pruned model: after the last epoch's soft prune, exactly
+        these filters).
+      - ``form="cut"`` (a project variant, ``configs/prune/sfp_30_cut.yaml``): the channel surgery
+        removes the lowest-L2 filters of every channel unit, giving a small dense network. Our ResNet
+        surgery cuts only the widths inside residual branches (the stream is fixed by the type-A
+        shortcut), so only the block first convs lose filters; zeroed filters of the stem and second
+        convs stay in the small net, as zeros, and the real ratio is below ``ratio`` (the prune notes
+        state it). The cut is exact when the pruned channels' BN gamma/beta are zero too (callback
+        ``zero_bn``); otherwise a soft-pruned channel emitted the constant ReLU(BN(0)), which the cut drops.
+
+The reference soft-prunes every conv (``--layer_begin 0 --layer_inter 3``), the residual stream included.
+Scratch-B: the reference's "longer" script trains ``int(400 r)`` epochs (r: the nonzero-weight FLOPs
+ratio); the experiments here use ``int(200 r)``, the large run's 200 epochs times r (arXiv 1810.05270 Sec. 3).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -50,22 +63,39 @@ def lowest_filters(weight: torch.Tensor, ratio: float) -> torch.Tensor:
 
 
 class SoftFilterPruner(Pruner):
-    """Hard prune of a soft-filter-pruned network: drop the lowest-L2 filters of every channel unit.
+    """Hard prune of a soft-filter-pruned network: mask (reference) or cut its lowest-L2 filters.
 
     Args:
-        ratio: fraction of each unit's filters removed (``int(C * ratio)``); the reference's
+        ratio: fraction of each conv's filters removed (``int(C * ratio)``); the reference's
             ``--rate 0.7`` keeps 70 %, i.e. ``ratio: 0.3``. Use the ratio the training callback used.
+        form: ``"mask"``: the full network with every conv's lowest filters masked (the reference's
+            Scratch-E/B); ``"cut"``: remove them from every channel unit (see module docstring).
     """
 
     name: ClassVar[str] = "sfp"
     supports: ClassVar[frozenset[str]] = frozenset({"vgg", "resnet_cifar", "resnet_imagenet"})
 
-    def __init__(self, ratio: float = 0.3) -> None:
-        self.ratio = self.check_ratio(ratio)
+    def __init__(self, ratio: float = 0.3, form: Literal["cut", "mask"] = "cut") -> None:
+        if form not in ("cut", "mask"):
+            raise PruningError(f"sfp form must be 'cut' or 'mask', got {form!r}")
+        self.ratio, self.form = self.check_ratio(ratio), form
 
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
-        modules = dict(model.named_modules())
+        convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        total = sum(m.out_channels for m in convs.values())
         plan = KeepPlan()
+        if self.form == "mask":
+            for name, conv in convs.items():
+                mask = torch.ones_like(conv.weight, dtype=torch.bool)
+                mask[lowest_filters(conv.weight, self.ratio).to(mask.device)] = False
+                plan.masks[f"{name}.weight"] = mask
+            gone = sum(int((~m.flatten(1).any(1)).sum()) for m in plan.masks.values())
+            plan.notes.append(
+                f"sfp (mask): {gone} of {total} conv filters ({gone / total:.1%}) masked in all {len(convs)} convs; "
+                "the network keeps its full shape"
+            )
+            return plan
+        modules, gone = dict(model.named_modules()), 0
         for unit in channel_units(model, arch):
             if unit.conv is None:
                 continue
@@ -75,6 +105,11 @@ class SoftFilterPruner(Pruner):
             alive = torch.ones(unit.size, dtype=torch.bool)
             alive[drop] = False
             plan.channels[unit.name] = torch.nonzero(alive).flatten()
+            gone += len(drop)
         if not plan.channels:
             raise PruningError(f"sfp: ratio {self.ratio} removes no filter of {arch}; raise the ratio")
+        plan.notes.append(
+            f"sfp (cut): {gone} of {total} conv filters ({gone / total:.1%}) removed, not {self.ratio:.0%}: only the "
+            f"{len(plan.channels)} prunable units' convs are cut; the other convs keep their (soft-zeroed) filters"
+        )
         return plan

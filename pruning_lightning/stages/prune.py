@@ -32,7 +32,7 @@ def summary(art: PrunedArtifact) -> str:
     text = markdown_table(["", "before", "after", "reduction"], rows)
     text += f"\n\nScratch-B epochs: {s['scratch_b_epochs']} (base {s['base_epochs']}, cap {s['max_ratio']})\n\n"
     text += markdown_table(["layer", "kept"], [[k, v] for k, v in s["kept"].items()])
-    return text
+    return text + "".join(f"\nnote: {n}" for n in s.get("notes", []))
 
 
 def base_epochs_source(argv: list[str]) -> str:
