@@ -87,3 +87,13 @@ def test_one_batch_fit_every_family(family: str) -> None:
         k for k, v in model.net.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])
     ]
     assert changed  # one optimizer step moved the weights
+
+
+def test_register_arch_refuses_a_taken_name():
+    from pruning_lightning.models.registry import ARCHS, register_arch
+
+    vgg = ARCHS["vgg"]
+    assert register_arch("vgg", vgg) is vgg  # re-registering the same family (a module re-import) is harmless
+    with pytest.raises(PruningError, match="'vgg' is already registered"):
+        register_arch("vgg", ARCHS["resnet_cifar"])
+    assert ARCHS["vgg"] is vgg

@@ -118,7 +118,9 @@ ARCHS: dict[str, Family] = {}
 
 
 def register_arch(name: str, family: Family) -> Family:
-    """Register a family under ``name`` (called at import of each family module)."""
+    """Register a family under ``name`` (called at import of each family module); a taken name is refused."""
+    if name in ARCHS and ARCHS[name] is not family:
+        raise PruningError(f"architecture family {name!r} is already registered; choose another name")
     ARCHS[name] = family
     return family
 
