@@ -58,7 +58,7 @@ def test_jobs_runs_seed_chains_in_parallel_processes(tmp_path: Path) -> None:
     for s in (0, 1):
         assert (tmp_path / f"run/logs/seeds_{s}.log").is_file()
         result = json.loads((tmp_path / f"run/seed{s}/slimming_50/finetune/result.json").read_text())
-        assert result["seed"] == s and result["final_epoch"] == 0
+        assert result["seed"] == s and result["final_epoch"] == 1  # 1-based: the only epoch
 
 
 PREDEFINED = ROOT / "configs/experiments/study_cifar10_vgg16w8_predefined.yaml"
