@@ -20,10 +20,13 @@ class _Once(logging.Filter):
         self.seen: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_shown_once", False):  # the same record at the logger's next handler
+            return True
         msg = record.getMessage()
         if msg.startswith(_DROP) or (record.levelno < logging.ERROR and msg in self.seen):
             return False
         self.seen.add(msg)
+        record._shown_once = True
         return True
 
 
