@@ -80,6 +80,11 @@ def main(argv: list[str]) -> None:
     if not a.dry_run:  # every file and stage configuration is checked before anything trains
         preflight(exp, only=a.only, hardware=a.launcher == "local")
     if a.launcher == "slurm":
+        if configs:  # the jobs read the experiment file again: a logger must live in it
+            raise PruningError(
+                "--launcher slurm does not carry -c logger configs to its jobs; set the experiment's "
+                "wandb: key instead (docs/studies.md#wb)"
+            )
         launch(exp, path, submit=a.submit, out_dir=a.slurm_dir, run_dir=a.run_dir)
         return
     if a.dry_run:
