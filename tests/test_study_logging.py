@@ -128,3 +128,37 @@ def test_report_names_the_plots_it_skips(tmp_path: Path, capsys: pytest.CaptureF
     assert "report: skipped learning_curves.png: no large stage has a metrics.csv" in out
     assert "skipped regime_curves.png" in out
     assert "Plot skipped:** `learning_curves.png`" in (tmp_path / "run/report/report.md").read_text()
+
+
+def test_report_replays_offline_lineage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import wandb
+
+    calls: list[tuple[str, str]] = []
+
+    class Run:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def use_artifact(self, art: str) -> None:
+            calls.append((self.path, art))
+
+    class Api:
+        def run(self, path: str) -> Run:
+            return Run(path)
+
+        def artifact(self, name: str, type: str) -> str:  # noqa: A002
+            return f"{name} ({type})"
+
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit):
+        main(["report", str(tmp_path), "--replay_lineage"])
+    assert "wandb_lineage.jsonl not found" in capsys.readouterr().err
+    run.mkdir()
+    rec = {"project": "p", "run_id": "abc", "uses": "exp-seed0-large:latest", "type": "model"}
+    (run / "wandb_lineage.jsonl").write_text(json.dumps(rec) + "\n")
+    monkeypatch.setattr(wandb, "Api", Api)
+    main(["report", str(run), "--replay-lineage", "--entity", "team"])
+    assert calls == [("team/p/abc", "team/p/exp-seed0-large:latest (model)")]
+    assert "declared 1 artifact use(s) online" in capsys.readouterr().out

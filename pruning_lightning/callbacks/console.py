@@ -67,7 +67,8 @@ class StageSummary(ModelSummary):
 
 def use_console_defaults(trainer: Any) -> None:
     """Make :class:`EpochBar`, :class:`StageSummary` and :class:`EpochLR` the defaults (configured ones are kept)."""
-    if trainer.loggers and not any(isinstance(cb, LearningRateMonitor) for cb in trainer.callbacks):
+    # Always (a configured LearningRateMonitor too): its train/lr column marks a metrics.csv in percent (units.py).
+    if trainer.loggers and not any(isinstance(cb, EpochLR) for cb in trainer.callbacks):
         trainer.callbacks.append(EpochLR())
     for i, cb in enumerate(trainer.callbacks):
         if type(cb) is TQDMProgressBar:
