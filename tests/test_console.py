@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,10 +36,28 @@ def test_tips_are_dropped_and_repeats_shown_once() -> None:
 def test_fit_ends_with_accuracy_and_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "stage"
     main([*FIT, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root), "--trainer.logger", "false"])
-    out = capsys.readouterr().out
-    line = next(x for x in out.splitlines() if x.startswith("[fit] finished"))
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("[fit] finished"))
     assert "finished 2 epoch(s), final val top-1 " in line and "% (epoch 2), best " in line
     assert f"checkpoints: {root / 'checkpoints'}/{{last,best}}.ckpt" in line
+
+
+def test_epoch_bar_counts_from_1_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from pruning_lightning.callbacks.console import EpochBar
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", err)  # where Lightning's bars write
+    bar = EpochBar()
+    trainer = SimpleNamespace(max_epochs=2, current_epoch=0, num_training_batches=3, is_global_zero=True)
+    bar._trainer = trainer  # type: ignore[assignment]
+    bar.train_progress_bar = bar.init_train_tqdm()
+    for epoch in (0, 1):
+        trainer.current_epoch = epoch
+        bar.on_train_epoch_start(trainer)
+    bar.train_progress_bar.close()
+    shown = set(re.findall(r"Epoch [0-9/]+:", err.getvalue().replace("\r", "\n")))
+    assert shown == {"Epoch 1/2:", "Epoch 2/2:"}  # never Lightning's 0-based "Epoch 0:" beside them
 
 
 def test_limit_batches_integer_is_a_number_of_batches(tmp_path: Path) -> None:

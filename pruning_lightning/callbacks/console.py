@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 
 from pruning_lightning.models import input_size
@@ -28,10 +29,15 @@ class EpochBar(TQDMProgressBar):
     """:class:`TQDMProgressBar` whose description counts epochs from 1 and shows ``max_epochs``."""
 
     def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
-        super().on_train_epoch_start(trainer, *args)
+        # Lightning's own version first draws its 0-based "Epoch 0:"; this one draws only "Epoch 1/E".
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        bar = self.train_progress_bar
         total = trainer.max_epochs
-        if total is not None and total > 0:
-            self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{total}")
+        desc = f"Epoch {trainer.current_epoch + 1}" + (f"/{total}" if total is not None and total > 0 else "")
+        bar.set_description(desc, refresh=False)
+        bar.reset(total=convert_inf(self.total_train_batches))
+        bar.initial = 0
 
 
 class EpochLR(LearningRateMonitor):
