@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _DROP = ("💡 Tip:",)  # advertisements; nothing a user acts on
+_quiet: list[str] = []  # prefixes dropped inside quiet()
 
 
 class _Once(logging.Filter):
@@ -23,7 +26,7 @@ class _Once(logging.Filter):
         if getattr(record, "_shown_once", False):  # the same record at the logger's next handler
             return True
         msg = record.getMessage()
-        if msg.startswith(_DROP) or (record.levelno < logging.ERROR and msg in self.seen):
+        if msg.startswith((*_DROP, *_quiet)) or (record.levelno < logging.ERROR and msg in self.seen):
             return False
         self.seen.add(msg)
         record._shown_once = True
@@ -43,6 +46,16 @@ def _showwarning_once(show: Any) -> Any:
 
     showwarning._once = True  # type: ignore[attr-defined]
     return showwarning
+
+
+@contextmanager
+def quiet(*prefixes: str) -> Iterator[None]:
+    """Drop Lightning's messages starting with ``prefixes`` inside the block (e.g. the pipeline's test phase)."""
+    _quiet.extend(prefixes)
+    try:
+        yield
+    finally:
+        del _quiet[len(_quiet) - len(prefixes) :]
 
 
 def install(warnings_too: bool = False) -> None:

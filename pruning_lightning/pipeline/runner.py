@@ -109,8 +109,11 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
 
 def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float], int | None]:
     """(CLI, test metrics, the checkpoint's 1-based epoch) of a single-device test of ``ckpt``."""
+    from pruning_lightning.console_once import quiet
+
     epoch = _check_checkpoint(st, ckpt)
-    cli = run_stage(test_args(exp, st, ckpt))
+    with quiet("Restoring states from the checkpoint", "Loaded model weights from the checkpoint"):
+        cli = run_stage(test_args(exp, st, ckpt))  # its result is the one line run_test prints
     return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}, None if epoch is None else epoch + 1
 
 
