@@ -88,12 +88,9 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class WandbSpec:
-    """The experiment's ``wandb:`` key: a WandbLogger in every stage (none when the key is absent).
+    """The experiment's ``wandb:`` key: a WandbLogger in every stage (none when absent; docs/studies.md#wb).
 
-    ``project``, ``entity`` and ``tags`` label the runs (group = the experiment's name, job_type = the
-    stage: large, prune, finetune, scratch_e, ...); ``mode`` (online / offline / disabled) is W&B's own
-    ``WANDB_MODE`` when that is set, else this key, else W&B's default (online); ``log_checkpoints`` logs
-    each fit's ``last.ckpt`` as a model artifact; ``options`` go to every WandbLogger as they are.
+    ``mode``: W&B's own ``WANDB_MODE`` wins, then this key, else online. ``options`` go to every WandbLogger.
     ``pipeline EXP -c configs/logger/wandb.yaml`` sets this key from a logger config.
     """
 
