@@ -29,7 +29,7 @@ test: $(STAMP)  ## run the whole suite (slow end-to-end tests included)
 test-fast: $(STAMP)  ## skip the slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-demo: $(STAMP)  ## the whole slimming slice on bundled digits: pipeline + report of an experiment file (2 CPU cores, < 10 min)
+demo: $(STAMP)  ## the whole slimming slice on bundled digits: pipeline + report of an experiment file (about 7 min on 2 CPU cores)
 	$(BIN)/pruning-lightning pipeline configs/experiments/demo_digits_slimming.yaml
 	$(BIN)/pruning-lightning report runs/demo
 

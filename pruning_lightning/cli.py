@@ -18,8 +18,9 @@ import lightning as L
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
+from pruning_lightning import console_once
 from pruning_lightning.callbacks.checkpoint import StageCheckpoint
-from pruning_lightning.callbacks.console import use_console_defaults
+from pruning_lightning.callbacks.console import fit_summary, use_console_defaults
 from pruning_lightning.cli_guard import check_config, watch_outputs
 from pruning_lightning.config import check_claim, claimed_num_classes
 from pruning_lightning.modules import ClassificationModule
@@ -34,6 +35,7 @@ from pruning_lightning.resume import (
     with_ckpt_path,
 )
 from pruning_lightning.stage_config import StageConfig, default_wandb_dir, label_wandb
+from pruning_lightning.trainer import StageTrainer
 
 
 class PruningCLI(LightningCLI):
@@ -64,6 +66,7 @@ class PruningCLI(LightningCLI):
         self.ckpt_hparams, self.milestones = ckpt_hparams, milestones
         self.overwrite, self.resolved = overwrite, resolved
         self.replaced: list[Path] = []
+        kwargs.setdefault("trainer_class", StageTrainer)  # limit_*_batches: 1 is one batch, not 100 %
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -114,6 +117,10 @@ class PruningCLI(LightningCLI):
         label_wandb(self.trainer, self.model, self.datamodule)
         use_console_defaults(self.trainer)
 
+    def after_fit(self) -> None:
+        if self.trainer.is_global_zero:  # validation is the test split unless the data config holds one out
+            print(fit_summary(self.trainer, self.model))
+
     def _ckpt_path(self) -> str:
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
         return str(cfg.get("ckpt_path")) if cfg is not None else "?"
@@ -148,13 +155,27 @@ class PruningCLI(LightningCLI):
             and not logger.init_args.get("save_dir")
         ):
             logger.init_args.save_dir = root
-        elif isinstance(logger, Namespace):
-            default_wandb_dir(logger, root)
+        else:
+            cfg.trainer.logger = with_stage_csv(logger, root)
         check_config(cfg, self.check_hardware)
         watch_outputs(cfg)
 
 
 STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
+CSV_LOGGERS = (STAGE_LOGGER, "lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger")
+
+
+def with_stage_csv(logger: Any, root: str) -> Any:
+    """Any configured logger(s) plus the stage's ``metrics.csv`` (``report`` reads it); ``false`` stays off."""
+    if not isinstance(logger, (Namespace, list)):
+        return logger
+    loggers = list(logger) if isinstance(logger, list) else [logger]
+    for lg in loggers:
+        if isinstance(lg, Namespace):
+            default_wandb_dir(lg, root)
+    if any(isinstance(lg, Namespace) and lg.get("class_path") in CSV_LOGGERS for lg in loggers):
+        return logger
+    return [*loggers, Namespace(class_path=STAGE_LOGGER, init_args=Namespace(save_dir=root))]
 
 
 def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = True) -> PruningCLI:
@@ -163,6 +184,7 @@ def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: boo
     ``exit_on_error=False``: a parse error raises ``ArgumentError`` instead of printing usage and exiting.
     """
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+    console_once.install()
     args = list(sys.argv[1:] if args is None else args)
     args, overwrite = take_overwrite(args) if args[:1] == ["fit"] else (args, False)
     try:

@@ -29,7 +29,7 @@ SUMMARIES = {
     "zoo": "torchvision model-zoo weights as a large-model checkpoint (ImageNet ResNet / VGG)",
 }
 HELP = (
-    "usage: pruning-lightning [--debug] COMMAND [options]\n\ncommands:\n"
+    "usage: pruning-lightning [--debug] [--version] COMMAND [options]\n\ncommands:\n"
     + "".join(f"  {k:<9} {v}\n" for k, v in SUMMARIES.items())
     + "\n`pruning-lightning COMMAND --help` lists the options of a command; --debug shows tracebacks on errors.\n"
 )

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
 from pruning_lightning.cli_errors import LIGHTNING_KEYS, condense
 from pruning_lightning.errors import PruningError
@@ -209,7 +209,9 @@ def prune_parser() -> ArgumentParser:
     parser.add_subclass_arguments(Pruner, "pruner", required=True, help="pruning method (class_path + init_args)")
     parser.add_argument("--base_epochs", type=int, required=True, help="large model's epochs (Scratch-B base)")
     parser.add_argument("--max_ratio", type=float | None, default=None, help="Scratch-B FLOPs-ratio cap (ImageNet 2.0)")
-    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --out")
+    parser.add_argument(
+        "--overwrite", action=ActionYesNo, nargs="?", default=False, help="replace an existing --out (a switch)"
+    )
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=False, help="data for ThiNet / regression")
     return parser
 

@@ -4,6 +4,8 @@ Lightning's ``CSVLogger`` deletes an existing ``metrics.csv`` when it starts, so
 every epoch logged before the interruption. This logger keeps the file; when a fit starts at epoch
 ``e`` (0 for a new run, the checkpoint's next epoch on resume), rows of epochs ``>= e`` are dropped
 (they belong to the interrupted epoch and are logged again), so every epoch appears exactly once.
+
+Accuracy columns are percent; old fraction files are converted (:mod:`pruning_lightning.units`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
+
+from pruning_lightning.units import LR_KEY, fraction_header, read_metrics
 
 
 class _ContinuedWriter(ExperimentWriter):
@@ -31,8 +35,10 @@ class _ContinuedWriter(ExperimentWriter):
         self.save()
         if not os.path.isfile(self.metrics_file_path):
             return
-        with open(self.metrics_file_path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("epoch") not in (None, "") and float(r["epoch"]) < epoch]
+        rows = [r for r in read_metrics(self.metrics_file_path) if r.get("epoch") not in (None, "")]
+        rows = [r for r in rows if float(r["epoch"]) < epoch]
+        if fraction_header(self.metrics_keys):  # an old run resumed: its kept rows are now percent, and say so
+            self.metrics_keys.append(LR_KEY)
         if not rows:
             os.remove(self.metrics_file_path)
             self.metrics_keys = []

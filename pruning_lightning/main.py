@@ -17,6 +17,7 @@ import sys
 import warnings
 from importlib import import_module
 
+from pruning_lightning import console_once
 from pruning_lightning.cli_errors import (
     SUMMARIES,
     check_argv,
@@ -29,11 +30,39 @@ from pruning_lightning.cli_guard import guarded_outputs
 COMMANDS = ("info", "demo", "pipeline", "report", "findings")
 
 
+def version() -> str:
+    """The installed package's version (``pyproject.toml``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("pruning-lightning")
+    except PackageNotFoundError:  # run from a source tree without an install
+        return "unknown (not installed)"
+
+
+def canonical_options(argv: list[str]) -> list[str]:
+    """Options are spelt with underscores (``--base_epochs``, ``--dry_run``, as Lightning's ``--trainer.max_epochs``);
+    dashes are accepted as an alias: ``--dry-run`` is ``--dry_run``. Values and ``--x=value`` values stay as given."""
+    out = []
+    for a in argv:
+        if a.startswith("--") and len(a) > 2:
+            name, eq, value = a[2:].partition("=")
+            a = "--" + name.replace("-", "_") + eq + value
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run one command; a bad input is one ``error:`` line (+ at most one ``hint:``), exit status 2."""
     os.environ.setdefault("WANDB_SILENT", "true")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    console_once.install(warnings_too=True)
     argv, debug = strip_debug(list(sys.argv[1:] if argv is None else argv), os.environ)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(f"pruning-lightning {version()}")
+        return
+    argv = canonical_options(argv)
     if summary_help(argv):
         return
     command = argv[0] if argv and argv[0] in SUMMARIES else ""

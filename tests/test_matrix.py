@@ -1,5 +1,5 @@
 """Every pruning method x every family: a valid artifact that the regimes accept, or the clear
-"does not support" error. This is the measured status behind the README's support table."""
+"does not support" error. This is the measured status behind the support table (docs/support.md)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -46,19 +47,29 @@ def test_seed_groups() -> None:
 
 
 @pytest.mark.slow
-def test_jobs_runs_seed_chains_in_parallel_processes(tmp_path: Path) -> None:
+def test_jobs_runs_seed_chains_in_parallel_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pruning_lightning.pipeline import parallel
+
+    monkeypatch.setattr(parallel, "POLL_S", 0.2)
     doc = yaml.safe_load(TINY.read_text())
     doc.update(run_dir=str(tmp_path / "run"), seeds=[0, 1])
     doc["regimes"] = {"finetune": {"epochs": 1}}
     exp_path = tmp_path / "exp.yaml"
     exp_path.write_text(yaml.safe_dump(doc))
     main(["pipeline", str(exp_path), "--jobs", "2"])
+    out = capsys.readouterr().out
+    for s in (0, 1):  # every child's stage i/n with its ETA, not only the log path
+        assert re.search(
+            rf"\[pipeline\] seeds \[{s}\]: stage \d+/\d+ seed{s}/large \(fit, 2 epochs\): elapsed .* ETA", out
+        )
     exp = parse_experiment(doc)
     assert all(st.done() for st in plan(exp))
     for s in (0, 1):
         assert (tmp_path / f"run/logs/seeds_{s}.log").is_file()
         result = json.loads((tmp_path / f"run/seed{s}/slimming_50/finetune/result.json").read_text())
-        assert result["seed"] == s and result["final_epoch"] == 0
+        assert result["seed"] == s and result["final_epoch"] == 1  # 1-based: the only epoch
 
 
 PREDEFINED = ROOT / "configs/experiments/study_cifar10_vgg16w8_predefined.yaml"

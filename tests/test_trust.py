@@ -192,5 +192,5 @@ def test_divergence_names_the_lr_of_the_step_not_the_next_epochs() -> None:
     opt = SimpleNamespace(param_groups=[{"lr": 0.001}])  # already stepped: 100x lower
     module._trainer = SimpleNamespace(optimizers=[opt], current_epoch=3, global_step=40, default_root_dir="stage")  # type: ignore[assignment]
     module._step_lr = 0.1
-    with pytest.raises(PruningError, match=r"at epoch 3, step 40, lr 0\.1 \(stage stage\)"):
+    with pytest.raises(PruningError, match=r"at epoch 4, step 40, lr 0\.1 \(stage stage\)"):  # 1-based: current_epoch 3
         module._diverged("non-finite parameter net.x")

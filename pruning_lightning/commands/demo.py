@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from argparse import BooleanOptionalAction
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.commands.report import main as report_main
 from pruning_lightning.errors import PruningError
@@ -103,7 +102,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--finetune_epochs", type=int | None, default=None, help="fine-tune epochs (default: large_epochs / 4, i.e. 6)"
     )
-    parser.add_argument("--progress", action=BooleanOptionalAction, default=None, help="progress bars")
+    parser.add_argument("--progress", action=ActionYesNo, nargs="?", default=None, help="progress bars (--no_progress)")
     args = parser.parse_args(argv)
     for flag in ("large_epochs", "finetune_epochs"):  # checked before anything is written
         if getattr(args, flag) is not None and getattr(args, flag) < 1:

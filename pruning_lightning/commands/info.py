@@ -8,15 +8,14 @@ Examples::
 
     pruning-lightning info --config configs/data/cifar10.yaml --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --config configs/data/cifar100.yaml --config configs/arch/cifar/vgg19.yaml
-    pruning-lightning info --artifact runs/x/prune --no-latency
+    pruning-lightning info --artifact runs/x/prune --no_latency
 """
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.artifact import load_artifact
 from pruning_lightning.checkpoint import load_network
@@ -83,7 +82,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--artifact", default=None, help="pruned artifact (dir or pruned.pt)")
     parser.add_argument("--ckpt", default=None, help="Lightning checkpoint")
     parser.add_argument(
-        "--latency", action=argparse.BooleanOptionalAction, default=True, help="time forwards and measure GPU energy"
+        "--latency",
+        action=ActionYesNo,
+        nargs="?",
+        default=True,
+        help="time forwards and measure GPU energy (--no_latency)",
     )
     parser.add_argument("--runs", type=int, default=5, help="timed runs per latency figure (after 2 warm-up runs)")
     cfg = parser.parse_args(argv)

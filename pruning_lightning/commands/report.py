@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import shutil
 from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
+from pruning_lightning.commands.report_io import check_run_dir, replay_lineage
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.compare import comparisons, paired_json
 from pruning_lightning.pipeline.curves import plot_curves, plot_regime_curves
@@ -173,39 +173,32 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     (dest / "report.csv").write_text(to_csv(rows))
     (dest / "paired.json").write_text(paired_json(exp, pairs))
     images = plot_accuracy(rows, dest, **labels(exp, Path(run_dir)))
+    skipped = []  # (plot, why): every plot the report could not make is named, never silently dropped
     if any(p.interval for p in pairs):
         images.append(plot_paired(pairs, dest, exp["name"]))
+    elif pairs:
+        skipped.append(("paired_differences.png", "no comparison has a 95 % interval yet (it needs 2 or more seeds)"))
     images += [plot_widths(m, s, dest) for m, s in stats.items() if any(x.get("kept") for x in s)]
-    curves = plot_curves(Path(run_dir), dest, exp["name"])
-    images += [curves] if curves else []
-    regime_curves = plot_regime_curves(Path(run_dir), rows, dest, exp["name"])
-    images += [regime_curves] if regime_curves else []
+    why_csv = "metrics.csv with a val/acc1 column (the fit wrote no CSV metrics: logger false?)"
+    for name, made in (
+        ("learning_curves.png", plot_curves(Path(run_dir), dest, exp["name"])),
+        ("regime_curves.png", plot_regime_curves(Path(run_dir), rows, dest, exp["name"])),
+    ):
+        if made:
+            images.append(made)
+        else:
+            what = "no large stage" if name.startswith("learning") else "no fine-tune / scratch stage"
+            skipped.append((name, f"{what} has a {why_csv}"))
+    if skipped:
+        md += "\n\n" + "\n".join(f"**Plot skipped:** `{n}`: {why}." for n, why in skipped) + "\n"
+        (dest / "report.md").write_text(md)
     if exp.get("wandb"):
         log_report(exp, rows, table_rows(rows), HEADERS, images, Path(run_dir))
     print(md)
     print(f"\nwrote {dest}/report.md, report.csv and {len(images)} plot(s)")
+    for name, why in skipped:
+        print(f"report: skipped {name}: {why}")
     return dest
-
-
-def check_run_dir(run_dir: Path) -> None:
-    """A readable run folder: experiment.json and every result.json parse and hold what the report reads."""
-    if not run_dir.is_dir():
-        raise PruningError(f"run folder not found: {run_dir} (give the run_dir of a `pruning-lightning pipeline` run)")
-    files = [run_dir / "experiment.json", *sorted(run_dir.glob("seed*/**/result.json"))]
-    for f in files:
-        if not f.is_file():
-            continue  # results.load_record names a missing experiment.json
-        try:
-            doc = json.loads(f.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            what = "restore it or re-run the pipeline" if f == files[0] else "delete its stage folder and re-run it"
-            raise PruningError(f"{f} is corrupt ({type(e).__name__}); {what}") from None
-        need = ("experiment",) if f == files[0] else ("job_type", "seed", "method")
-        inner = doc.get("experiment") if isinstance(doc, dict) and f == files[0] else {"name": 1, "methods": []}
-        if not isinstance(doc, dict) or any(k not in doc for k in need) or not isinstance(inner, dict):
-            raise PruningError(f"{f} is not a pipeline record (expected keys {list(need)}); restore or delete it")
-        if f == files[0] and not {"name", "methods", "regimes"} <= set(inner):
-            raise PruningError(f"{f} lacks the experiment's name/methods/regimes; restore it or re-run the pipeline")
 
 
 def main(argv: list[str]) -> None:
@@ -214,7 +207,18 @@ def main(argv: list[str]) -> None:
     )
     p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
+    p.add_argument(
+        "--replay_lineage",
+        "--replay-lineage",
+        action="store_true",
+        help="after `wandb sync` of an offline study: declare its recorded artifact uses online "
+        "(RUN_DIR/wandb_lineage.jsonl; needs network and a W&B API key), then stop",
+    )
+    p.add_argument("--entity", default=None, help="--replay_lineage: the W&B entity of the project")
     a = p.parse_args(argv)
+    if a.replay_lineage:
+        replay_lineage(Path(a.run_dir), a.entity)
+        return
     check_run_dir(Path(a.run_dir))
     dest = Path(a.out) if a.out else Path(a.run_dir) / "report"
     if dest.exists() and not dest.is_dir():

@@ -15,9 +15,17 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.loggers import StageCSVLogger
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.units import ACC_UNIT, percent_checkpoint
 from pruning_lightning.utils.finite import check_finite, first_nonfinite
 from pruning_lightning.utils.flops import count_complexity
 from pruning_lightning.utils.schedule import lr_milestones
+
+
+class PercentAccuracy(MulticlassAccuracy):
+    """Top-k accuracy in percent (0-100), the paper's unit: every logged ``*/acc1``, ``*/acc5`` is a percent."""
+
+    def compute(self) -> torch.Tensor:
+        return super().compute() * 100.0
 
 
 class ClassificationModule(L.LightningModule):
@@ -73,15 +81,14 @@ class ClassificationModule(L.LightningModule):
         # validate_args=False: inputs are our own logits, and the checks cost a host sync per update.
         self.metrics = nn.ModuleDict(
             {
-                f"{stage}_acc{k}": MulticlassAccuracy(
-                    self.arch.num_classes, top_k=k, average="micro", validate_args=False
-                )
+                f"{stage}_acc{k}": PercentAccuracy(self.arch.num_classes, top_k=k, average="micro", validate_args=False)
                 for stage in ("train", "val", "test")
                 for k in sorted({1, k5})
                 if stage != "train" or k == 1
             }
         )
         self.best_val_acc1 = 0.0
+        self.best_val_epoch: int | None = None  # 1-based epoch of best_val_acc1 (for the end-of-fit summary)
         self._train_sums: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,6 +148,8 @@ class ClassificationModule(L.LightningModule):
             return
         acc = self.trainer.callback_metrics.get("val/acc1")
         if acc is not None:
+            if self.best_val_epoch is None or float(acc) > self.best_val_acc1:
+                self.best_val_epoch = self.current_epoch + 1
             self.best_val_acc1 = max(self.best_val_acc1, float(acc))
             self.log("val/acc1_best", self.best_val_acc1, sync_dist=True)
 
@@ -163,7 +172,7 @@ class ClassificationModule(L.LightningModule):
         if lr is None:
             lr = t.optimizers[0].param_groups[0]["lr"] if t.optimizers else self.hparams["lr"]
         raise PruningError(
-            f"{type(self).__name__} diverged: {what} at epoch {t.current_epoch}, step {t.global_step}, lr {lr:g} "
+            f"{type(self).__name__} diverged: {what} at epoch {t.current_epoch + 1}, step {t.global_step}, lr {lr:g} "
             f"(stage {t.default_root_dir}); no checkpoint holds this state; lower the learning rate and rerun"
         )
 
@@ -172,11 +181,15 @@ class ClassificationModule(L.LightningModule):
         if bad is not None:  # never write NaN/Inf as last or best
             self._diverged(f"non-finite parameter {bad}")
         checkpoint["best_val_acc1"] = self.best_val_acc1
+        checkpoint["acc_unit"] = ACC_UNIT
+        checkpoint["best_val_epoch"] = self.best_val_epoch
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         path = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
         check_finite(checkpoint.get("state_dict", {}), f"checkpoint {path or ''}".rstrip())
+        percent_checkpoint(checkpoint)  # a checkpoint from before accuracies were percent: converted in place
         self.best_val_acc1 = float(checkpoint.get("best_val_acc1", 0.0))
+        self.best_val_epoch = checkpoint.get("best_val_epoch")
 
     def configure_callbacks(self) -> list[L.Callback]:
         # Exact resume: model-side RNG (dropout) continues where the checkpoint left it.

@@ -7,19 +7,18 @@ they were pruned: one line per seed, one panel per large stage (the shared one a
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from pruning_lightning.pipeline.names import method_label, regime_label
 from pruning_lightning.pipeline.plots import caption, ci_half, pyplot, regime_color, save_all, save_figure
 from pruning_lightning.pipeline.results import Row
+from pruning_lightning.units import read_metrics
 
 
 def val_curve(metrics_csv: Path) -> list[tuple[int, float]]:
-    """``(epoch, val top-1 %)`` rows of a stage's ``metrics.csv``, in epoch order."""
-    with metrics_csv.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("val/acc1")]
-    return sorted({int(r["epoch"]): 100 * float(r["val/acc1"]) for r in rows}.items())
+    """``(epoch, val top-1 %)`` rows of a stage's ``metrics.csv``, in epoch order (old fraction files converted)."""
+    rows = [r for r in read_metrics(metrics_csv) if r.get("val/acc1")]
+    return sorted({int(float(r["epoch"])): float(r["val/acc1"]) for r in rows}.items())
 
 
 def large_curves(run_dir: Path) -> dict[str, dict[int, list[tuple[int, float]]]]:

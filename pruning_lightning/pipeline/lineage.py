@@ -21,7 +21,7 @@ from typing import Any
 
 from pruning_lightning.pipeline.schema import Experiment
 from pruning_lightning.pipeline.stage import Stage
-from pruning_lightning.pipeline.wandb_args import wandb_logger
+from pruning_lightning.pipeline.wandb_args import run_id, wandb_logger, wandb_mode
 
 
 def finish() -> None:
@@ -88,13 +88,17 @@ def log_prune(exp: Experiment, st: Stage, stats: dict[str, Any]) -> None:
 
 
 def after_fit_stage(exp: Experiment, st: Stage, deps: list[Stage], result: dict[str, Any]) -> None:
-    """On the test's live run: checkpoint artifact, lineage to the stages it depends on, final numbers."""
+    """On the fit's still open run (reopened only after a subprocess fit): checkpoint artifact, lineage, results.
+
+    The results go to the run's summary (no step), so the test never adds a history row at step 0.
+    """
     import wandb  # imported on use (start-up time)
 
+    if wandb.run is not None and wandb.run.id != run_id(exp, st.key):
+        wandb.finish()
     run = wandb.run if wandb.run is not None else _init(exp, st)
-    run.summary.update(
-        {"result/test_acc1": result["test_acc1"], "result/params": result["params"], "result/flops": result["flops"]}
-    )
+    keys = ("test_acc1", "test_acc1_best", "final_epoch", "best_epoch", "params", "flops")
+    run.summary.update({f"result/{k}": result[k] for k in keys if result.get(k) is not None})
     if exp.wandb is not None and exp.wandb.log_checkpoints:
         run.log_artifact(_artifact(artifact_name(exp, st), "model", [st.ckpt], {"seed": st.seed}))
     for d in deps:
@@ -129,8 +133,8 @@ def log_report(
         job_type="report",
         name=f"{exp['name']}/report",
         dir=str(run_dir),
-        mode=w.get("mode", "offline"),
         tags=list(w.get("tags") or ()),
+        mode=wandb_mode(w.get("mode")).get("mode"),  # type: ignore[arg-type]  # None: WANDB_MODE, else online
         reinit="finish_previous",
     )
     run.log(

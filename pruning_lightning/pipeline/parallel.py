@@ -4,7 +4,8 @@ Seeds are independent chains (large -> prune -> regimes), so on a CPU machine N 
 processes use N cores far better than one process with N OpenMP threads on small networks. Each
 child is the ordinary ``pipeline`` command restricted (``--only``) to its seeds' stages, with
 ``OMP_NUM_THREADS`` = cores // N and its output in ``RUN_DIR/logs/seeds_<s>.log``; resuming,
-idempotence and the run-directory guard work exactly as in one process.
+idempotence and the run-directory guard work exactly as in one process. While they run, the terminal
+shows each group's current ``stage i/n`` line with its ETA (read from its log) whenever it changes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,20 @@ from pruning_lightning.pipeline.plan import plan
 from pruning_lightning.pipeline.runner import check_run_dir
 from pruning_lightning.pipeline.schema import Experiment
 from pruning_lightning.pipeline.stage import Stage
+
+POLL_S = 5.0  # how often the parent reads the children's logs
+
+
+def last_stage_line(log: Path, offset: int = 0) -> str | None:
+    """The last ``[pipeline] stage i/n ...`` line written to ``log`` after byte ``offset`` (None: none yet)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(offset, log.stat().st_size - (1 << 16)))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    lines = [x for x in text.splitlines() if x.startswith("[pipeline] stage ")]
+    return lines[-1] if lines else None
 
 
 def seed_groups(seeds: tuple[int, ...], jobs: int) -> list[tuple[int, ...]]:
@@ -81,10 +96,25 @@ def _run_phase(exp: Experiment, experiment_path: str, jobs: int, extra: list[str
         print(f"[pipeline] seeds {list(g)}: {len(keys)} stages in a child process ({threads} thread(s)); log {log}")
     t0 = time.time()
     failed = []
-    for g, log, proc in children:
-        rc = proc.wait()
-        print(f"[pipeline] seeds {list(g)}: {'finished' if rc == 0 else f'exit {rc}'} after {time.time() - t0:.0f} s")
-        if rc != 0:
-            failed.append(f"seeds {list(g)} (exit {rc}, see {log})")
+    offsets = {g: log.stat().st_size for g, log, _ in children}  # an earlier run's lines are not news
+    shown: dict[tuple[int, ...], str] = {}
+    running = list(children)
+    while running:
+        for g, log, proc in list(running):
+            line = last_stage_line(log, offsets[g])
+            if line and shown.get(g) != line:
+                shown[g] = line
+                print(f"[pipeline] seeds {list(g)}: {line.removeprefix('[pipeline] ')}", flush=True)
+            rc = proc.poll()
+            if rc is None:
+                continue
+            running.remove((g, log, proc))
+            print(
+                f"[pipeline] seeds {list(g)}: {'finished' if rc == 0 else f'exit {rc}'} after {time.time() - t0:.0f} s"
+            )
+            if rc != 0:
+                failed.append(f"seeds {list(g)} (exit {rc}, see {log})")
+        if running:
+            time.sleep(POLL_S)
     if failed:
         raise PruningError(f"{len(failed)} of {len(children)} seed groups failed: {'; '.join(failed)}")

@@ -20,7 +20,7 @@ from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.regimes import scaled_epochs
 from pruning_lightning.pipeline.schema import Experiment, StageSpec
 from pruning_lightning.pipeline.stage import Stage
-from pruning_lightning.pipeline.wandb_args import method_ratio, stage_logger, wandb_logger
+from pruning_lightning.pipeline.wandb_args import method_ratio, stage_logger
 
 
 def flatten(prefix: str, value: Any) -> dict[str, Any]:
@@ -80,9 +80,8 @@ def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
     DistributedSampler pads the test set to a multiple of the world size (duplicating samples), so
     a multi-device test would not be comparable across runs or with the paper.
     """
-    logger: Any = False
-    if exp.wandb is not None and ckpt == stage.ckpt:  # the final model's test goes to the stage's W&B run
-        logger = wandb_logger(exp, stage)
+    # No logger: the numbers go to result.json (and, with W&B, to the fit's run summary through the lineage),
+    # so the test never reopens the stage's W&B run at step 0; no table either (one line is printed).
     # An imported (zoo) large model has no fit config.yaml: the data configs and the checkpoint's model.
     configs = [str(stage.dir / "config.yaml")] if stage.kind != "zoo" else [resolve_path(c) for c in exp.data]
     return [
@@ -100,7 +99,9 @@ def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
         "--trainer.default_root_dir",  # the stage folder where it is now (config.yaml names it where it was fit)
         str(stage.dir),
         "--trainer.logger",
-        json.dumps(logger),
+        "false",
+        "--verbose",
+        "false",
     ]
 
 

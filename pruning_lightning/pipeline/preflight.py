@@ -48,6 +48,7 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
     # Lightning, the CLI and the modules are imported on use: `pipeline --dry-run` and `report` stay light.
     import lightning as L
 
+    from pruning_lightning import console_once
     from pruning_lightning.cli import PruningCLI
     from pruning_lightning.modules import ClassificationModule
 
@@ -60,6 +61,7 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
             raise _Parsed
 
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+    console_once.install()  # its seeding says "Seed set to" once, not once per stage
     args: list[str] = []
     it = iter(st.args)
     for a in it:

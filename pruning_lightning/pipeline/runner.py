@@ -34,6 +34,7 @@ from pruning_lightning.pipeline.plan import Stage, plan, test_args
 from pruning_lightning.pipeline.progress import Progress
 from pruning_lightning.pipeline.record import check_run_dir, write_json
 from pruning_lightning.pipeline.schema import Experiment
+from pruning_lightning.units import ACC_UNIT
 
 Echo = Callable[[str], None]
 
@@ -64,7 +65,7 @@ def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[
 
 
 def _check_checkpoint(st: Stage, ckpt: Path | None = None) -> int | None:
-    """Load-check a stage checkpoint; returns the epoch stored in it."""
+    """Load-check a stage checkpoint; returns the epoch stored in it (Lightning's 0-based index)."""
     import torch  # on use (see the module docstring)
 
     ckpt = ckpt or st.ckpt
@@ -100,20 +101,27 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
 
         with guarded_outputs():
             run_stage(args)
-        lineage.finish()
+        if exp.wandb is None:
+            lineage.finish()
+        # With W&B the fit's run stays open: the test's numbers and the lineage go to it (run_test), so
+        # nothing reopens the run and logs at step 0 again.
 
 
 def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float], int | None]:
-    """(CLI, test metrics, the checkpoint's epoch) of a single-device test of ``ckpt``."""
+    """(CLI, test metrics, the checkpoint's 1-based epoch) of a single-device test of ``ckpt``."""
+    from pruning_lightning.console_once import quiet
+
     epoch = _check_checkpoint(st, ckpt)
-    cli = run_stage(test_args(exp, st, ckpt))
-    return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}, epoch
+    with quiet("Restoring states from the checkpoint", "Loaded model weights from the checkpoint"):
+        cli = run_stage(test_args(exp, st, ckpt))  # its result is the one line run_test prints
+    return cli, {k: float(v) for k, v in cli.trainer.callback_metrics.items()}, None if epoch is None else epoch + 1
 
 
 def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) -> dict[str, Any]:
     """Single-device test of ``last.ckpt`` (final epoch) and ``best.ckpt`` (best val/acc1 epoch).
 
-    Writes ``result.json`` (the finished marker) with both accuracies and the epochs they come from.
+    Writes ``result.json`` (the finished marker) with both accuracies (percent) and the 1-based epochs they
+    come from, and prints them on one line (the test tables are not printed).
     """
     from pruning_lightning.models import input_size  # torch: on use (see the module docstring)
     from pruning_lightning.utils.flops import count_complexity
@@ -131,11 +139,13 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
         "seed": st.seed,
         "method": st.method,
         "metrics": metrics,
-        "test_acc1": 100 * metrics.get("test/acc1", float("nan")),
-        "test_acc1_best": 100 * best.get("test/acc1", float("nan")),
+        "acc_unit": ACC_UNIT,
+        "epoch_base": 1,
+        "test_acc1": metrics.get("test/acc1", float("nan")),
+        "test_acc1_best": best.get("test/acc1", float("nan")),
         "final_epoch": final_epoch,
         "best_epoch": best_epoch,
-        "val_acc1_best": 100 * float(cli.model.best_val_acc1),
+        "val_acc1_best": float(cli.model.best_val_acc1),
         "epochs": int(cli.trainer.max_epochs or 0),
         "params": c.params,
         "params_nonzero": c.params_nonzero,
@@ -148,6 +158,8 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
         lineage.after_fit_stage(exp, st, [stages[d] for d in st.deps], result)
     lineage.finish()
     write_json(st.marker, result)
+    best_text = f", best {result['test_acc1_best']:.2f} % (epoch {best_epoch})" if best_epoch is not None else ""
+    print(f"[pipeline] {st.key}: test top-1 final {result['test_acc1']:.2f} % (epoch {final_epoch}){best_text}")
     return result
 
 

@@ -13,7 +13,7 @@ Example (``configs/experiments/tiny_slimming.yaml``)::
     methods:
       - {name: slimming_70, prune: configs/prune/slimming_70.yaml}
     regimes: [finetune, scratch_e, scratch_b]
-    wandb: {project: pruning-lightning, mode: offline}
+    wandb: {project: pruning-lightning}    # optional: a W&B run per stage (see WandbSpec)
 
 Every key is checked: an unknown key is a :class:`PruningError` naming the known ones.
 """
@@ -88,13 +88,18 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class WandbSpec:
-    """W&B settings injected as a WandbLogger into every stage (never constructed when absent)."""
+    """The experiment's ``wandb:`` key: a WandbLogger in every stage (none when absent; docs/studies.md#wb).
+
+    ``mode``: W&B's own ``WANDB_MODE`` wins, then this key, else online. ``options`` go to every WandbLogger.
+    ``pipeline EXP -c configs/logger/wandb.yaml`` sets this key from a logger config.
+    """
 
     project: str = "pruning-lightning"
-    mode: str = "offline"
+    mode: str | None = None
     entity: str | None = None
     tags: tuple[str, ...] = ()
     log_checkpoints: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ fit, test and resumes all land in one run (:mod:`~pruning_lightning.pipeline.lin
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ def method_ratio(m: MethodSpec) -> float | None:
         return None
 
 
+def wandb_mode(mode: str | None) -> dict[str, str]:
+    """``{"mode": ...}`` when the experiment sets one and ``WANDB_MODE`` does not; else W&B decides (env, online)."""
+    return {"mode": mode} if mode and not os.environ.get("WANDB_MODE") else {}
+
+
 def wandb_logger(exp: Experiment, stage: Stage, resume: bool = False) -> dict[str, Any]:
     """The WandbLogger a stage gets when the experiment enables W&B (group = experiment, job_type = stage)."""
     assert exp.wandb is not None
@@ -46,6 +52,7 @@ def wandb_logger(exp: Experiment, stage: Stage, resume: bool = False) -> dict[st
     if ratio is not None:
         tags.append(f"ratio{ratio:g}")
     init: dict[str, Any] = {
+        **exp.wandb.options,
         "project": exp.wandb.project,
         "group": exp.name,
         "job_type": stage.job_type,
@@ -60,7 +67,7 @@ def wandb_logger(exp: Experiment, stage: Stage, resume: bool = False) -> dict[st
             "stage": stage.key,
             "experiment": exp.name,
         },
-        "mode": exp.wandb.mode,
+        **wandb_mode(exp.wandb.mode),
         "resume": "allow",
     }
     if exp.wandb.entity:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import torch
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.config import written_arch
 from pruning_lightning.errors import PruningError
@@ -34,7 +34,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--weights", default=None, help="local torchvision-format state dict (default: download IMAGENET1K_V1)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument(
+        "--overwrite", action=ActionYesNo, nargs="?", default=False, help="replace an existing --out (a switch)"
+    )
     return p
 
 
