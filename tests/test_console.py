@@ -25,16 +25,16 @@ def test_tips_are_dropped_and_repeats_shown_once() -> None:
         console_once.install()
         for _ in range(3):
             log.info("💡 Tip: For seamless cloud logging ... litlogger")
-            log.info("Seed set to 0")
-        log.info("Seed set to 1")
+            log.info("Seed set to 9000")  # seeds no other test uses: the filter is per process, as intended
+        log.info("Seed set to 9001")
         with console_once.quiet("Restoring states"):  # the pipeline's test phase: its result is one line
             log.info("Restoring states from the checkpoint path at x/last.ckpt")
         log.info("Restoring states from the checkpoint path at y/last.ckpt")
     finally:
         logging.getLogger("lightning.pytorch").removeHandler(handler)
     assert stream.getvalue().splitlines() == [
-        "Seed set to 0",
-        "Seed set to 1",
+        "Seed set to 9000",
+        "Seed set to 9001",
         "Restoring states from the checkpoint path at y/last.ckpt",
     ]
 
