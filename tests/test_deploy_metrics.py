@@ -78,3 +78,24 @@ def test_info_deploy_without_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyP
             ["info", "--config", "configs/data/synthetic.yaml", "--config", "configs/arch/cifar/vgg19.yaml", "--deploy"]
         )
     assert exc.value.code == 2
+
+
+def test_report_efficiency_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_report import _fake_run
+
+    root = tmp_path / "run"
+    _fake_run(root, {"large": [93.0, 94.0], "finetune": [90.0, 92.0], "scratch_e": [91.0, 91.0]})
+    arch = resolve(TINY_VGG)
+    write_artifact(prune(build_arch(arch), arch, MagnitudePruner(0.8), base_epochs=2), tmp_path / "art")
+    (tmp_path / "art/pruned.pt").rename(root / "seed0/slim/prune/pruned.pt")
+    main(["report", str(root), "--efficiency"])
+    md = (root / "report/report.md").read_text()
+    section = md.split("## Efficiency of the shipped models")[1]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| ")]
+    assert "ORT bs1 (ms)" in lines[0] and "finetune top-1" in lines[0] and "scratch_e top-1" in lines[0]
+    large = [c.strip() for c in lines[1].split("|")[1:-1]]
+    slim = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert large[0] == "large" and large[3].startswith("- (PruningError)")  # the fake run has no checkpoint
+    assert large[-3:] == ["94.00", "-", "-"]  # best-epoch means (test_acc1 + 0.5)
+    assert slim[0] == "slim" and 0 < float(slim[4]) < float(slim[3]) and float(slim[5]) > 0
+    assert slim[-2:] == ["91.50", "91.50"]

@@ -14,6 +14,7 @@ Examples::
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--inputs", type=int, default=64, help="images the checks run on")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| allowed")
     parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
-    parser.add_argument("--fold-bn", type=bool, default=True, help="fold BatchNorm into the conv before it")
+    parser.add_argument(
+        "--fold-bn", action=argparse.BooleanOptionalAction, default=True, help="fold BatchNorm into the conv before it"
+    )
     cfg = parser.parse_args(argv)
     if bool(cfg.ckpt) == bool(cfg.artifact):
         raise PruningError("give exactly one of --ckpt FILE (from fit) or --artifact DIR (from prune)")
