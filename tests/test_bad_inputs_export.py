@@ -47,6 +47,23 @@ def test_export_writes_checked_files(
         assert sum(int((w == 0).sum()) for w in weights.values()) > 0
 
 
+def test_masked_checkpoint_with_real_inputs(
+    res: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint of a masked regime carries its masks as ``weight_masks.*`` buffers: export applies them."""
+    ckpt = torch.load(res["ckpt"], map_location="cpu", weights_only=True)
+    name = next(k for k in ckpt["state_dict"] if k.startswith("net.") and k.endswith("conv2.weight"))
+    mask = torch.rand(ckpt["state_dict"][name].shape, generator=torch.Generator().manual_seed(0)) > 0.5
+    ckpt["state_dict"]["weight_masks." + name[4:].replace(".", "/")] = mask
+    torch.save(ckpt, work / "masked.ckpt")
+    synthetic = str(Path(__file__).resolve().parents[1] / "configs/data/synthetic.yaml")
+    main(["export", "--ckpt", str(work / "masked.ckpt"), "--out", "d", "--data", synthetic, "--inputs", "8"])
+    out = capsys.readouterr().out
+    assert "1 masks baked" in out and f"8 validation images of {synthetic}" in out
+    weights = dict(torch.export.load(str(work / "d/model.pt2")).module().named_parameters())
+    assert (weights[name[4:]][~mask] == 0).all() and (weights[name[4:]][mask] != 0).any()
+
+
 def test_not_a_model_of_this_project(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     torch.save({"state_dict": {"w": torch.zeros(2)}}, work / "other.ckpt")
     error_of(capsys, ["export", "--ckpt", str(work / "other.ckpt"), "--out", "d"], work, "not a pruning-lightning")
