@@ -101,6 +101,31 @@ def test_tolerance_exceeded_writes_nothing(
     assert "ONNX 0.001" in err
 
 
+def test_failure_leaves_no_new_parent_folders(
+    res: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = deploy_export.run_onnx
+    monkeypatch.setattr(deploy_export, "run_onnx", lambda s, x: real(s, x) + 1.0)
+    error_of(capsys, ["export", "--ckpt", res["ckpt"], "--out", "a/b/d", "--inputs", "2"], work, "--tolerance")
+    assert not (work / "a").exists()
+
+
+def test_torchscript_exporter_when_dynamo_fails(
+    res: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = torch.onnx.export
+
+    def no_dynamo(*args: object, **kwargs: object) -> object:
+        if kwargs.get("dynamo"):
+            raise RuntimeError("the dynamo exporter failed")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.onnx, "export", no_dynamo)
+    main(["export", "--ckpt", res["ckpt"], "--out", "d", "--inputs", "4"])
+    assert "ONNX (torchscript exporter, opset 18)" in capsys.readouterr().out
+    assert yaml.safe_load((work / "d/export.yaml").read_text())["exporter"] == "torchscript"
+
+
 def test_source_and_options(res: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     error_of(capsys, ["export", "--out", "d"], work, "exactly one of --ckpt")
     error_of(capsys, ["export", "--ckpt", res["ckpt"], "--artifact", res["art"], "--out", "d"], work, "exactly one")

@@ -172,17 +172,25 @@ def export_model(
 
 
 def export_folder(out: Path, write: Any, overwrite: bool = False) -> Any:
-    """Run ``write(tmp_folder)`` and rename the folder to ``out``: all files appear together or none."""
+    """Run ``write(tmp_folder)`` and rename the folder to ``out``: all files appear together or none.
+
+    Folders created above ``out`` are removed again when ``write`` fails.
+    """
     check_output_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    created = next((p for p in [*reversed(out.parents), out.parent] if not p.exists()), None)
+    tmp: Path | None = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         result = write(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise
     return result
 
