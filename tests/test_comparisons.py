@@ -45,6 +45,15 @@ def _pair(diffs: tuple[float, ...], claim: str, margin: float = 0.0) -> Paired:
         ((2.0, -1.0, 0.5, -1.5, 2.0), "not_worse", 1.0, "inconclusive", "spans -1"),
         ((2.0, -1.0, 0.5, -1.5, 2.0), "equal", 1.0, "inconclusive", "crosses the ±1 margin"),
         ((2.0, -1.0, 0.5, -1.5, 2.0), "worse", 0.0, "inconclusive", "spans 0"),
+        # mean +1.9, CI about [+0.64, +3.16]: not within ±1, not beyond +1 either, but clearly above 0
+        (
+            (1.0, 2.5, 3.0, 1.2, 1.8),
+            "equal",
+            1.0,
+            "inconclusive",
+            "crosses the ±1 margin but excludes 0: scratch_e better",
+        ),
+        ((-1.0, -2.5, -3.0, -1.2, -1.8), "equal", 1.0, "inconclusive", "excludes 0: scratch_e worse"),
     ],
 )
 def test_claims_read_the_interval(
