@@ -196,6 +196,41 @@ def test_findings_table_is_generated_from_the_reports(tmp_path: Path, capsys: py
     capsys.readouterr()
 
 
+def test_findings_rows_follow_the_finding_numbers(tmp_path: Path) -> None:
+    from pruning_lightning.commands.findings import rows
+
+    def study(name: str, findings: list[str]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        comps = [
+            {
+                "finding": f,
+                "a": f"{name}/a{i}",
+                "b": "b",
+                "column": "final",
+                "seeds": [0, 1],
+                "mean": 1.0,
+                "ci": [0.0, 2.0],
+                "verdict": "a > b: supported (a better)",
+                "status": "supported",
+            }
+            for i, f in enumerate(findings)
+        ]
+        (folder / "paired.json").write_text(json.dumps({"study": name, "comparisons": comps}))
+        return folder
+
+    first = study("s1", ["3. Unstructured", "Unnumbered note"])
+    second = study("s2", ["4. Search", "2. Automatic", "10. Later"])
+    got = [(r[0], r[1]) for r in rows([first, second], tmp_path)]
+    assert got == [
+        ("2. Automatic", "s2/a1 - b"),
+        ("3. Unstructured", "s1/a0 - b"),
+        ("4. Search", "s2/a0 - b"),
+        ("10. Later", "s2/a2 - b"),
+        ("Unnumbered note", "s1/a1 - b"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
