@@ -50,11 +50,22 @@ def write(tmp_path: Path, doc: dict[str, Any], name: str = "exp.yaml") -> str:
         ({"regimes": ["finetune_kd"]}, "regime 'finetune_kd' is not built in"),
         ({"methods": [{"name": "m", "prune": "p.yaml", "preset": "a.yaml"}]}, "exactly one of prune, preset"),
         ({"seeds": [1, 1]}, "distinct"),
+        ({"source": "x.yaml"}, "unknown key(s) ['source']"),
+        ({"regimes": {"kd": "x"}}, "regimes.kd must be a mapping"),
+        (
+            {"regimes": {"kd": {"configs": ["configs/regime/finetune.yaml"], "args": [1]}}},
+            "regimes.kd.args must be a mapping",
+        ),
     ],
 )
 def test_schema_rejects_bad_experiments(tmp_path: Path, change: dict[str, Any], message: str) -> None:
     with pytest.raises(PruningError, match=re.escape(message)):
         parse_experiment(tiny(tmp_path, **change))
+
+
+def test_a_custom_regime_needs_no_args(tmp_path: Path) -> None:
+    exp = parse_experiment(tiny(tmp_path, regimes={"kd": {"configs": ["configs/regime/finetune.yaml"]}}))
+    assert exp.regimes["kd"].args == {} and exp.regimes["kd"].configs == ("configs/regime/finetune.yaml",)
 
 
 @pytest.mark.parametrize(

@@ -81,11 +81,14 @@ def parse_regimes(value: Any) -> dict[str, RegimeSpec]:
             raise PruningError(
                 f"regime {name!r} is not built in ({sorted(DEFAULT_REGIMES)}); give its configs and args"
             )
+        if spec is not None and not isinstance(spec, dict):
+            raise PruningError(f"regimes.{name} must be a mapping (configs, args, epochs, needs_weights), got {spec!r}")
         spec = dict(spec or {})
         if base and "args" in spec:  # overrides add to a built-in regime's args (artifact links stay)
             spec["args"] = {**base["args"], **(spec["args"] or {})}
         d = strict(RegimeSpec, {**base, **spec}, f"regimes.{name}")
-        if not isinstance(d.get("args"), dict):
+        d.setdefault("args", {})  # a custom regime may set no overrides
+        if not isinstance(d["args"], dict):
             raise PruningError(f"regimes.{name}.args must be a mapping of dotted flags to values")
         check_epochs(d.get("epochs"), f"regimes.{name}.epochs", ("base", "scaled"))
         d["configs"] = paths_tuple(d.get("configs"), f"regimes.{name}.configs")

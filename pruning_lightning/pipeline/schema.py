@@ -207,6 +207,8 @@ def _stage(value: Any, where: str) -> StageSpec:
 def parse_experiment(data: Any, source: str = "") -> Experiment:
     """Validate a loaded experiment document (see module docstring)."""
     where = f"experiment {source}" if source else "experiment"
+    if isinstance(data, dict) and "source" in data:  # set by the loader (the file's path), not a key of the file
+        raise PruningError(f"unknown key(s) ['source'] in {where}; the experiment's own path is not a key")
     d = strict(Experiment, data, where)
     d["data"], d["arch"] = paths_tuple(d["data"], "data"), paths_tuple(d["arch"], "arch")
     d["seeds"] = seeds_tuple(d.get("seeds", [0]))
