@@ -22,6 +22,7 @@ from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.surgery import densenet, preresnet, resnet_cifar, resnet_imagenet, vgg, vgg_imagenet
 from pruning_lightning.pruning.surgery.structure import (
     BranchEnd,
+    Capability,
     ChannelUnit,
     FamilySurgery,
     ResidualBlock,
@@ -40,6 +41,7 @@ SURGERY: dict[str, FamilySurgery] = {
 __all__ = [
     "SURGERY",
     "BranchEnd",
+    "Capability",
     "ChannelUnit",
     "FamilySurgery",
     "ResidualBlock",
@@ -47,6 +49,7 @@ __all__ = [
     "apply_plan",
     "channel_units",
     "check_supported",
+    "family_provides",
     "get_surgery",
     "num_stages",
     "numbered_units",
@@ -61,10 +64,18 @@ def get_surgery(family: str) -> FamilySurgery:
     return SURGERY[family]
 
 
-def check_supported(arch: ArchSpec, method: str, supports: Collection[str]) -> None:
-    """Raise unless ``method`` (which declares the families it ``supports``) applies to ``arch``."""
-    if arch.family not in supports:
-        raise PruningError(f"method {method!r} does not support family {arch.family!r}; it supports {sorted(supports)}")
+def family_provides(family: str) -> frozenset[Capability]:
+    """The capabilities ``family``'s structure description declares (a family without one: none)."""
+    return SURGERY[family].provides if family in SURGERY else frozenset()
+
+
+def check_supported(arch: ArchSpec, method: str, needs: Collection[str]) -> None:
+    """Raise unless ``arch``'s family provides every capability that ``method`` ``needs``."""
+    missing = sorted(set(needs) - family_provides(arch.family))
+    if missing:
+        fam, what = arch.family, ", ".join(missing)
+        why = f"it needs {what}, which {fam} does not provide"
+        raise PruningError(f"method {method!r} does not support family {fam!r}: {why}")
 
 
 def channel_units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
