@@ -68,6 +68,10 @@ def test_declared_capabilities_hold_for_the_structure(family: str) -> None:
     assert (Capability.UNIT_CONSUMERS in provides) == (sliced and consumers)
     widths = [_in_width(modules[u.consumer]) == u.size for u in units if u.consumer is not None]
     assert (Capability.CHANNELWISE_CONSUMERS in provides) == all(widths)
+    cfg_stages = [[int(c) for c in g.split(",") if c] for g in ",".join(map(str, arch.cfg or [])).split("M")]
+    unit_stages = [[u.size for u in units if u.stage == s] for s in range(1, 1 + max((u.stage or 0) for u in units))]
+    staged = bool(unit_stages) and all(u.stage for u in units) and [g for g in cfg_stages if g] == unit_stages
+    assert (Capability.STAGE_WIDTHS in provides) == staged
     bns = {n for n, m in modules.items() if isinstance(m, nn.BatchNorm2d)}
     assert (Capability.BN_COVERS_NETWORK in provides) == (bns <= {u.bn for u in units})
 

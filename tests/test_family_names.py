@@ -20,8 +20,7 @@ FAMILY_NAMES = {"vgg", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet
 
 # Known exceptions, not yet moved (issue 23 §3): each file -> the family names it still spells out.
 KNOWN = {
-    # Guided pruning averages VGG stage widths and checks the family against its own SUPPORTED list;
-    # to become a capability of the surgery description (units' stages / num_stages).
+    # The command line's --family default (the families it accepts come from Capability.STAGE_WIDTHS).
     "guided.py": {"vgg"},
     # torchvision builder names and key maps per family; to become a hook on the registry's Family.
     "zoo.py": {"vgg", "resnet_imagenet", "vgg_imagenet"},

@@ -42,6 +42,9 @@ class Capability(StrEnum):
     BN_COVERS_NETWORK = "bn_covers_network"
     """Every BatchNorm2d of the network scales a prunable unit, so one global BN-scale threshold ranks
     the whole convolutional body (slimming); not the ResNets, whose residual-stream BNs are fixed."""
+    STAGE_WIDTHS = "stage_widths"
+    """In every variant the cfg lists exactly the units' widths in network order, stages separated by
+    ``"M"``: guided pruning averages and rescales them stage by stage."""
     RESIDUAL_BLOCKS = "residual_blocks"
     """Residual blocks with branch scales (``FamilySurgery.residual_blocks``): block-level methods (SSS)."""
 

@@ -72,6 +72,7 @@ PROVIDES = frozenset(
         Capability.CHANNELWISE_CONSUMERS,
         Capability.CONV_FILTERS,
         Capability.BN_COVERS_NETWORK,
+        Capability.STAGE_WIDTHS,
     }
 )
 
