@@ -18,12 +18,10 @@ PACKAGE = Path(pruning_lightning.__file__).resolve().parent
 ALLOWED = ("models/", "pruning/surgery/")
 FAMILY_NAMES = {"vgg", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet", "vgg_imagenet"}
 
-# Known exceptions, not yet moved (issue 23 §3): each file -> the family names it still spells out.
+# Known exceptions: each file -> the family names it still spells out, and why.
 KNOWN = {
     # The command line's --family default (the families it accepts come from Capability.STAGE_WIDTHS).
     "guided.py": {"vgg"},
-    # torchvision builder names and key maps per family; to become a hook on the registry's Family.
-    "zoo.py": {"vgg", "resnet_imagenet", "vgg_imagenet"},
     # Display names of the families in figure labels (parsed from experiment names).
     "pipeline/plot_labels.py": {"vgg", "preresnet", "densenet"},
 }
