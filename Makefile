@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,deploy]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the package with dev extras
+install: $(STAMP)  ## create .venv and install the package with dev and deploy extras
 
 test: $(STAMP)  ## run the whole suite (slow end-to-end tests included)
 	$(BIN)/python -m pytest -q

@@ -22,6 +22,7 @@ SUMMARIES = {
     "test": "evaluate a checkpoint on the test split",
     "prune": "prune a trained checkpoint into an artifact folder (pruned.pt, arch.yaml, ...)",
     "info": "params, FLOPs, size, memory and latency of an architecture, checkpoint or artifact",
+    "export": "a checkpoint or pruned artifact as ONNX and torch.export files, checked against PyTorch",
     "demo": "the whole Network Slimming slice on bundled digits, on CPU",
     "pipeline": "run a whole experiment file (large -> prune -> regimes, every seed)",
     "report": "paper-style table and plots of a pipeline run folder",

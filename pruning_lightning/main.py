@@ -4,7 +4,8 @@ Two kinds of command:
 
 * the **stages** ``fit``/``validate``/``test`` (LightningCLI), ``prune`` and ``zoo``: dispatched by
   :func:`pruning_lightning.stages.run_stage`, the same function the pipeline calls for each planned stage;
-* the **tools** ``info``, ``demo``, ``pipeline``, ``report`` and ``findings`` (``pruning_lightning/commands/``).
+* the **tools** ``info``, ``export``, ``demo``, ``pipeline``, ``report`` and ``findings``
+  (``pruning_lightning/commands/``).
 
 Every user-facing error is one ``error:`` line on stderr, at most one ``hint:`` line and exit status 2
 (:mod:`pruning_lightning.cli_errors`); ``--debug`` shows the traceback instead.
@@ -27,7 +28,7 @@ from pruning_lightning.cli_errors import (
 )
 from pruning_lightning.cli_guard import guarded_outputs
 
-COMMANDS = ("info", "demo", "pipeline", "report", "findings")
+COMMANDS = ("info", "export", "demo", "pipeline", "report", "findings")
 
 
 def version() -> str:

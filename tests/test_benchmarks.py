@@ -74,3 +74,21 @@ def test_cpu_settings_smoke(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     _script("cpu_settings").main()  # it sets its own thread counts; conftest's fixture restores them
     out = capsys.readouterr().out
     assert "| fp32 (default) |" in out and "1.00x" in out and "| bf16 autocast |" in out
+
+
+def test_deploy_latency_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime")
+    threads = torch.get_num_threads()
+    rows = _script("deploy_latency").main(["--smoke"])
+    assert torch.get_num_threads() == threads
+    assert [(r["runtime"], r["batch"]) for r in rows] == [
+        ("torch", 1),
+        ("torch", 4),
+        ("onnxruntime", 1),
+        ("onnxruntime", 4),
+    ]
+    out = capsys.readouterr().out
+    for r in rows:
+        assert r["latency_ratio"] == pytest.approx(r["pruned_ms"] / r["dense_ms"]) and r["pruned_ms"] > 0
+        assert 0 < r["flops_ratio"] < 1  # SFP removed filters
+        assert f"| {r['latency_ratio']:.2f} | {r['flops_ratio']:.2f} |" in out

@@ -47,6 +47,17 @@ def test_only_surgery_knows_the_families() -> None:
     assert not bad, f"family knowledge outside pruning/surgery/: {bad}"
 
 
+def test_deploy_simplification_knows_no_family() -> None:
+    """Issue 20: export simplifies by module type and data flow, never by family name."""
+    modules = sorted((PACKAGE / "deploy").rglob("*.py"))
+    assert any(p.name == "simplify.py" for p in modules)
+    bad = {str(p.relative_to(PACKAGE)): v for p in modules if (v := _violations(p))}
+    assert not bad, f"family knowledge in pruning_lightning/deploy/: {bad}"
+    for p in modules:  # nor a family name as a string to compare against
+        strings = {n.value for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Constant)}
+        assert not strings & {"vgg", "resnet_cifar", "preresnet", "densenet", "vgg_imagenet", "resnet_imagenet"}, p
+
+
 def test_the_checker_catches_both_kinds(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(
@@ -70,16 +81,20 @@ LAYERS: dict[str, int] = {
     "cli_errors": 0,
     "utils": 0,
     "reference": 0,
+    "console_once": 0,
+    "units": 0,
     "models": 1,
     "data": 1,
     "artifact": 1,
     "checkpoint": 1,
     "pruning": 2,
+    "deploy": 2,
     "modules": 3,
     "callbacks": 3,
     "loggers": 3,
     "stage_config": 3,
     "cli_guard": 3,
+    "trainer": 3,
     "config": 4,
     "cli": 4,
     "resume": 4,

@@ -114,6 +114,24 @@ def test_plan_order_and_dependencies(tmp_path: Path) -> None:
     assert any(a.endswith("seed0/slimming_50/prune/scratch_b.yaml") for a in args["scratch_b"])
 
 
+def test_methods_with_the_same_own_large_share_one_large_stage(tmp_path: Path) -> None:
+    own = {"configs": ["configs/regime/large.yaml"], "epochs": 3}
+    other = {"configs": ["configs/regime/large.yaml"], "epochs": 4}
+    methods = [
+        {"name": "a", "prune": "configs/prune/slimming_50.yaml", "large": own},
+        {"name": "b", "prune": "configs/prune/slimming_50.yaml", "large": dict(own)},
+        {"name": "c", "prune": "configs/prune/slimming_50.yaml", "large": other},
+    ]
+    stages = plan(parse_experiment(tiny(tmp_path, seeds=[0], methods=methods)))
+    by = {s.key: s for s in stages}
+    assert [k for k in by if k.endswith("/large")] == ["seed0/large", "seed0/a/large", "seed0/c/large"]
+    # b is pruned from a's large model (one training, not two identical ones); c's differs, so it has its own.
+    assert by["seed0/b/prune"].deps == ("seed0/a/large",)
+    assert by["seed0/c/prune"].deps == ("seed0/c/large",)
+    ckpt = by["seed0/b/prune"].args[by["seed0/b/prune"].args.index("--ckpt") + 1]
+    assert ckpt == str(by["seed0/a/large"].ckpt)
+
+
 def test_dry_run_prints_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["pipeline", write(tmp_path, tiny(tmp_path)), "--dry-run"])
     lines = capsys.readouterr().out.strip().splitlines()

@@ -102,6 +102,8 @@ def test_epoch_bar_shows_the_total() -> None:
     trainer = SimpleNamespace(current_epoch=2, max_epochs=160, num_training_batches=10, max_steps=-1)
     bar = EpochBar()
     bar._trainer = trainer
-    bar._train_progress_bar = SimpleNamespace(set_description=seen.append, reset=lambda: None)
+    bar._train_progress_bar = SimpleNamespace(
+        set_description=lambda d, refresh=True: seen.append(d), reset=lambda *a, **k: None
+    )
     bar.on_train_epoch_start(trainer)
     assert seen[-1] == "Epoch 3/160"

@@ -1,7 +1,9 @@
 """``pruning-lightning info``: efficiency profile of a configured architecture, checkpoint or artifact.
 
 Params, FLOPs, size on disk, peak inference memory, latency and GPU energy
-(definitions: :mod:`pruning_lightning.utils.profile`).
+(definitions: :mod:`pruning_lightning.utils.profile`); with ``--deploy`` also the four metrics of the shipped
+model: exported ONNX file size and gzip size (plus sparse-format sizes under unstructured masks), peak memory
+in ONNX Runtime and energy per image (definitions: :mod:`pruning_lightning.deploy.metrics`).
 
 The class count of a configured architecture is its data module's, so give a data config first.
 Examples::
@@ -9,6 +11,7 @@ Examples::
     pruning-lightning info --config configs/data/cifar10.yaml --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --config configs/data/cifar100.yaml --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --artifact runs/x/prune --no_latency
+    pruning-lightning info --ckpt runs/x/finetune/checkpoints/last.ckpt --deploy
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Any
 from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.artifact import load_artifact
-from pruning_lightning.checkpoint import load_network
 from pruning_lightning.config import arch_of
+from pruning_lightning.deploy.export import require
+from pruning_lightning.deploy.metrics import shipped_metrics
+from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
@@ -27,7 +32,15 @@ from pruning_lightning.utils.profile import efficiency_profile
 from pruning_lightning.utils.table import human, markdown_table
 
 
-def describe(arch: ArchSpec, sparse: bool = False, net: Any = None, latency: bool = True, runs: int = 5) -> str:
+def describe(
+    arch: ArchSpec,
+    sparse: bool = False,
+    net: Any = None,
+    latency: bool = True,
+    runs: int = 5,
+    deploy: bool = False,
+    masks: dict[str, Any] | None = None,
+) -> str:
     """Markdown table of the efficiency profile of ``net`` (built from ``arch`` when not given)."""
     arch = resolve(arch)
     net = net if net is not None else build_arch(arch)
@@ -53,7 +66,36 @@ def describe(arch: ArchSpec, sparse: bool = False, net: Any = None, latency: boo
     energy = c.energy_j_per_image
     energy_text = f"{energy:.4g} J" if isinstance(energy, float) else f"{energy} ({c.energy_note})"
     rows.append(["energy per image (GPU, NVML)", energy_text])
+    if deploy:
+        rows += shipped_rows(shipped_metrics(net, input_size(arch), masks, energy=latency))
     return markdown_table(["", "value"], rows)
+
+
+def shipped_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Table rows of :func:`pruning_lightning.deploy.metrics.shipped_metrics`."""
+    rows = [
+        [f"shipped: ONNX file ({m['exporter']} exporter, simplified)", f"{m['onnx_bytes'] / 1e6:.3f} MB"],
+        ["shipped: ONNX file, gzip -9", f"{m['onnx_gzip_bytes'] / 1e6:.3f} MB"],
+    ]
+    if "sparse" in m:
+        sp = m["sparse"]
+        note = "; dense runtimes do not run it faster (a zero weight costs a multiply-add all the same)"
+        rows.append(["shipped: weights, bitmask + non-zero values", f"{sp['bitmask_values'] / 1e6:.3f} MB{note}"])
+        rows.append(
+            ["shipped: weights, CSR (int32 indices)", f"{sp['csr'] / 1e6:.3f} MB (dense {sp['dense'] / 1e6:.3f})"]
+        )
+    for b in (1, 64):
+        v = m[f"ort_peak_mb_bs{b}"]
+        text = f"{v:.1f} MB" if isinstance(v, float) else str(v)
+        rows.append([f"shipped: peak memory in ONNX Runtime, batch {b} (RSS growth of a fresh process)", text])
+    e = m["energy_j_per_image"]
+    rows.append(
+        [
+            "shipped: energy per image",
+            (f"{e:.4g} J ({m['energy_note']})" if isinstance(e, float) else f"{e}: {m['energy_note']}"),
+        ]
+    )
+    return rows
 
 
 def pruned_summary(art: Any) -> str:
@@ -89,21 +131,24 @@ def main(argv: list[str]) -> None:
         help="time forwards and measure GPU energy (--no_latency)",
     )
     parser.add_argument("--runs", type=int, default=5, help="timed runs per latency figure (after 2 warm-up runs)")
+    parser.add_argument(
+        "--deploy", action=ActionYesNo, nargs="?", default=False, help="export to ONNX and measure the file"
+    )
     cfg = parser.parse_args(argv)
     paths = cfg.config
     if cfg.runs < 1:
         raise PruningError(f"--runs must be >= 1, got {cfg.runs}")
-    opts = {"latency": cfg.latency, "runs": cfg.runs}
+    opts = {"latency": cfg.latency, "runs": cfg.runs, "deploy": cfg.deploy}
+    if cfg.deploy:
+        require("onnxruntime")
     if cfg.artifact:
-        art = load_artifact(cfg.artifact)
-        net = build_arch(art.arch)
-        net.load_state_dict({**art.structure, **art.weights}, strict=False)  # "mask:" keys are not net keys
-        print(pruned_summary(art))
-        print(describe(art.arch, sparse=any(k.startswith("mask:") for k in art.structure), net=net, **opts))
+        arch, net, masks, _ = from_artifact(cfg.artifact)
+        print(pruned_summary(load_artifact(cfg.artifact)))
+        print(describe(arch, sparse=bool(masks), net=net, masks=masks, **opts))
     elif cfg.ckpt:
-        arch, net, source = load_network(cfg.ckpt)
+        arch, net, masks, source = from_checkpoint(cfg.ckpt)
         print(f"network of {source}")
-        print(describe(arch, net=net, **opts))
+        print(describe(arch, sparse=bool(masks), net=net, masks=masks, **opts))
     elif paths:
         print(describe(arch_of(paths), **opts))
     else:

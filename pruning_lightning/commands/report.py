@@ -4,7 +4,8 @@ Writes ``RUN_DIR/report/{report.md, report.csv, acc_vs_flops.png, acc_vs_params.
 widths_<method>.png}``: test top-1 mean ± std over seeds per (method, regime), params, FLOPs and
 FLOPs ratio, final-epoch and best-epoch columns, the paper's number where the paper has the row
 (:mod:`pruning_lightning.reference`), and the paired differences with 95 % CIs (scratch vs fine-tune, or the
-experiment's ``comparisons``), also as ``paired.json`` for ``pruning-lightning findings``.
+experiment's ``comparisons``), also as ``paired.json`` for ``pruning-lightning findings``. ``--efficiency``
+adds exported size and deployed latency beside accuracy for every model (:mod:`pruning_lightning.pipeline.efficiency`).
 Logged to W&B too when the experiment enables it.
 """
 
@@ -158,7 +159,7 @@ def to_csv(rows: list[Row]) -> str:
     return buf.getvalue()
 
 
-def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def report(run_dir: str | Path, out: str | Path | None = None, efficiency: bool = False) -> Path:
     """Write the Markdown/CSV tables and the plots; returns the report directory."""
     exp, rows, stats = collect(run_dir)
     dest = Path(out) if out else Path(run_dir) / "report"
@@ -166,6 +167,10 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     pairs = comparisons(exp, rows, Path(run_dir))
     md = f"# {exp['name']}\n\n{exp.get('description') or ''}\n\n" + markdown_table(HEADERS, table_rows(rows))
     md += "\n\n" + NOTE + "\n" + paired_markdown(pairs)
+    if efficiency:
+        from pruning_lightning.pipeline.efficiency import efficiency_markdown  # exports: only when asked
+
+        md += efficiency_markdown(Path(run_dir), rows)
     missing = unfinished(Path(run_dir), exp)
     if missing:  # a partial run: the table holds the finished stages only, and says so
         md += f"\n\n**Partial run:** {len(missing)} stage(s) not finished: {', '.join(missing)}.\n"
@@ -215,6 +220,7 @@ def main(argv: list[str]) -> None:
         "(RUN_DIR/wandb_lineage.jsonl; needs network and a W&B API key), then stop",
     )
     p.add_argument("--entity", default=None, help="--replay_lineage: the W&B entity of the project")
+    p.add_argument("--efficiency", action="store_true", help="size/latency of every model (exports each one)")
     a = p.parse_args(argv)
     if a.replay_lineage:
         replay_lineage(Path(a.run_dir), a.entity)
@@ -231,7 +237,7 @@ def main(argv: list[str]) -> None:
         )
     created = next((q for q in [*reversed(dest.parents), dest] if not q.exists()), None)
     try:
-        report(a.run_dir, a.out)
+        report(a.run_dir, a.out, a.efficiency)
     except Exception as e:
         if created is not None:  # a half-written report folder is worse than none
             shutil.rmtree(created, ignore_errors=True)

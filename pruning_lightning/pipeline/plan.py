@@ -3,6 +3,7 @@
 Per seed ``s`` the run directory holds::
 
     seed{s}/large/                 fit + test (config.yaml, checkpoints/, result.json)
+    seed{s}/<method>/large/        a method's own large model (methods giving the same `large` share the first's)
     seed{s}/<method>/prune/        the artifact (pruned.pt, arch.yaml, stats.yaml, scratch_b.yaml) + result.json
     seed{s}/<method>/<regime>/     fit + test of each downstream regime
 
@@ -141,11 +142,19 @@ def plan(exp: Experiment) -> list[Stage]:
         if exp.large is not None:
             stages.append(large)
         shared_large = large
+        own: list[tuple[StageSpec, Stage]] = []  # methods' own large models; an identical spec trains once
         for m in exp.methods:
             large = shared_large
-            if m.large is not None:  # the method's own large model, in its folder
-                large = _large(exp, f"seed{seed}/{m.name}/large", seed, m.name, sd / m.name / "large", m.large, base)
-                stages.append(large)
+            if m.large is not None:  # the method's own large model, in its folder (the first method's if shared)
+                same = [st for spec, st in own if spec == m.large]
+                if same:
+                    large = same[0]
+                else:
+                    large = _large(
+                        exp, f"seed{seed}/{m.name}/large", seed, m.name, sd / m.name / "large", m.large, base
+                    )
+                    own.append((m.large, large))
+                    stages.append(large)
             pdir = sd / m.name / "prune"
             prune = Stage(
                 f"seed{seed}/{m.name}/prune", m.kind, seed, m.name, "prune", pdir, info={"ratio": method_ratio(m)}

@@ -1,0 +1,1 @@
+"""Deployment: inference-time simplification and export (ONNX, torch.export) of trained networks."""
