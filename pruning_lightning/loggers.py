@@ -26,7 +26,7 @@ class _ContinuedWriter(ExperimentWriter):
         super().__init__(log_dir)
         if os.path.isfile(self.metrics_file_path):
             with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = list(csv.DictReader(f).fieldnames or [])
+                self.metrics_keys = sorted(csv.DictReader(f).fieldnames or [])
 
     def _check_log_dir_exists(self) -> None:  # keep metrics.csv: continue_at() decides what survives
         pass
@@ -39,6 +39,9 @@ class _ContinuedWriter(ExperimentWriter):
         rows = [r for r in rows if float(r["epoch"]) < epoch]
         if fraction_header(self.metrics_keys):  # an old run resumed: its kept rows are now percent, and say so
             self.metrics_keys.append(LR_KEY)
+        # Lightning's writer sorts its keys before every append and rewrites the file only for a new key: the
+        # header must already be sorted, or rows appended after a resume land in the wrong columns.
+        self.metrics_keys.sort()
         if not rows:
             os.remove(self.metrics_file_path)
             self.metrics_keys = []

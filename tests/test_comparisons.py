@@ -45,6 +45,15 @@ def _pair(diffs: tuple[float, ...], claim: str, margin: float = 0.0) -> Paired:
         ((2.0, -1.0, 0.5, -1.5, 2.0), "not_worse", 1.0, "inconclusive", "spans -1"),
         ((2.0, -1.0, 0.5, -1.5, 2.0), "equal", 1.0, "inconclusive", "crosses the ±1 margin"),
         ((2.0, -1.0, 0.5, -1.5, 2.0), "worse", 0.0, "inconclusive", "spans 0"),
+        # mean +1.9, CI about [+0.64, +3.16]: not within ±1, not beyond +1 either, but clearly above 0
+        (
+            (1.0, 2.5, 3.0, 1.2, 1.8),
+            "equal",
+            1.0,
+            "inconclusive",
+            "crosses the ±1 margin but excludes 0: scratch_e better",
+        ),
+        ((-1.0, -2.5, -3.0, -1.2, -1.8), "equal", 1.0, "inconclusive", "excludes 0: scratch_e worse"),
     ],
 )
 def test_claims_read_the_interval(
@@ -185,6 +194,41 @@ def test_findings_table_is_generated_from_the_reports(tmp_path: Path, capsys: py
     assert cells[5] == "../run"
     assert sum(line.startswith("| ") for line in text.splitlines()) == 2  # header and one row: no unlabelled one
     capsys.readouterr()
+
+
+def test_findings_rows_follow_the_finding_numbers(tmp_path: Path) -> None:
+    from pruning_lightning.commands.findings import rows
+
+    def study(name: str, findings: list[str]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        comps = [
+            {
+                "finding": f,
+                "a": f"{name}/a{i}",
+                "b": "b",
+                "column": "final",
+                "seeds": [0, 1],
+                "mean": 1.0,
+                "ci": [0.0, 2.0],
+                "verdict": "a > b: supported (a better)",
+                "status": "supported",
+            }
+            for i, f in enumerate(findings)
+        ]
+        (folder / "paired.json").write_text(json.dumps({"study": name, "comparisons": comps}))
+        return folder
+
+    first = study("s1", ["3. Unstructured", "Unnumbered note"])
+    second = study("s2", ["4. Search", "2. Automatic", "10. Later"])
+    got = [(r[0], r[1]) for r in rows([first, second], tmp_path)]
+    assert got == [
+        ("2. Automatic", "s2/a1 - b"),
+        ("3. Unstructured", "s1/a0 - b"),
+        ("4. Search", "s2/a0 - b"),
+        ("10. Later", "s2/a2 - b"),
+        ("Unnumbered note", "s1/a1 - b"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,30 @@ def test_resumed_old_run_converts_the_rows_it_keeps(tmp_path: Path) -> None:
     assert read_metrics(tmp_path / "metrics.csv")[0]["val/acc1"] == "25.0"  # not converted twice
 
 
+def test_rows_logged_after_resuming_an_old_run_land_in_their_columns(tmp_path: Path) -> None:
+    """A fit resumed across the percent change appended its rows in another column order than the header
+    (Lightning sorts its keys; the resume had appended ``train/lr`` last): ``val/acc1`` read 0.001, the LR."""
+    from pruning_lightning.loggers import StageCSVLogger
+
+    (tmp_path / "metrics.csv").write_text(
+        "epoch,step,train/acc1,val/acc1,val/loss\n0,9,0.5,0.25,2.0\n1,19,0.6,0.5,1.5\n"
+    )
+    logger = StageCSVLogger(str(tmp_path))
+    logger.continue_at(1)
+    logger.log_metrics({"epoch": 1, "train/lr": 0.001}, step=20)
+    logger.log_metrics({"epoch": 1, "val/acc1": 55.0, "val/loss": 1.25, "train/acc1": 60.0}, step=29)
+    logger.save()
+    rows = read_metrics(tmp_path / "metrics.csv")
+    assert [(r["epoch"], r["train/lr"], r["val/acc1"], r["val/loss"]) for r in rows] == [
+        ("0", "", "25.0", "2.0"),
+        ("1", "0.001", "", ""),
+        ("1", "", "55.0", "1.25"),
+    ]
+    logger.log_metrics({"epoch": 2, "val/acc5": 90.0}, step=39)  # a new key: Lightning rewrites the file
+    logger.save()
+    assert read_metrics(tmp_path / "metrics.csv")[2]["val/acc1"] == "55.0"
+
+
 def test_old_checkpoint_best_accuracy_becomes_percent() -> None:
     ck = {"best_val_acc1": 0.5, "callbacks": {"StageCheckpoint{'monitor': 'val/acc1'}": {"best_model_score": 0.5}}}
     percent_checkpoint(ck)

@@ -80,7 +80,13 @@ def rows(folders: list[Path], base: Path) -> list[list[str]]:
                 status = f"final: {final['status']}; best: {best['status']}"
             claim = verdict[0] if len(verdict) > 1 else ""
             out.append([finding, f"{a} - {b}", first.get("paper") or "-", ours, f"{claim}: **{status}**", where])
-    return out
+    return sorted(out, key=lambda row: _number(row[0]))  # by the finding's number; stable: study order within one
+
+
+def _number(finding: str) -> float:
+    """The leading number of a finding label (``"2. Automatic ..."`` -> 2); unnumbered labels go last."""
+    head = finding.split(".", 1)[0].strip()
+    return float(head) if head.isdigit() else float("inf")
 
 
 def table(folders: list[Path], base: Path) -> str:

@@ -106,6 +106,11 @@ class Paired:
                 return "supported", f"interval inside ±{m:g}"
             if lo >= m or hi <= -m:
                 return "not supported", f"{a} {'better' if lo >= m else 'worse'} by more than {m:g}"
+            if lo > 0 or hi < 0:  # the equality is undecided, but the direction is not: say which
+                return (
+                    "inconclusive",
+                    f"interval crosses the ±{m:g} margin but excludes 0: {a} {'better' if lo > 0 else 'worse'}",
+                )
             return "inconclusive", f"interval crosses the ±{m:g} margin"
         sign = -1.0 if self.claim == "worse" else 1.0
         low, high = (lo, hi) if sign > 0 else (-hi, -lo)  # the claim's direction made positive
