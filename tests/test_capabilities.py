@@ -18,16 +18,17 @@ from pruning_lightning.pruning.surgery import SURGERY, Capability, check_support
 from tests.helpers import TINY_FAMILIES
 
 # The (method, family) pairs supported, as measured before support was derived from needs/provides.
+EVERY = {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet", "wide_resnet"}
 SUPPORTED = {
     "l1_norm": {"vgg", "resnet_cifar", "resnet_imagenet"},
-    "magnitude": {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet"},
-    "regression": {"vgg", "resnet_cifar", "resnet_imagenet"},
-    "sfp": {"vgg", "resnet_cifar", "resnet_imagenet"},
+    "magnitude": EVERY,
+    "regression": {"vgg", "resnet_cifar", "resnet_imagenet", "wide_resnet"},
+    "sfp": {"vgg", "resnet_cifar", "resnet_imagenet", "wide_resnet"},
     "slimming": {"vgg", "vgg_imagenet", "preresnet", "densenet"},
     "sss": {"resnet_cifar", "resnet_imagenet"},
-    "thinet": {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet"},
-    "uniform_channel": {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet"},
-    "uniform_sparsity": {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet"},
+    "thinet": {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "wide_resnet"},
+    "uniform_channel": EVERY,
+    "uniform_sparsity": EVERY,
 }
 
 

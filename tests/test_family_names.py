@@ -16,7 +16,7 @@ from pruning_lightning.models.registry import ARCHS
 
 PACKAGE = Path(pruning_lightning.__file__).resolve().parent
 ALLOWED = ("models/", "pruning/surgery/")
-FAMILY_NAMES = {"vgg", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet", "vgg_imagenet"}
+FAMILY_NAMES = {"vgg", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet", "vgg_imagenet", "wide_resnet"}
 
 # Known exceptions: each file -> the family names it still spells out, and why.
 KNOWN = {

@@ -1,9 +1,9 @@
 """The family registry: what a family declares, and the spec checks derived from that declaration.
 
 Every family module calls ``register_arch(name, Family(...))`` at import; ``models/__init__.py``
-imports each family module by name, so that list is the registry. ``Family.check`` runs the checks
-common to every family (depth, variant, classes, options, cfg layout and widths) from the data the
-family declares, then the family's own ``validate`` for what only it knows.
+imports every family module it finds in the package, so the modules are the registry.
+``Family.check`` runs the checks common to every family (depth, variant, classes, options, cfg layout
+and widths) from the data the family declares, then the family's own ``validate`` for what only it knows.
 """
 
 from __future__ import annotations

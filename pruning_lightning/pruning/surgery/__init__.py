@@ -1,15 +1,21 @@
 """The only code that knows a family's structure, cuts layers and copies surviving weights.
 
-Each family module here (listed in :data:`SURGERY`) describes its prunable structure once (see
+Each family module here describes its prunable structure once (see
 :mod:`~pruning_lightning.pruning.surgery.structure`) and cuts it with the shared helpers of
 :mod:`~pruning_lightning.pruning.surgery.slicing`. Criteria ask this package for units, stages and
 residual blocks; they never branch on the family. Unstructured masks and block-level plans are
-family-independent and handled here. A new family adds a module here and one line to ``SURGERY``.
+family-independent and handled here.
+
+A family's surgery is the module named after the family that defines ``SURGERY`` (a
+:class:`FamilySurgery`); :data:`SURGERY` collects every such module of this package, in sorted order,
+so a new family adds its module here and edits nothing else.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import pkgutil
 from collections.abc import Collection
 
 import torch
@@ -19,7 +25,6 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import densenet, preresnet, resnet_cifar, resnet_imagenet, vgg, vgg_imagenet
 from pruning_lightning.pruning.surgery.structure import (
     BranchEnd,
     Capability,
@@ -29,14 +34,19 @@ from pruning_lightning.pruning.surgery.structure import (
     SurgeryResult,
 )
 
-SURGERY: dict[str, FamilySurgery] = {
-    "vgg": vgg.SURGERY,
-    "vgg_imagenet": vgg_imagenet.SURGERY,
-    "resnet_cifar": resnet_cifar.SURGERY,
-    "resnet_imagenet": resnet_imagenet.SURGERY,
-    "preresnet": preresnet.SURGERY,
-    "densenet": densenet.SURGERY,
-}
+
+def _discover() -> dict[str, FamilySurgery]:
+    """``{family: surgery}`` of every module of this package that defines ``SURGERY`` (sorted by name)."""
+    found: dict[str, FamilySurgery] = {}
+    for name in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        surgery = getattr(importlib.import_module(f"{__name__}.{name}"), "SURGERY", None)
+        if isinstance(surgery, FamilySurgery):
+            found[name] = surgery
+    return found
+
+
+SURGERY: dict[str, FamilySurgery] = _discover()
+"""The surgery of every family that has one, by family name (its module's name)."""
 
 __all__ = [
     "SURGERY",
