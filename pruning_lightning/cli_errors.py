@@ -28,6 +28,7 @@ SUMMARIES = {
     "report": "paper-style table and plots of a pipeline run folder",
     "findings": "the findings table (paired verdicts) of several studies' reports",
     "zoo": "torchvision model-zoo weights as a large-model checkpoint (ImageNet ResNet / VGG)",
+    "arch": "a preset or guided architecture as an artifact folder (trained from scratch only)",
 }
 HELP = (
     "usage: pruning-lightning [--debug] [--version] COMMAND [options]\n\ncommands:\n"

@@ -125,6 +125,10 @@ def data_module(ns: Namespace) -> Any:
         raise PruningError(condense(str(e))) from None
 
 
+class UnknownClassCount(PruningError):
+    """The files give no data module, or their data module cannot count its classes here (no data on disk)."""
+
+
 def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
     """The architecture that fit-style files describe, with the class count of their data module.
 
@@ -135,7 +139,8 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
             not present here), and must agree with the data module otherwise.
 
     Raises:
-        PruningError: no arch, no data module (and nothing declared), or a class count that disagrees.
+        UnknownClassCount: no data module, or one that cannot count here, and nothing declared.
+        PruningError: no arch, or a class count that disagrees.
     """
     steps = read(paths)
     arch = _arch(steps)
@@ -143,15 +148,15 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
         raise PruningError(f"no model.init_args.arch found in {list(paths)}")
     data = data_module(steps[-1][1])
     if data is None and declared is None:
-        raise PruningError(
+        raise UnknownClassCount(
             f"{list(paths)} give no data module, so the class count is unknown; add a data config first, "
             "e.g. -c configs/data/cifar10.yaml (CIFAR-100: cifar100.yaml, ImageNet: imagenet.yaml)"
         )
     try:
         classes = getattr(data, "num_classes", None) if data is not None else declared
-    except PruningError:  # e.g. ImageNet counts its class folders, absent here
+    except PruningError as e:  # e.g. ImageNet counts its class folders, absent here
         if declared is None:
-            raise
+            raise UnknownClassCount(str(e)) from None
         classes = declared
     if classes is None:
         raise PruningError(f"the data module {type(data).__name__} has no num_classes; the class count is unknown")

@@ -29,9 +29,16 @@ from pruning_lightning.artifact import load_artifact
 from pruning_lightning.config import written_arch
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
+from pruning_lightning.models.registry import ARCHS
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning.surgery import Capability, family_provides
 
-SUPPORTED = ("vgg",)
+
+def check_family(family: str) -> None:
+    """Raise unless ``family``'s cfg is its units' widths split into stages (``Capability.STAGE_WIDTHS``)."""
+    if Capability.STAGE_WIDTHS not in family_provides(family):
+        able = [f for f in ARCHS if Capability.STAGE_WIDTHS in family_provides(f)]
+        raise PruningError(f"guided pruning supports families that provide stage_widths ({able}), not {family!r}")
 
 
 def stages(cfg: list[int | str]) -> list[list[int]]:
@@ -59,8 +66,7 @@ def stage_fractions(pruned: list[ArchSpec], references: list[ArchSpec | None] | 
     refs = references or [None] * len(pruned)
     for spec, ref in zip(pruned, refs, strict=True):
         spec = resolve(spec)
-        if spec.family not in SUPPORTED:
-            raise PruningError(f"guided pruning supports {list(SUPPORTED)}, not {spec.family!r}")
+        check_family(spec.family)
         full = stages(resolve(ref or spec.replace(cfg=None)).cfg)  # type: ignore[arg-type]
         kept = stages(spec.cfg)  # type: ignore[arg-type]
         fr = [[k / f for k, f in zip(ks, fs, strict=True)] for ks, fs in zip(kept, full, strict=True)]
@@ -78,8 +84,7 @@ def guided_arch(pruned: list[ArchSpec], target: ArchSpec, references: list[ArchS
     """The guided architecture for ``target``: its widths (cfg, or the default) scaled per stage."""
     fractions = stage_fractions(pruned, references)
     target = resolve(target)
-    if target.family not in SUPPORTED:
-        raise PruningError(f"guided pruning supports {list(SUPPORTED)}, not {target.family!r}")
+    check_family(target.family)
     n_target = len(stages(target.cfg))  # type: ignore[arg-type]
     cfg: list[int | str] = []
     stage_i = 0

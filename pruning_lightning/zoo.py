@@ -9,7 +9,7 @@ Tables 1 and 6). :func:`zoo_network` builds the unpruned network of an ``ArchSpe
 * torchvision's weights API (``IMAGENET1K_V1``, the weights ``pretrained=True`` gave; needs network
   once, then torch hub's cache).
 
-Key maps (torchvision -> ours), one per family:
+Key maps (torchvision -> ours), one per family, registered as its ``Family.zoo`` (``models/registry.py``):
 
 * ``resnet_imagenet``: identical names (the family keeps torchvision's layout).
 * ``vgg_imagenet``: ``features.{i}`` (the i-th module of torchvision's ``Sequential``) -> ``features.conv{j}`` /
@@ -36,8 +36,8 @@ from torch import nn
 from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.models.registry import ARCHS, ZooKeys
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.models.vgg_imagenet import split_cfg
 from pruning_lightning.modules import ClassificationModule
 
 WEIGHTS_TAG = "IMAGENET1K_V1"  # the weights of torchvision's `pretrained=True`, which the reference loaded
@@ -46,8 +46,7 @@ WEIGHTS_TAG = "IMAGENET1K_V1"  # the weights of torchvision's `pretrained=True`,
 def torchvision_name(arch: ArchSpec) -> str:
     """torchvision builder of ``arch`` (``resnet50``, ``vgg16_bn``, ...); only the unpruned torchvision layouts."""
     arch = resolve(arch)
-    if arch.family not in ("resnet_imagenet", "vgg_imagenet"):
-        raise PruningError(f"model-zoo import covers resnet_imagenet and vgg_imagenet, not {arch.family!r}")
+    zoo = _zoo(arch.family)
     if arch.cfg != resolve(arch.replace(cfg=None)).cfg or arch.options:
         raise PruningError(
             f"model-zoo weights fit only the unpruned {arch.family}-{arch.depth} (default cfg, no options); "
@@ -55,33 +54,23 @@ def torchvision_name(arch: ArchSpec) -> str:
         )
     if arch.num_classes != 1000:
         raise PruningError(f"model-zoo weights have 1000 classes, the architecture has {arch.num_classes}")
-    if arch.family == "resnet_imagenet":
-        return f"resnet{arch.depth}"
-    if arch.variant not in ("default", "bn", "slimming"):
-        raise PruningError(f"torchvision has no VGG like the {arch.variant!r} variant; use default, bn or slimming")
-    return f"vgg{arch.depth}" + ("" if arch.variant == "default" else "_bn")
+    return zoo.name(arch)
+
+
+def _zoo(family: str) -> ZooKeys:
+    """The model-zoo hook that ``family`` registers (``Family.zoo``)."""
+    zoo = ARCHS[family].zoo if family in ARCHS else None
+    if zoo is None:
+        able = " and ".join(sorted(f for f, fam in ARCHS.items() if fam.zoo is not None))
+        raise PruningError(f"model-zoo import covers {able}, not {family!r}")
+    return zoo
 
 
 def key_map(arch: ArchSpec) -> dict[str, str]:
     """torchvision state-dict prefix -> our prefix (module level: ``.weight`` etc. follow unchanged)."""
     arch = resolve(arch)
     torchvision_name(arch)
-    if arch.family == "resnet_imagenet":
-        return {}  # same names
-    conv_cfg, _ = split_cfg(list(arch.cfg or []), arch.variant)
-    bn = arch.variant in ("bn", "slimming")
-    out, i, j = {}, 0, 0
-    for c in conv_cfg:
-        if c == "M":
-            i += 1
-            continue
-        j += 1
-        out[f"features.{i}."] = f"features.conv{j}."
-        if bn:
-            out[f"features.{i + 1}."] = f"features.bn{j}."
-        i += 3 if bn else 2  # conv [BN] ReLU
-    out.update({f"classifier.{t}.": f"classifier.fc{k}." for k, t in ((1, 0), (2, 3), (3, 6))})
-    return out
+    return _zoo(arch.family).key_map(arch)
 
 
 def convert(arch: ArchSpec, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

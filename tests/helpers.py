@@ -37,6 +37,7 @@ TINY_FAMILIES: dict[str, tuple[ArchSpec, int]] = {
         ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}, num_classes=10),
         64,
     ),
+    "wide_resnet": (ArchSpec("wide_resnet", 10, options={"widen": 2}, num_classes=10), 32),
 }
 
 ONLY_CONV1 = {f"features.conv{i}": 0.0 for i in range(2, 9)}  # TINY_VGG has 8 convs

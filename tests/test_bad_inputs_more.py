@@ -136,7 +136,7 @@ def test_debug_shows_the_traceback(work: Path, capsys: pytest.CaptureFixture[str
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--help"])
     out = capsys.readouterr().out
-    for cmd in ("fit", "validate", "test", "prune", "info", "export", "demo", "pipeline", "report"):
+    for cmd in ("fit", "validate", "test", "prune", "zoo", "arch", "info", "export", "demo", "pipeline", "report"):
         assert any(line.split()[:1] == [cmd] and len(line.split()) > 2 for line in out.splitlines()), cmd
     assert "predict" not in out
 

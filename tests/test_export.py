@@ -18,7 +18,7 @@ from pruning_lightning.deploy.simplify import Gather, _widened, simplify
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.layers import ChannelSelection
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.pruning import L1NormPruner, MagnitudePruner, SlimmingPruner, prune
+from pruning_lightning.pruning import L1NormPruner, MagnitudePruner, SlimmingPruner, UniformChannelPruner, prune
 from tests.helpers import TINY_FAMILIES
 
 pytest.importorskip("onnxruntime")
@@ -29,6 +29,7 @@ PRUNERS = {
     "densenet": lambda: SlimmingPruner(0.5),
     "vgg_imagenet": lambda: SlimmingPruner(0.5),
     "resnet_imagenet": None,  # cfg with input selections below (L1 keeps block inputs whole)
+    "wide_resnet": lambda: UniformChannelPruner(0.5),
 }
 
 

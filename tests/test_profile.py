@@ -173,3 +173,15 @@ def test_info_bad_runs(capsys: pytest.CaptureFixture[str]) -> None:
         c10, vgg19 = str(CONFIGS / "data/cifar10.yaml"), str(CONFIGS / "arch/cifar/vgg19.yaml")
         main(["info", "-c", c10, "-c", vgg19, "--runs", "0"])
     assert e.value.code == 2 and "--runs" in capsys.readouterr().err
+
+
+def test_info_counts_an_imagenet_arch_without_its_data(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 23 §4: an ImageNet arch needs no ImageNet folder (nor a data config) to count its parameters."""
+    imagenet, r50 = str(CONFIGS / "data/imagenet.yaml"), str(CONFIGS / "arch/imagenet/resnet50.yaml")
+    for argv in (["-c", r50], ["-c", imagenet, "-c", r50]):
+        with pytest.raises(SystemExit) as e:
+            main(["info", *argv, "--no_latency"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and err[0].startswith("error: ") and "add --num_classes N" in err[0], err
+        main(["info", *argv, "--num_classes", "1000", "--no_latency"])
+        assert "25,557,032" in capsys.readouterr().out  # torchvision's ResNet-50

@@ -57,12 +57,12 @@ def test_bad_caps_are_rejected(bad: Any) -> None:
 
 def test_preset_artifact_uses_the_method_cap(tmp_path: Path) -> None:
     from pruning_lightning.artifact import load_artifact
-    from pruning_lightning.pipeline.presets import write_preset
+    from pruning_lightning.stages import run_stage
 
     doc = yaml.safe_load((ROOT / "configs/experiments/imagenet_resnet50_sss.yaml").read_text())
     doc["run_dir"] = str(tmp_path / "run")
     doc["methods"][2]["max_ratio"] = 1.5  # SSS ResNet-26: r = 1.796 -> int(100 x 1.5) instead of 179
     exp = parse_experiment(doc)
     stage = next(st for st in plan(exp) if st.job_type == "prune" and st.method == "sss_resnet26")
-    write_preset(exp, stage)
+    run_stage(stage.args)  # the arch stage the pipeline plans for a preset method
     assert load_artifact(stage.dir).stats["scratch_b_epochs"] == 150

@@ -181,7 +181,7 @@ class _HalfPruner(Pruner):
     """Keeps the first half of every unit (just to drive ``prune()`` end to end)."""
 
     name: ClassVar[str] = "half"
-    supports: ClassVar[frozenset[str]] = frozenset({"resnet_imagenet"})
+    needs: ClassVar[frozenset[str]] = frozenset({"channel_units"})
 
     def select(self, model: nn.Module, arch: ArchSpec, data: object = None) -> KeepPlan:
         return KeepPlan(channels={u.name: torch.arange(max(1, u.size // 2)) for u in channel_units(model, arch)})

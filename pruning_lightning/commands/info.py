@@ -21,7 +21,7 @@ from typing import Any
 from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.artifact import load_artifact
-from pruning_lightning.config import arch_of
+from pruning_lightning.config import UnknownClassCount, arch_of
 from pruning_lightning.deploy.export import require
 from pruning_lightning.deploy.metrics import shipped_metrics
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
@@ -114,6 +114,16 @@ def pruned_summary(art: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _configured_arch(paths: list[str], num_classes: int | None) -> Any:
+    """The arch of ``-c`` files; ``--num_classes`` stands in for a data module that is absent or cannot count here."""
+    if num_classes is not None and num_classes < 1:
+        raise PruningError(f"--num_classes must be >= 1, got {num_classes}")
+    try:
+        return arch_of(paths, declared=num_classes)
+    except UnknownClassCount as e:
+        raise PruningError(f"{e}; or count without the data: add --num_classes N (e.g. 1000 for ImageNet)") from None
+
+
 def main(argv: list[str]) -> None:
     parser = ArgumentParser(
         prog="pruning-lightning info", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
@@ -134,6 +144,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--deploy", action=ActionYesNo, nargs="?", default=False, help="export to ONNX and measure the file"
     )
+    parser.add_argument(
+        "--num_classes",
+        type=int | None,
+        default=None,
+        help="class count of a --config arch, so neither a data config nor its data on disk is needed",
+    )
     cfg = parser.parse_args(argv)
     paths = cfg.config
     if cfg.runs < 1:
@@ -150,6 +166,6 @@ def main(argv: list[str]) -> None:
         print(f"network of {source}")
         print(describe(arch, sparse=bool(masks), net=net, masks=masks, **opts))
     elif paths:
-        print(describe(arch_of(paths), **opts))
+        print(describe(_configured_arch(paths, cfg.num_classes), **opts))
     else:
         raise PruningError("give --config DATA --config ARCH (data and arch configs), --artifact DIR or --ckpt FILE")

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> None:
         launch(exp, path, submit=a.submit, out_dir=a.slurm_dir, run_dir=a.run_dir)
         return
     if a.dry_run:
-        print("\n".join(dry_run(exp, plan(exp), path)))
+        print("\n".join(dry_run(exp, plan(exp))))
         return
     if a.jobs < 1:
         raise PruningError(f"--jobs {a.jobs}: give a positive number of parallel processes (1 = no child processes)")

@@ -1,9 +1,9 @@
 """The family registry: what a family declares, and the spec checks derived from that declaration.
 
 Every family module calls ``register_arch(name, Family(...))`` at import; ``models/__init__.py``
-imports each family module by name, so that list is the registry. ``Family.check`` runs the checks
-common to every family (depth, variant, classes, options, cfg layout and widths) from the data the
-family declares, then the family's own ``validate`` for what only it knows.
+imports every family module it finds in the package, so the modules are the registry.
+``Family.check`` runs the checks common to every family (depth, variant, classes, options, cfg layout
+and widths) from the data the family declares, then the family's own ``validate`` for what only it knows.
 """
 
 from __future__ import annotations
@@ -19,6 +19,20 @@ from pruning_lightning.models.spec import ArchSpec, as_spec
 
 def _no_checks(spec: ArchSpec) -> None:
     """The family-specific checks of a family that needs none."""
+
+
+@dataclass(frozen=True)
+class ZooKeys:
+    """How a family's unpruned networks map onto torchvision's (the model-zoo import, ``zoo.py``).
+
+    Attributes:
+        name: ``spec -> torchvision builder name`` (``resnet50``, ``vgg16_bn``); raises ``PruningError``
+            for a layout torchvision lacks. Called on an unpruned 1000-class spec without options.
+        key_map: ``spec -> {torchvision state-dict prefix: our prefix}`` (module level; ``{}``: same names).
+    """
+
+    name: Callable[[ArchSpec], str]
+    key_map: Callable[[ArchSpec], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class Family:
         max_widths: ``spec -> upper bound per cfg entry`` (``None``: unbounded; ``None`` for the whole
             list: no bounds), for entries that select channels out of a fixed width.
         cfg_help: what the cfg entries are, for the cfg-length error.
+        zoo: how torchvision's ImageNet weights load into it (None: no model-zoo import).
     """
 
     build: Callable[[ArchSpec], nn.Module]
@@ -52,6 +67,7 @@ class Family:
     min_width: int = 1
     max_widths: Callable[[ArchSpec], list[int | None] | None] | None = None
     cfg_help: str = ""
+    zoo: ZooKeys | None = None
 
     def check(self, spec: ArchSpec) -> None:
         """Raise ``PruningError`` on a spec this family cannot build (common checks, then ``validate``)."""

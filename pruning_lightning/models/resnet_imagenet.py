@@ -40,7 +40,7 @@ from torch import nn
 
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.layers import ChannelSelection, init_he_fan_out
-from pruning_lightning.models.registry import Family, register_arch
+from pruning_lightning.models.registry import Family, ZooKeys, register_arch
 from pruning_lightning.models.spec import ArchSpec
 
 BLOCKS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -226,5 +226,6 @@ FAMILY = register_arch(
         options=OPTIONS,
         min_width=0,
         cfg_help="1 per basic block, 3 per bottleneck",
+        zoo=ZooKeys(name=lambda spec: f"resnet{spec.depth}", key_map=lambda spec: {}),  # torchvision's names
     ),
 )

@@ -34,8 +34,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from pruning_lightning.errors import PruningError
 from pruning_lightning.models.layers import init_he_fan_out
-from pruning_lightning.models.registry import Family, register_arch
+from pruning_lightning.models.registry import Family, ZooKeys, register_arch
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.vgg import conv_names as conv_names  # shared with the CIFAR VGG (and surgery)
 from pruning_lightning.models.vgg import make_layers
@@ -115,7 +116,40 @@ def build(spec: ArchSpec) -> nn.Module:
 
 
 # Checks (registry): depth in CONV_CFGS, variant, no options, cfg in the layout of default_cfg, widths >= 1.
+def zoo_name(spec: ArchSpec) -> str:
+    """torchvision's builder of this VGG (``vgg16``, ``vgg16_bn``)."""
+    if spec.variant not in ("default", "bn", "slimming"):
+        raise PruningError(f"torchvision has no VGG like the {spec.variant!r} variant; use default, bn or slimming")
+    return f"vgg{spec.depth}" + ("" if spec.variant == "default" else "_bn")
+
+
+def zoo_keys(spec: ArchSpec) -> dict[str, str]:
+    """torchvision -> ours: ``features.{i}`` (i-th module of its ``Sequential``) -> ``features.conv{j}`` /
+    ``features.bn{j}``; ``classifier.{0,3,6}`` -> ``classifier.fc{1,2,3}``."""
+    conv_cfg, _ = split_cfg(list(spec.cfg or []), spec.variant)
+    bn = spec.variant in ("bn", "slimming")
+    out, i, j = {}, 0, 0
+    for c in conv_cfg:
+        if c == "M":
+            i += 1
+            continue
+        j += 1
+        out[f"features.{i}."] = f"features.conv{j}."
+        if bn:
+            out[f"features.{i + 1}."] = f"features.bn{j}."
+        i += 3 if bn else 2  # conv [BN] ReLU
+    out.update({f"classifier.{t}.": f"classifier.fc{k}." for k, t in ((1, 0), (2, 3), (3, 6))})
+    return out
+
+
 FAMILY = register_arch(
     "vgg_imagenet",
-    Family(build=build, default_cfg=default_cfg, input_size=(3, 224, 224), depths=tuple(CONV_CFGS), variants=VARIANTS),
+    Family(
+        build=build,
+        default_cfg=default_cfg,
+        input_size=(3, 224, 224),
+        depths=tuple(CONV_CFGS),
+        variants=VARIANTS,
+        zoo=ZooKeys(name=zoo_name, key_map=zoo_keys),
+    ),
 )

@@ -2,8 +2,8 @@
 
 Modules: ``schema`` (experiment file; ``checks`` validates its values, ``paths`` finds the files it names),
 ``regimes`` (downstream regimes as data), ``plan`` (stages and their command lines; ``stage`` the unit,
-``wandb_args`` its logger), ``runner`` (local execution), ``slurm`` (sbatch scripts), ``presets``
-(prune-free architectures), ``lineage`` (W&B), ``progress``, ``parallel``, ``results`` and the report's plots.
+``wandb_args`` its logger), ``runner`` (local execution), ``slurm`` (sbatch scripts), ``lineage`` (W&B),
+``progress``, ``parallel``, ``results`` and the report's plots.
 """
 
 from pruning_lightning.pipeline.plan import Stage, plan

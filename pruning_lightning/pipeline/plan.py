@@ -19,7 +19,7 @@ from typing import Any
 from pruning_lightning.errors import PruningError
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.regimes import scaled_epochs
-from pruning_lightning.pipeline.schema import Experiment, StageSpec
+from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec
 from pruning_lightning.pipeline.stage import Stage
 from pruning_lightning.pipeline.wandb_args import method_ratio, stage_logger
 
@@ -123,6 +123,22 @@ def _large(
     return st
 
 
+def _arch_args(exp: Experiment, m: MethodSpec, out: Path, base: int | None) -> list[str]:
+    """The ``arch`` stage of a preset or guided method (``pruning_lightning.stages.architecture``)."""
+    if base is None:
+        raise PruningError(f"method {m.name}: a preset/guided architecture needs base_epochs (for Scratch-B)")
+    args = ["arch", "--reference", *[resolve_path(p) for p in (*exp.data, *exp.arch)]]
+    if m.preset:
+        args += ["--preset", resolve_path(m.preset)]
+    else:  # every seed's architecture of the method it is guided from, in seed order
+        args += ["--guided_from", *[str(exp.root / f"seed{s}" / str(m.guided_from) / "prune") for s in exp.seeds]]
+        args += ["--guided_depth", str(m.guided_depth)] if m.guided_depth else []
+    args += ["--num_classes", str(exp.num_classes)] if exp.num_classes is not None else []
+    args += ["--base_epochs", str(base)]
+    args += ["--max_ratio", str(exp.max_ratio_for(m))] if exp.max_ratio_for(m) is not None else []
+    return [*args, "--out", str(out), "--overwrite", "true"]
+
+
 def _devices(exp: Experiment) -> int:
     d = exp.trainer.get("devices", 1)
     n = int(exp.trainer.get("num_nodes", 1))
@@ -180,7 +196,9 @@ def plan(exp: Experiment) -> list[Stage]:
                 if exp.max_ratio_for(m) is not None:
                     prune.args += ["--max_ratio", str(exp.max_ratio_for(m))]
                 prune.args += overrides(m.args)
-            elif m.kind == "guided":
+            else:
+                prune.args = _arch_args(exp, m, pdir, base)
+            if m.kind == "guided":
                 src = exp.method(m.guided_from)  # type: ignore[arg-type]
                 if src.kind == "guided":
                     raise PruningError(f"method {m.name}: guided_from must name a pruned method, not {src.name}")

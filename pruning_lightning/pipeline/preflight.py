@@ -9,7 +9,8 @@ seconds, not the hours of the large model that trains before the stage that woul
   the first seed through the real parsers (the other seeds differ only in seed and folders): fit and
   test stages through the LightningCLI parser (:class:`~pruning_lightning.cli.PruningCLI`, which checks values)
   (files a previous stage will write, such as ``{artifact}/arch.yaml``, are left out), prune stages
-  through the ``prune`` parser with the pruner built (a bad ratio is refused);
+  through the ``prune`` parser with the pruner built (a bad ratio is refused), preset and guided stages
+  through the ``arch`` parser;
 * releases a run folder whose stages never started (no checkpoint, artifact or result in it) from
   the experiment recorded there, so the corrected experiment can use it.
 """
@@ -106,6 +107,15 @@ def _parse_prune(st: Stage) -> None:
         raise PruningError(f"stage {st.key}: {condense(str(e))}") from None
 
 
+def _parse_arch(st: Stage) -> None:
+    from pruning_lightning.stages.architecture import build_parser  # on use (start-up time)
+
+    try:
+        build_parser().parse_args(st.args[1:])
+    except Exception as e:
+        raise PruningError(f"stage {st.key}: {condense(str(e))}") from None
+
+
 def release_unstarted(exp: Experiment, echo=print) -> None:  # noqa: ANN001
     """Forget the experiment recorded in a run folder where no stage has produced anything yet."""
     rec = exp.root / "experiment.json"
@@ -138,6 +148,8 @@ def preflight(exp: Experiment, only: list[str] | None = None, hardware: bool = T
             _parse_fit(exp, st, hardware)
         elif st.kind == "prune":
             _parse_prune(st)
+        elif st.kind in ("preset", "guided"):
+            _parse_arch(st)
     release_unstarted(exp, echo)
 
 

@@ -43,7 +43,7 @@ def command_line(args: list[str]) -> str:
     return "pruning-lightning " + shlex.join(args)
 
 
-def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[str]:
+def dry_run(exp: Experiment, stages: list[Stage]) -> list[str]:
     """The exact commands the local runner would run, one per line (fit stages: fit then test)."""
     lines = []
     for st in stages:
@@ -55,12 +55,10 @@ def dry_run(exp: Experiment, stages: list[Stage], experiment_path: str) -> list[
             lines.append(command_line(st.args + resume))
             lines.append(command_line(test_args(exp, st, st.ckpt)))
             lines.append(command_line(test_args(exp, st, st.ckpt.with_name("best.ckpt"))))
-        elif st.kind == "prune":
-            lines.append(command_line(st.args))
         elif st.kind == "zoo":
             lines += [command_line(st.args), command_line(test_args(exp, st, st.ckpt))]
-        else:
-            lines.append(command_line(["pipeline", experiment_path, "--only", st.key]))
+        else:  # prune, or the arch stage of a preset / guided method
+            lines.append(command_line(st.args))
     return lines
 
 
@@ -169,12 +167,7 @@ def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
     L.seed_everything(st.seed, verbose=False)
     for tmp in st.dir.parent.glob(f".{st.dir.name}.*"):  # left by a kill while writing the artifact (run locked)
         shutil.rmtree(tmp, ignore_errors=True)
-    if st.kind == "prune":
-        run_stage(st.args)
-    else:
-        from pruning_lightning.pipeline.presets import write_preset  # torch: on use
-
-        write_preset(exp, st)
+    run_stage(st.args)  # prune, or the arch stage of a preset / guided method
     stats = yaml.safe_load((st.dir / "stats.yaml").read_text())
     result = {"key": st.key, "kind": st.kind, "job_type": "prune", "seed": st.seed, "method": st.method, "stats": stats}
     if exp.wandb is not None:

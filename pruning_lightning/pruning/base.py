@@ -2,8 +2,8 @@
 
 Every method is a small object: hyper-parameters in ``__init__`` (so LightningCLI/jsonargparse can
 configure it with ``class_path``/``init_args``) and one ``select`` that returns a :class:`KeepPlan`.
-The shared :func:`prune` checks that the method supports the architecture, applies the plan with the single surgery
-implementation, and measures the result.
+The shared :func:`prune` checks that the architecture provides what the method needs, applies the plan
+with the single surgery implementation, and measures the result.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Pruner(ABC):
     """Base class of all pruning methods (see module docstring)."""
 
     name: ClassVar[str]
-    supports: ClassVar[frozenset[str]]
+    needs: ClassVar[frozenset[str]]  # the Capability values a family must provide (surgery.structure)
     needs_data: ClassVar[bool] = False
     ratio: float
 
@@ -67,7 +67,7 @@ def prune(
         max_ratio: cap on the Scratch-B FLOPs ratio (ImageNet: 2.0).
     """
     arch = resolve(arch)
-    check_supported(arch, pruner.name, pruner.supports)
+    check_supported(arch, pruner.name, pruner.needs)
     if pruner.needs_data and data is None:
         raise PruningError(f"method {pruner.name!r} needs training data: configure --data")
     model = model.eval()

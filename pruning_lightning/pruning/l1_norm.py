@@ -40,7 +40,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import num_stages, numbered_units
+from pruning_lightning.pruning.surgery import Capability, num_stages, numbered_units
 from pruning_lightning.pruning.uniform import filter_l1
 
 
@@ -58,7 +58,7 @@ class L1NormPruner(Pruner):
     """
 
     name: ClassVar[str] = "l1_norm"
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "resnet_cifar", "resnet_imagenet"})
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS, Capability.NUMBERED_UNITS})
 
     def __init__(
         self,

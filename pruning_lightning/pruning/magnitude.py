@@ -28,11 +28,9 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.surgery import Capability
 
 log = logging.getLogger(__name__)
-
-# Unstructured pruning needs no channel surgery: every architecture with Conv2d layers works.
-ALL_FAMILIES = frozenset({"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet"})
 
 
 def conv_weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -65,7 +63,7 @@ class MagnitudePruner(Pruner):
     """
 
     name: ClassVar[str] = "magnitude"
-    supports: ClassVar[frozenset[str]] = ALL_FAMILIES
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.WEIGHTS})  # no channel surgery: any conv net
 
     def __init__(self, ratio: float, of_remaining: bool = False, allow_empty_layers: bool = False) -> None:
         self.ratio = self.check_ratio(ratio)

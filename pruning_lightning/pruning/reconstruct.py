@@ -24,7 +24,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.sampling import collect_images
-from pruning_lightning.pruning.surgery import ChannelUnit, channel_units
+from pruning_lightning.pruning.surgery import Capability, ChannelUnit, channel_units
 
 
 def contribution_gram(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -98,7 +98,7 @@ class ReconstructionPruner(Pruner):
         batch_size: images per forward pass while sampling.
     """
 
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "resnet_cifar", "resnet_imagenet"})
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS, Capability.UNIT_CONSUMERS})
     needs_data: ClassVar[bool] = True
 
     def __init__(

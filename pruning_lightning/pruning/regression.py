@@ -51,7 +51,7 @@ from pruning_lightning.pruning.reconstruct import (
 )
 from pruning_lightning.pruning.residual_target import branch_gain, sample_shortcuts, shortcut_target
 from pruning_lightning.pruning.sampling import layer_weight, sample_inputs, sample_outputs, set_layer_weight
-from pruning_lightning.pruning.surgery import BranchEnd, ChannelUnit
+from pruning_lightning.pruning.surgery import BranchEnd, Capability, ChannelUnit
 
 
 def lasso_channels(
@@ -112,6 +112,8 @@ class RegressionPruner(ReconstructionPruner):
     """
 
     name: ClassVar[str] = "regression"
+    # Its consumer's input columns are the unit's channels (ThiNet groups a flattened map's taps instead).
+    needs: ClassVar[frozenset[str]] = ReconstructionPruner.needs | {Capability.CHANNELWISE_CONSUMERS}
 
     def __init__(
         self,

@@ -42,7 +42,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import channel_units
+from pruning_lightning.pruning.surgery import Capability, channel_units
 
 
 def filter_l2(weight: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ class SoftFilterPruner(Pruner):
     """
 
     name: ClassVar[str] = "sfp"
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "resnet_cifar", "resnet_imagenet"})
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS, Capability.CONV_FILTERS})
 
     def __init__(self, ratio: float = 0.3, form: Literal["cut", "mask"] = "cut") -> None:
         if form not in ("cut", "mask"):

@@ -26,7 +26,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import channel_units
+from pruning_lightning.pruning.surgery import Capability, channel_units
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class SlimmingPruner(Pruner):
     """
 
     name: ClassVar[str] = "slimming"
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "preresnet", "densenet", "vgg_imagenet"})
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS, Capability.BN_COVERS_NETWORK})
 
     def __init__(self, ratio: float, min_channels: int = 1) -> None:
         self.ratio = self.check_ratio(ratio)

@@ -28,7 +28,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import residual_blocks
+from pruning_lightning.pruning.surgery import Capability, residual_blocks
 
 
 class SSSPruner(Pruner):
@@ -39,7 +39,7 @@ class SSSPruner(Pruner):
     """
 
     name: ClassVar[str] = "sss"
-    supports: ClassVar[frozenset[str]] = frozenset({"resnet_cifar", "resnet_imagenet"})
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.RESIDUAL_BLOCKS})
 
     def __init__(self, threshold: float = 0.0) -> None:
         if threshold < 0:

@@ -102,7 +102,6 @@ class ThiNetPruner(ReconstructionPruner):
     """
 
     name: ClassVar[str] = "thinet"
-    supports: ClassVar[frozenset[str]] = frozenset({"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet"})
 
     def __init__(
         self,

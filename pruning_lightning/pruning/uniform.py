@@ -27,9 +27,9 @@ from torch.utils.data import DataLoader
 from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
-from pruning_lightning.pruning.magnitude import ALL_FAMILIES, check_layers, conv_weights
+from pruning_lightning.pruning.magnitude import check_layers, conv_weights
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import channel_units
+from pruning_lightning.pruning.surgery import Capability, channel_units
 
 
 def filter_l1(weight: torch.Tensor) -> torch.Tensor:
@@ -46,9 +46,7 @@ class UniformChannelPruner(Pruner):
     """
 
     name: ClassVar[str] = "uniform_channel"
-    supports: ClassVar[frozenset[str]] = frozenset(
-        {"vgg", "vgg_imagenet", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet"}
-    )
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS})
 
     def __init__(self, ratio: float, keep: Literal["l1", "first"] = "l1") -> None:
         self.ratio = self.check_ratio(ratio)
@@ -86,7 +84,7 @@ class UniformSparsityPruner(Pruner):
     """
 
     name: ClassVar[str] = "uniform_sparsity"
-    supports: ClassVar[frozenset[str]] = ALL_FAMILIES
+    needs: ClassVar[frozenset[str]] = frozenset({Capability.WEIGHTS})
 
     def __init__(self, ratio: float, criterion: Literal["random", "magnitude"] = "random", seed: int = 0) -> None:
         self.ratio = self.check_ratio(ratio)

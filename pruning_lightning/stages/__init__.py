@@ -6,7 +6,8 @@ with the same argument list, so a stage typed by hand and a stage the pipeline p
 
 * ``fit``/``validate``/``test``: the LightningCLI (:func:`pruning_lightning.cli.cli_main`);
 * ``prune``: trained checkpoint -> pruned artifact (:mod:`pruning_lightning.stages.prune`);
-* ``zoo``: model-zoo weights -> large-model checkpoint (:mod:`pruning_lightning.stages.zoo`).
+* ``zoo``: model-zoo weights -> large-model checkpoint (:mod:`pruning_lightning.stages.zoo`);
+* ``arch``: a preset or guided architecture -> artifact (:mod:`pruning_lightning.stages.architecture`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from pruning_lightning.cli import cli_main
-from pruning_lightning.stages import prune, zoo
+from pruning_lightning.stages import architecture, prune, zoo
 
-STAGES = ("fit", "validate", "test", "prune", "zoo")
+STAGES = ("fit", "validate", "test", "prune", "zoo", "arch")
 
 
 def run_stage(argv: list[str], exit_on_error: bool = True) -> Any:
@@ -29,4 +30,6 @@ def run_stage(argv: list[str], exit_on_error: bool = True) -> Any:
         return prune.main(argv[1:])
     if argv and argv[0] == "zoo":
         return zoo.main(argv[1:])
+    if argv and argv[0] == "arch":
+        return architecture.main(argv[1:])
     return cli_main(argv, exit_on_error=exit_on_error)

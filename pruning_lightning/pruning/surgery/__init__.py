@@ -1,15 +1,21 @@
 """The only code that knows a family's structure, cuts layers and copies surviving weights.
 
-Each family module here (listed in :data:`SURGERY`) describes its prunable structure once (see
+Each family module here describes its prunable structure once (see
 :mod:`~pruning_lightning.pruning.surgery.structure`) and cuts it with the shared helpers of
 :mod:`~pruning_lightning.pruning.surgery.slicing`. Criteria ask this package for units, stages and
 residual blocks; they never branch on the family. Unstructured masks and block-level plans are
-family-independent and handled here. A new family adds a module here and one line to ``SURGERY``.
+family-independent and handled here.
+
+A family's surgery is the module named after the family that defines ``SURGERY`` (a
+:class:`FamilySurgery`); :data:`SURGERY` collects every such module of this package, in sorted order,
+so a new family adds its module here and edits nothing else.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import pkgutil
 from collections.abc import Collection
 
 import torch
@@ -19,27 +25,33 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan
-from pruning_lightning.pruning.surgery import densenet, preresnet, resnet_cifar, resnet_imagenet, vgg, vgg_imagenet
 from pruning_lightning.pruning.surgery.structure import (
     BranchEnd,
+    Capability,
     ChannelUnit,
     FamilySurgery,
     ResidualBlock,
     SurgeryResult,
 )
 
-SURGERY: dict[str, FamilySurgery] = {
-    "vgg": vgg.SURGERY,
-    "vgg_imagenet": vgg_imagenet.SURGERY,
-    "resnet_cifar": resnet_cifar.SURGERY,
-    "resnet_imagenet": resnet_imagenet.SURGERY,
-    "preresnet": preresnet.SURGERY,
-    "densenet": densenet.SURGERY,
-}
+
+def _discover() -> dict[str, FamilySurgery]:
+    """``{family: surgery}`` of every module of this package that defines ``SURGERY`` (sorted by name)."""
+    found: dict[str, FamilySurgery] = {}
+    for name in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        surgery = getattr(importlib.import_module(f"{__name__}.{name}"), "SURGERY", None)
+        if isinstance(surgery, FamilySurgery):
+            found[name] = surgery
+    return found
+
+
+SURGERY: dict[str, FamilySurgery] = _discover()
+"""The surgery of every family that has one, by family name (its module's name)."""
 
 __all__ = [
     "SURGERY",
     "BranchEnd",
+    "Capability",
     "ChannelUnit",
     "FamilySurgery",
     "ResidualBlock",
@@ -47,6 +59,7 @@ __all__ = [
     "apply_plan",
     "channel_units",
     "check_supported",
+    "family_provides",
     "get_surgery",
     "num_stages",
     "numbered_units",
@@ -61,10 +74,18 @@ def get_surgery(family: str) -> FamilySurgery:
     return SURGERY[family]
 
 
-def check_supported(arch: ArchSpec, method: str, supports: Collection[str]) -> None:
-    """Raise unless ``method`` (which declares the families it ``supports``) applies to ``arch``."""
-    if arch.family not in supports:
-        raise PruningError(f"method {method!r} does not support family {arch.family!r}; it supports {sorted(supports)}")
+def family_provides(family: str) -> frozenset[Capability]:
+    """The capabilities ``family``'s structure description declares (a family without one: none)."""
+    return SURGERY[family].provides if family in SURGERY else frozenset()
+
+
+def check_supported(arch: ArchSpec, method: str, needs: Collection[str]) -> None:
+    """Raise unless ``arch``'s family provides every capability that ``method`` ``needs``."""
+    missing = sorted(set(needs) - family_provides(arch.family))
+    if missing:
+        fam, what = arch.family, ", ".join(missing)
+        why = f"it needs {what}, which {fam} does not provide"
+        raise PruningError(f"method {method!r} does not support family {fam!r}: {why}")
 
 
 def channel_units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:

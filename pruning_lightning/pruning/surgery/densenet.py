@@ -16,7 +16,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.densenet import bn_widths, is_slimming, layers_per_block
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_selection
-from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
+from pruning_lightning.pruning.surgery.structure import Capability, ChannelUnit, FamilySurgery, SurgeryResult
 
 
 def _sites(arch: ArchSpec) -> list[tuple[str, str, str]]:
@@ -48,4 +48,8 @@ def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> Surg
     return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure=structure)
 
 
-SURGERY = FamilySurgery(units=units, cut=cut)
+PROVIDES = frozenset(
+    {Capability.WEIGHTS, Capability.CHANNEL_UNITS, Capability.CHANNELWISE_CONSUMERS, Capability.BN_COVERS_NETWORK}
+)
+
+SURGERY = FamilySurgery(provides=PROVIDES, units=units, cut=cut)

@@ -22,7 +22,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models.preresnet import blocks_per_stage, is_slimming, stream_widths
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_selection, cut_units
-from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
+from pruning_lightning.pruning.surgery.structure import Capability, ChannelUnit, FamilySurgery, SurgeryResult
 
 
 def _blocks(arch: ArchSpec) -> list[str]:
@@ -71,4 +71,8 @@ def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> Surg
     return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={k: new[k].clone() for k in selections})
 
 
-SURGERY = FamilySurgery(units=units, cut=cut)
+PROVIDES = frozenset(
+    {Capability.WEIGHTS, Capability.CHANNEL_UNITS, Capability.CHANNELWISE_CONSUMERS, Capability.BN_COVERS_NETWORK}
+)
+
+SURGERY = FamilySurgery(provides=PROVIDES, units=units, cut=cut)

@@ -18,6 +18,7 @@ from pruning_lightning.models.resnet_cifar import STAGE_WIDTHS, block_names
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
 from pruning_lightning.pruning.surgery.structure import (
+    Capability,
     ChannelUnit,
     FamilySurgery,
     ResidualBlock,
@@ -58,4 +59,16 @@ def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> Surg
     return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
-SURGERY = FamilySurgery(units=units, cut=cut, num_stages=num_stages, residual_blocks=residual_blocks)
+PROVIDES = frozenset(
+    {
+        Capability.WEIGHTS,
+        Capability.CHANNEL_UNITS,
+        Capability.NUMBERED_UNITS,
+        Capability.UNIT_CONSUMERS,
+        Capability.CHANNELWISE_CONSUMERS,
+        Capability.CONV_FILTERS,
+        Capability.RESIDUAL_BLOCKS,
+    }
+)
+
+SURGERY = FamilySurgery(provides=PROVIDES, units=units, cut=cut, num_stages=num_stages, residual_blocks=residual_blocks)

@@ -5,17 +5,48 @@ channels a structured method keeps or removes together, with what produces, scal
 them), its stage count and residual blocks, and ``cut``, which slices a network to a keep-set with
 the shared helpers of :mod:`~pruning_lightning.pruning.surgery.slicing`. Criteria read only these
 descriptions, so they never branch on the family.
+
+A family also declares the :class:`Capability` values its description *provides*; a method declares
+the ones it *needs*, and applies to a family iff ``needs <= provides``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import torch
 from torch import nn
 
 from pruning_lightning.models.spec import ArchSpec
+
+
+class Capability(StrEnum):
+    """What a family's structure provides and a pruning method needs (``needs <= provides``)."""
+
+    WEIGHTS = "weights"
+    """Conv weights that can be masked one by one (unstructured methods); every family."""
+    CHANNEL_UNITS = "channel_units"
+    """Prunable channel units (``FamilySurgery.units``) and a surgery that cuts them."""
+    NUMBERED_UNITS = "numbered_units"
+    """Units carry Li et al.'s ``layer_id`` and ``stage`` (``num_stages``): L1-norm's numbering."""
+    UNIT_CONSUMERS = "unit_consumers"
+    """Every unit is cut out of the layer producing it (no ChannelSelection), and every conv-produced
+    unit names its ``consumer``, the next layer to sample and reconstruct (ThiNet, regression)."""
+    CHANNELWISE_CONSUMERS = "channelwise_consumers"
+    """Every consumer reads one input per unit channel (a conv, or a Linear after global pooling), in
+    every variant; not a flattened spatial map (regression reads its inputs as the unit's channels)."""
+    CONV_FILTERS = "conv_filters"
+    """Every unit, in every variant, is a conv's output filters (``ChannelUnit.conv`` is set): SFP."""
+    BN_COVERS_NETWORK = "bn_covers_network"
+    """Every BatchNorm2d of the network scales a prunable unit, so one global BN-scale threshold ranks
+    the whole convolutional body (slimming); not the ResNets, whose residual-stream BNs are fixed."""
+    STAGE_WIDTHS = "stage_widths"
+    """In every variant the cfg lists exactly the units' widths in network order, stages separated by
+    ``"M"``: guided pruning averages and rescales them stage by stage."""
+    RESIDUAL_BLOCKS = "residual_blocks"
+    """Residual blocks with branch scales (``FamilySurgery.residual_blocks``): block-level methods (SSS)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,8 @@ class FamilySurgery:
     """What a family provides (see module docstring).
 
     Attributes:
+        provides: the :class:`Capability` values this description provides (declared, and checked
+            against the description by ``tests/test_capabilities.py``).
         units: ``(model, arch) -> units`` in network order.
         cut: ``(model, arch, keep) -> SurgeryResult``; ``keep`` maps unit names to sorted kept indices.
         num_stages: ``arch -> number of stages`` (None: the family has no stages).
@@ -104,6 +137,7 @@ class FamilySurgery:
         check_numbered: raises when ``arch`` has no Li et al. layer numbering (L1-norm).
     """
 
+    provides: frozenset[Capability]
     units: Callable[[nn.Module, ArchSpec], list[ChannelUnit]]
     cut: Callable[[nn.Module, ArchSpec, dict[str, torch.Tensor]], SurgeryResult]
     num_stages: Callable[[ArchSpec], int] | None = None

@@ -12,7 +12,7 @@ from torch import nn
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.vgg import conv_names
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
-from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
+from pruning_lightning.pruning.surgery.structure import Capability, ChannelUnit, FamilySurgery, SurgeryResult
 
 
 def conv_stages(cfg: list[int | str]) -> list[int]:
@@ -63,4 +63,17 @@ def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> Surg
     return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
-SURGERY = FamilySurgery(units=units, cut=cut, num_stages=num_stages)
+PROVIDES = frozenset(
+    {
+        Capability.WEIGHTS,
+        Capability.CHANNEL_UNITS,
+        Capability.NUMBERED_UNITS,
+        Capability.UNIT_CONSUMERS,
+        Capability.CHANNELWISE_CONSUMERS,
+        Capability.CONV_FILTERS,
+        Capability.BN_COVERS_NETWORK,
+        Capability.STAGE_WIDTHS,
+    }
+)
+
+SURGERY = FamilySurgery(provides=PROVIDES, units=units, cut=cut, num_stages=num_stages)

@@ -15,7 +15,7 @@ from torch import nn
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.vgg_imagenet import SPATIAL, conv_names, split_cfg
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_unit
-from pruning_lightning.pruning.surgery.structure import ChannelUnit, FamilySurgery, SurgeryResult
+from pruning_lightning.pruning.surgery.structure import Capability, ChannelUnit, FamilySurgery, SurgeryResult
 from pruning_lightning.pruning.surgery.vgg import conv_stages
 
 
@@ -72,4 +72,8 @@ def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> Surg
     return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
-SURGERY = FamilySurgery(units=units, cut=cut, num_stages=num_stages)
+PROVIDES = frozenset(
+    {Capability.WEIGHTS, Capability.CHANNEL_UNITS, Capability.UNIT_CONSUMERS, Capability.BN_COVERS_NETWORK}
+)
+
+SURGERY = FamilySurgery(provides=PROVIDES, units=units, cut=cut, num_stages=num_stages)
