@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from pruning_lightning.errors import PruningError
-from pruning_lightning.pruning.surgery.structure import ChannelUnit
+from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.pruning.surgery.structure import ChannelUnit, SurgeryResult
 
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")  # num_batches_tracked is a scalar: kept as is
 
@@ -65,6 +66,23 @@ def cut_units(state: dict[str, torch.Tensor], units: list[ChannelUnit], keep: di
         if u.name in keep:
             assert u.conv is not None, f"{u.name} has no producing conv"
             cut_unit(state, u.conv, u.bn, keep[u.name], u.consumer)
+
+
+def cut_entry_units(
+    model: nn.Module, arch: ArchSpec, units: list[ChannelUnit], keep: dict[str, torch.Tensor], entries: list[str]
+) -> SurgeryResult:
+    """Cut ``units`` to ``keep`` where each cfg entry ``i`` is the width of unit ``entries[i]``.
+
+    The new cfg holds the kept width of every cut unit and the old entry elsewhere (an entry whose unit
+    does not exist, e.g. a removed residual branch's 0, stays as it is).
+    """
+    assert arch.cfg is not None
+    new = clone_state(model)
+    cut_units(new, units, keep)
+    cfg: list[int | str] = [
+        len(keep[name]) if name in keep else int(w) for name, w in zip(entries, arch.cfg, strict=True)
+    ]
+    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
 
 
 def narrow_selection(

@@ -18,7 +18,7 @@ from torch import nn
 
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.models.wide_resnet import block_names
-from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units
+from pruning_lightning.pruning.surgery.slicing import cut_entry_units
 from pruning_lightning.pruning.surgery.structure import Capability, ChannelUnit, FamilySurgery, SurgeryResult
 
 
@@ -39,14 +39,7 @@ def units(model: nn.Module, arch: ArchSpec) -> list[ChannelUnit]:
 
 def cut(model: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) -> SurgeryResult:
     """Slice conv1 outputs, bn2 and conv2 inputs of every block named in ``keep``."""
-    assert arch.cfg is not None
-    new = clone_state(model)
-    cut_units(new, units(model, arch), keep)
-    cfg: list[int | str] = [
-        len(keep[f"{blk}.conv1"]) if f"{blk}.conv1" in keep else int(w)
-        for blk, w in zip(block_names(arch.depth), arch.cfg, strict=True)
-    ]
-    return SurgeryResult(arch=arch.replace(cfg=cfg), weights=new, structure={})
+    return cut_entry_units(model, arch, units(model, arch), keep, [f"{blk}.conv1" for blk in block_names(arch.depth)])
 
 
 PROVIDES = frozenset(
