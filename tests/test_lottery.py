@@ -193,11 +193,32 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
     from pruning_lightning.pruning import MagnitudePruner
 
     l1 = L1NormPruner((0.5,) * 5, as_masks=True)
-    # auto = dense for a structured ticket: the network's own (dense fan-out) init, masked.
+    # auto = dense for a structured ticket: the network's own (dense fan-out) init, masked, drawn from a stream
+    # of its own: never the same-seed dense init, which is the large run's init (the winning ticket) in a pipeline.
     for kind in ("auto", "dense"):
         masks, got, dense = _random_ticket_start(tmp_path, l1, kind)
-        for k, v in dense.items():
-            assert torch.equal(got[k], v * masks[k] if k in masks else v), (kind, k)
+        params = {k for k, _ in build_arch(resolve(TINY_VGG_L1)).named_parameters()}
+        for k in params:
+            if dense[k].float().std() > 0:  # BN weights/biases are constants: equal by construction
+                assert not torch.equal(got[k], dense[k] * masks[k] if k in masks else dense[k]), (kind, k)
+        for k, m in masks.items():
+            assert not got[k][~m].any()
+        ratio = float(got["features.conv3.weight"][masks["features.conv3.weight"]].std())
+        ratio /= float(dense["features.conv3.weight"].std())
+        assert 0.7 < ratio < 1.3, (kind, ratio)  # the dense fan-out std, not the density-scaled one
+    # The stream is reproducible from the seed and leaves the global RNG where it was.
+    from pruning_lightning.modules.lottery import fresh_init
+
+    arch = resolve(TINY_VGG_L1)
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(11)
+        net = build_arch(arch)
+        state = torch.get_rng_state()
+        fresh_init(net, arch)
+        assert torch.equal(torch.get_rng_state(), state)
+        nets.append(net.state_dict())
+    assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
     # density: surviving filters redrawn with std sqrt(2 / (nnz / C_in)), i.e. scaled up by sqrt(1 / 0.5).
     masks, got, dense = _random_ticket_start(tmp_path, l1, "density")
     w, m = got["features.conv3.weight"], masks["features.conv3.weight"]
@@ -213,6 +234,29 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
         LotteryModule(resolve(TINY_VGG), structure_from="x", ticket="random", random_init="fan_in")  # type: ignore[arg-type]
     with pytest.raises(PruningError, match="mask_bn"):
         L1NormPruner((0.5,) * 5, mask_bn=True)
+
+
+def test_random_ticket_is_never_the_winning_ticket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random ticket built under the large run's seed starts elsewhere; without its own stream it is refused."""
+    import pruning_lightning.modules.lottery as lottery
+
+    arch = resolve(TINY_VGG_L1)
+    torch.manual_seed(3)
+    init = _init_file(tmp_path, arch, build_arch(arch))  # the "large run" of seed 3
+    out = write_artifact(prune(build_arch(arch), arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "p")
+    torch.manual_seed(3)
+    winning = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning")
+    winning.on_artifact(load_artifact(out))
+    torch.manual_seed(3)
+    random = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random")
+    random.on_artifact(load_artifact(out))  # init_from given: checked against the original init, passes
+    w, r = winning.net.get_parameter("features.conv3.weight"), random.net.get_parameter("features.conv3.weight")
+    assert w.abs().sum() > 0 and not torch.equal(w, r)
+    monkeypatch.setattr(lottery, "fresh_init", lambda net, arch: None)  # the same-seed construction init only
+    torch.manual_seed(3)
+    same = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random")
+    with pytest.raises(PruningError, match="starts at the large run's initial weights"):
+        same.on_artifact(load_artifact(out))
 
 
 def test_errors(tmp_path: Path) -> None:

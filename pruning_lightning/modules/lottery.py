@@ -22,14 +22,21 @@ its full shape and the pruned filters' conv weights are zeroed; their BN gamma/b
 a pruned channel emits a constant ReLU(beta) (arXiv 1810.05270 Sec. 6 caveat). ``L1NormPruner(mask_bn=True)`` masks
 the BN too, so the masked net computes exactly the small net.
 
-Random control init (``random_init``): ``dense`` keeps the network's own He fan-out init computed
+Random control init (``random_init``): ``dense`` draws the network's own He fan-out init computed
 with the dense fan-out, then masks it (the reference's structured script); ``density`` redraws masked
 convs with the fan-out reduced by the density (docs/protocol.md §4, the reference's unstructured scripts);
 ``auto`` (default) picks ``dense`` when every conv mask removes whole filters, else ``density``.
+
+The random control is drawn from its own random stream (:func:`fresh_init`, seeded from the stage's seed
+and the tag ``lottery-random``). A network built under the stage's seed alone is the large run's initial
+network whenever both stages share the seed, as a pipeline's seed folders do: the "random" ticket would
+then *be* the winning ticket. With ``init_from`` given, a random ticket also checks that no masked weight
+starts at its original initial value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -41,7 +48,7 @@ from pruning_lightning.artifact import PrunedArtifact
 from pruning_lightning.callbacks.masks import apply_masks, density_he_init, masks_of
 from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
-from pruning_lightning.models import resolve
+from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.base import ClassificationModule
 from pruning_lightning.modules.regimes import ScratchModule
@@ -146,10 +153,13 @@ class LotteryModule(ScratchModule):
             kind = self.random_init
             if kind == "auto":
                 kind = "dense" if filter_masks_only(self.net, masks) else "density"
+            fresh_init(self.net, self.arch)
             if kind == "density":
                 density_he_init(self.net, masks)
-            else:  # the network's own (dense fan-out) init, freshly drawn at construction
+            else:  # the network's own (dense fan-out) init, masked
                 apply_masks(self.net, masks)
+            if self.init_from:
+                check_not_original(self.net, masks, self.init_from)
         else:
             assert self.init_from is not None
             init_arch, state = load_init(self.init_from)
@@ -161,3 +171,33 @@ class LotteryModule(ScratchModule):
             apply_masks(self.net, masks)
         for logger in self.loggers:
             logger.log_hyperparams({"lottery/ticket": self.ticket, "lottery/init_from": str(self.init_from)})
+
+
+RANDOM_TICKET_TAG = "lottery-random"
+
+
+def fresh_init(net: torch.nn.Module, arch: ArchSpec, tag: str = RANDOM_TICKET_TAG) -> None:
+    """Redraw every parameter of ``net`` as ``build_arch(arch)`` would, from a stream of its own.
+
+    The stream is seeded from ``torch.initial_seed()`` (the stage's seed) and ``tag``, so it is reproducible
+    and differs from the stream that built the large run's network under the same seed. The global RNG is
+    left as it was: data order and everything else in the stage are unchanged.
+    """
+    digest = hashlib.sha256(f"{torch.initial_seed()}:{tag}".encode()).digest()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+        source = build_arch(arch)
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            param.copy_(source.get_parameter(name))
+
+
+def check_not_original(net: torch.nn.Module, masks: dict[str, torch.Tensor], init_from: str) -> None:
+    """Refuse a random ticket whose kept weights equal the original init (it would be the winning ticket)."""
+    _, original = load_init(init_from)
+    for name, mask in masks.items():
+        if name in original and mask.any() and torch.equal(net.get_parameter(name)[mask], original[name][mask]):
+            raise PruningError(
+                f"the random ticket's {name} starts at the large run's initial weights ({init_from}): it would be "
+                "the winning ticket; the random control must be drawn from a fresh stream"
+            )
