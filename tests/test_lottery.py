@@ -207,7 +207,7 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
         ratio /= float(dense["features.conv3.weight"].std())
         assert 0.7 < ratio < 1.3, (kind, ratio)  # the dense fan-out std, not the density-scaled one
     # The stream is reproducible from the seed and leaves the global RNG where it was.
-    from pruning_lightning.modules.lottery import fresh_init
+    from pruning_lightning.modules.fresh_init import fresh_init
 
     arch = resolve(TINY_VGG_L1)
     nets = []
@@ -215,7 +215,7 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
         torch.manual_seed(11)
         net = build_arch(arch)
         state = torch.get_rng_state()
-        fresh_init(net, arch)
+        fresh_init(net, arch, "lottery-random")
         assert torch.equal(torch.get_rng_state(), state)
         nets.append(net.state_dict())
     assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
@@ -252,7 +252,7 @@ def test_random_ticket_is_never_the_winning_ticket(tmp_path: Path, monkeypatch: 
     random.on_artifact(load_artifact(out))  # init_from given: checked against the original init, passes
     w, r = winning.net.get_parameter("features.conv3.weight"), random.net.get_parameter("features.conv3.weight")
     assert w.abs().sum() > 0 and not torch.equal(w, r)
-    monkeypatch.setattr(lottery, "fresh_init", lambda net, arch: None)  # the same-seed construction init only
+    monkeypatch.setattr(lottery, "fresh_init", lambda net, arch, tag: None)  # the same-seed construction init only
     torch.manual_seed(3)
     same = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random")
     with pytest.raises(PruningError, match="starts at the large run's initial weights"):

@@ -27,8 +27,8 @@ with the dense fan-out, then masks it (the reference's structured script); ``den
 convs with the fan-out reduced by the density (docs/protocol.md §4, the reference's unstructured scripts);
 ``auto`` (default) picks ``dense`` when every conv mask removes whole filters, else ``density``.
 
-The random control is drawn from its own random stream (:func:`fresh_init`, seeded from the stage's seed
-and the tag ``lottery-random``). A network built under the stage's seed alone is the large run's initial
+The random control is drawn from its own random stream (``modules/fresh_init.py``, seeded from the stage's
+seed and the tag ``lottery-random``). A network built under the stage's seed alone is the large run's initial
 network whenever both stages share the seed, as a pipeline's seed folders do: the "random" ticket would
 then *be* the winning ticket. With ``init_from`` given, a random ticket also checks that no masked weight
 starts at its original initial value.
@@ -36,7 +36,6 @@ starts at its original initial value.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -48,9 +47,10 @@ from pruning_lightning.artifact import PrunedArtifact
 from pruning_lightning.callbacks.masks import apply_masks, density_he_init, masks_of
 from pruning_lightning.checkpoint import read_torch_file
 from pruning_lightning.errors import PruningError
-from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.base import ClassificationModule
+from pruning_lightning.modules.fresh_init import fresh_init
 from pruning_lightning.modules.regimes import ScratchModule
 from pruning_lightning.utils.finite import check_finite
 
@@ -153,7 +153,7 @@ class LotteryModule(ScratchModule):
             kind = self.random_init
             if kind == "auto":
                 kind = "dense" if filter_masks_only(self.net, masks) else "density"
-            fresh_init(self.net, self.arch)
+            fresh_init(self.net, self.arch, RANDOM_TICKET_TAG)
             if kind == "density":
                 density_he_init(self.net, masks)
             else:  # the network's own (dense fan-out) init, masked
@@ -174,22 +174,6 @@ class LotteryModule(ScratchModule):
 
 
 RANDOM_TICKET_TAG = "lottery-random"
-
-
-def fresh_init(net: torch.nn.Module, arch: ArchSpec, tag: str = RANDOM_TICKET_TAG) -> None:
-    """Redraw every parameter of ``net`` as ``build_arch(arch)`` would, from a stream of its own.
-
-    The stream is seeded from ``torch.initial_seed()`` (the stage's seed) and ``tag``, so it is reproducible
-    and differs from the stream that built the large run's network under the same seed. The global RNG is
-    left as it was: data order and everything else in the stage are unchanged.
-    """
-    digest = hashlib.sha256(f"{torch.initial_seed()}:{tag}".encode()).digest()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-        source = build_arch(arch)
-    with torch.no_grad():
-        for name, param in net.named_parameters():
-            param.copy_(source.get_parameter(name))
 
 
 def check_not_original(net: torch.nn.Module, masks: dict[str, torch.Tensor], init_from: str) -> None:

@@ -34,6 +34,7 @@ from pruning_lightning.errors import PruningError
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.base import ClassificationModule
+from pruning_lightning.modules.fresh_init import fresh_init
 
 
 class LargeModule(ClassificationModule):
@@ -149,6 +150,7 @@ class ScratchModule(_FromArtifact):
         return f"scratch_{self.budget.lower()}"
 
     def on_artifact(self, art: PrunedArtifact) -> None:
+        fresh_init(self.net, self.arch, "scratch")  # never the large run's init, which shares the stage's seed
         self._load_tensors(art.structure, "structure")
         density_he_init(self.net, masks_of(self))  # masked convs: density-corrected He init (docs/protocol.md §4)
         ratio = float(art.stats["flops_ratio"])
