@@ -13,8 +13,7 @@ from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from pruning_lightning.cli_errors import condense
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError, condense
 from pruning_lightning.pipeline.schema import Experiment, WandbSpec
 
 _SPEC_KEYS = {"project", "entity", "tags", "mode"}

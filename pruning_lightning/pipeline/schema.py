@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from pruning_lightning.cli_errors import check_yaml_bounds
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.config_files import check_yaml_bounds
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.checks import (
     check_cap,
     check_epochs,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from pruning_lightning.artifact import PrunedArtifact, check_output_dir, write_artifact
-from pruning_lightning.checkpoint import network_from, origin, read_torch_file
-from pruning_lightning.config import prune_parser
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import prune_parser
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import PrunedArtifact, check_output_dir, write_artifact
+from pruning_lightning.formats.checkpoint import network_from, origin, read_torch_file
 from pruning_lightning.pruning.base import prune
 from pruning_lightning.utils.schedule import MAX_EPOCHS
 from pruning_lightning.utils.table import human, markdown_table
@@ -67,7 +67,7 @@ def check_base_epochs(base: int, source: str, ckpt: object) -> None:
 
 def main(argv: list[str]) -> None:
     parser = prune_parser()
-    parser.exit_on_error = False  # a parse error is one line (pruning_lightning.cli_errors), not a usage dump
+    parser.exit_on_error = False  # a parse error is one line (pruning_lightning.core.errors.describe), not a usage dump
     cfg = parser.parse_args(argv)
     if not 1 <= cfg.base_epochs <= MAX_EPOCHS:
         raise PruningError(

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
-from pruning_lightning.cli_errors import LIGHTNING_KEYS, condense
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.config_files import LIGHTNING_KEYS
+from pruning_lightning.core.errors import PruningError, condense
 
 if TYPE_CHECKING:  # the models package imports torch: planning a pipeline or reading a report must not
     from pruning_lightning.models.spec import ArchSpec
