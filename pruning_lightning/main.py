@@ -88,7 +88,7 @@ def check_argv(argv: list[str]) -> None:
         if not value.strip():
             raise PruningError(f"{flag} needs a value: {_VALUE_FLAGS[flag]}")
         if flag in ("-c", "--config"):
-            check_config_file(value, command)
+            check_config_file(value)
 
 
 def summary_help(argv: list[str]) -> bool:

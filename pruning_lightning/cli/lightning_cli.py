@@ -21,6 +21,7 @@ from lightning.pytorch.cli import LightningCLI
 from pruning_lightning.callbacks.checkpoint import StageCheckpoint
 from pruning_lightning.callbacks.console import fit_summary, use_console_defaults
 from pruning_lightning.cli.config import check_claim, claimed_num_classes
+from pruning_lightning.cli.parser_mode import ConfigFile, parser_mode
 from pruning_lightning.cli.resume import (
     Resolved,
     check_against_checkpoint,
@@ -68,6 +69,15 @@ class PruningCLI(LightningCLI):
         self.replaced: list[Path] = []
         kwargs.setdefault("trainer_class", StageTrainer)  # limit_*_batches: 1 is one batch, not 100 %
         super().__init__(*args, **kwargs)
+
+    def init_parser(self, **kwargs: Any) -> Any:
+        """Lightning's parser, its ``-c`` files read by the one reader (:mod:`pruning_lightning.cli.parser_mode`)."""
+        kwargs.setdefault("dump_header", [f"lightning.pytorch=={L.pytorch.__version__}"])  # as Lightning's
+        parser = self.parser_class(**{**kwargs, "parser_mode": parser_mode(lightning=True)})
+        parser.add_argument(
+            "-c", "--config", action=ConfigFile, help="Path to a configuration file in json or yaml format."
+        )
+        return parser
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:

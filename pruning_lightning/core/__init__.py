@@ -1,1 +1,2 @@
-"""The base layer: the error type and its one-line messages, configuration files, console hygiene, units."""
+"""The base layer: the error type and its one-line messages, the one reader of configuration files (YAML),
+console hygiene, the accuracy unit."""

@@ -77,7 +77,7 @@ class ArchSpec:
     def to_yaml(self) -> str:
         """``model.init_args.arch`` config fragment, usable as one more ``--config``.
 
-        Read back by :mod:`pruning_lightning.cli.config` (``arch_from_yaml``), the one reader of configuration.
+        Read back by :mod:`pruning_lightning.cli.config` (``arch_from_yaml``), the parser of configuration.
         """
         return yaml.safe_dump({"model": {"init_args": {"arch": self.to_dict()}}}, sort_keys=False)
 

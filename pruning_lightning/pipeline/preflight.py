@@ -21,7 +21,7 @@ import json
 import warnings
 from pathlib import Path
 
-from pruning_lightning.core.config_files import check_config_file
+from pruning_lightning.core.config_files import check_options, read_config
 from pruning_lightning.core.errors import PruningError, condense
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.plan import Stage, plan
@@ -40,7 +40,7 @@ def check_files(exp: Experiment) -> None:
         if not Path(path).is_file():
             raise PruningError(f"{where} names {f}, which does not exist; fix the path in the experiment file")
         try:
-            check_config_file(path, "")
+            check_options(read_config(path), path)  # the reader keeps the data: the parses below reuse it
         except PruningError as e:
             raise PruningError(f"{where}: {e}") from None
 

@@ -26,8 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pruning_lightning.core.config_files import read_config
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.core.units import ACC_UNIT
 from pruning_lightning.pipeline import lineage
@@ -169,7 +168,7 @@ def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
     for tmp in st.dir.parent.glob(f".{st.dir.name}.*"):  # left by a kill while writing the artifact (run locked)
         shutil.rmtree(tmp, ignore_errors=True)
     run_stage(st.args)  # prune, or the arch stage of a preset / guided method
-    stats = yaml.safe_load((st.dir / "stats.yaml").read_text())
+    stats = read_config(st.dir / "stats.yaml")
     result = {"key": st.key, "kind": st.kind, "job_type": "prune", "seed": st.seed, "method": st.method, "stats": stats}
     if exp.wandb is not None:
         lineage.log_prune(exp, st, stats)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from pruning_lightning.cli.config import prune_parser
+from pruning_lightning.core.config_files import read_config
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.artifact import PrunedArtifact, check_output_dir, write_artifact
 from pruning_lightning.formats.checkpoint import network_from, origin, read_torch_file
@@ -42,8 +41,8 @@ def base_epochs_source(argv: list[str]) -> str:
     files = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-c", "--config")]
     for f in reversed(files):
         try:
-            doc = yaml.safe_load(Path(f).read_text())
-        except (OSError, yaml.YAMLError):  # the parser already read it: an inline or unusual file
+            doc = read_config(f)  # the parse has just read it: its data, not a second read
+        except PruningError:  # an inline config
             continue
         if isinstance(doc, dict) and "base_epochs" in doc:
             return f
