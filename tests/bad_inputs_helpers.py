@@ -86,7 +86,7 @@ def cifar_args(data_dir: Path, verify: bool = False, download: bool = False) -> 
 
 def make_res(root: Path) -> dict[str, str]:
     """A trained tiny checkpoint and a prune artifact (for the ``res`` fixtures)."""
-    from pruning_lightning.artifact import write_artifact
+    from pruning_lightning.formats.artifact import write_artifact
     from pruning_lightning.models import build_arch, resolve
     from pruning_lightning.pruning import MagnitudePruner, SlimmingPruner, prune
     from tests.helpers import TINY_VGG

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruning_lightning.artifact import load_artifact
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec

@@ -71,7 +71,7 @@ def test_prune_disk_full_leaves_nothing(
     def full(*a: object, **k: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("pruning_lightning.artifact.yaml.safe_dump", full)
+    monkeypatch.setattr("pruning_lightning.formats.artifact.yaml.safe_dump", full)
     argv = ["prune", "-c", P50, "--ckpt", res["ckpt"], "--out", str(work / "new/out")]
     error_of(capsys, argv, work, "cannot write --out", "No space left")
 
@@ -139,6 +139,21 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for cmd in ("fit", "validate", "test", "prune", "zoo", "arch", "info", "export", "demo", "pipeline", "report"):
         assert any(line.split()[:1] == [cmd] and len(line.split()) > 2 for line in out.splitlines()), cmd
     assert "predict" not in out
+
+
+def test_every_command_is_listed_once_and_dispatched() -> None:
+    """One list of command names (``main.COMMANDS``): each tool is a module of ``commands/`` with ``main``, and
+    every such module is a listed tool; the stages are ``run_stage``'s and the LightningCLI's subcommands."""
+    import importlib
+
+    from pruning_lightning import main as entry
+
+    tools = {n for n, c in entry.COMMANDS.items() if c.tool}
+    folder = Path(entry.__file__).parent / "commands"
+    runnable = {p.stem for p in folder.glob("*.py") if "\ndef main(" in p.read_text()}
+    assert tools == runnable
+    assert all(callable(importlib.import_module(f"pruning_lightning.commands.{t}").main) for t in tools)
+    assert set(entry.COMMANDS) - tools == {"fit", "validate", "test", "prune", "zoo", "arch"}
 
 
 # Issue 21 §4: `zoo` with non-finite weights, an --out below a file, an unwritable --out folder.

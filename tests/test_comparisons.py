@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.main import main
 from pruning_lightning.pipeline.paired import Paired, paired
 from pruning_lightning.pipeline.schema import parse_experiment

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
 from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -144,7 +144,7 @@ def test_other_fit_fragments(tmp_path: Path, path: Path) -> None:
 
 @pytest.mark.parametrize("path", _glob("prune/*.yaml"), ids=_rel)
 def test_prune_configs(path: Path) -> None:
-    from pruning_lightning.config import prune_parser
+    from pruning_lightning.cli.config import prune_parser
     from pruning_lightning.pruning import Pruner
 
     parser = prune_parser()

@@ -15,7 +15,7 @@ from tests.bad_inputs_helpers import FIT, P50
 
 
 def test_tips_are_dropped_and_repeats_shown_once() -> None:
-    from pruning_lightning import console_once
+    from pruning_lightning.core import console_once
 
     log = logging.getLogger("lightning.pytorch.test_console_once")
     stream = io.StringIO()
@@ -68,7 +68,7 @@ def test_epoch_bar_counts_from_1_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_limit_batches_integer_is_a_number_of_batches(tmp_path: Path) -> None:
-    from pruning_lightning.cli import cli_main
+    from pruning_lightning.cli.lightning_cli import cli_main
 
     args = ["--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"]
     cli = cli_main([*FIT[1:], *args], run=False)
@@ -86,7 +86,7 @@ def test_options_use_underscores_with_dashes_as_aliases() -> None:
 
 
 def test_overwrite_is_a_switch_everywhere() -> None:
-    from pruning_lightning.config import prune_parser
+    from pruning_lightning.cli.config import prune_parser
     from pruning_lightning.stages.zoo import build_parser
 
     base = ["-c", P50, "--ckpt", "a.ckpt", "--out", "o", "--base_epochs", "2"]

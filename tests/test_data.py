@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data import CIFARDataModule, DigitsDataModule, RandomImageDataModule
 from pruning_lightning.data.cifar import balanced_indices
 from pruning_lightning.data.transforms import MEAN_STD
-from pruning_lightning.errors import PruningError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -92,7 +92,7 @@ def test_synthetic_shapes() -> None:
 def test_val_split_fragment_holds_out_training_images() -> None:
     import yaml
 
-    from pruning_lightning.cli import cli_main
+    from pruning_lightning.cli.lightning_cli import cli_main
 
     cfgs = Path(__file__).resolve().parents[1] / "configs"
     cli = cli_main(

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from pruning_lightning.artifact import load_artifact
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.models import build_arch
 from pruning_lightning.pipeline import parse_experiment
 from pruning_lightning.pipeline.runner import run

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.artifact import write_artifact
 from pruning_lightning.deploy import metrics
+from pruning_lightning.formats.artifact import write_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.pruning import MagnitudePruner, prune

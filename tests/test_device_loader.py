@@ -14,11 +14,11 @@ from scipy.stats import chi2
 from torch.utils.data import DistributedSampler
 from torchvision import transforms as T
 
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data import CIFARDataModule
 from pruning_lightning.data.device_loader import DeviceCIFARLoader, EpochShards
 from pruning_lightning.data.transforms import MEAN_STD, cifar_eval_transform, cifar_train_transform
-from pruning_lightning.errors import PruningError
 from tests.helpers import TINY_VGG
 
 ROOT = Path(__file__).resolve().parents[1]

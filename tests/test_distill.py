@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data import RandomImageDataModule
 from pruning_lightning.data.cifar import CIFARDataModule
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.main import main
 from pruning_lightning.modules import DistillFineTuneModule, DistillScratchModule
 from pruning_lightning.modules.teacher import kd_loss, load_teacher

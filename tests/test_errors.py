@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.artifact import load_artifact, write_artifact
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules import LargeModule
@@ -128,7 +128,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def boom(*a, **k) -> None:  # noqa: ANN002, ANN003
         raise OSError("disk full")
 
-    monkeypatch.setattr("pruning_lightning.artifact.yaml.safe_dump", boom)
+    monkeypatch.setattr("pruning_lightning.formats.artifact.yaml.safe_dump", boom)
     with pytest.raises(OSError):
         write_artifact(art, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -164,7 +164,7 @@ def test_artifact_loads_weights_only_and_rejects_foreign_files(tmp_path: Path) -
     payload = torch.load(tmp_path / "p" / "pruned.pt", weights_only=True)  # no pickled classes inside
     assert payload["arch"]["family"] == "vgg"
     torch.save({"something": 1}, tmp_path / "other.pt")
-    from pruning_lightning.errors import PruningError
+    from pruning_lightning.core.errors import PruningError
 
     with pytest.raises(PruningError, match="not a pruning-lightning artifact"):
         load_artifact(tmp_path / "other.pt")

@@ -21,7 +21,7 @@ FAMILY_NAMES = {"vgg", "resnet_cifar", "resnet_imagenet", "preresnet", "densenet
 # Known exceptions: each file -> the family names it still spells out, and why.
 KNOWN = {
     # The command line's --family default (the families it accepts come from Capability.STAGE_WIDTHS).
-    "guided.py": {"vgg"},
+    "stages/guided.py": {"vgg"},
     # Display names of the families in figure labels (parsed from experiment names).
     "pipeline/plot_labels.py": {"vgg", "preresnet", "densenet"},
 }

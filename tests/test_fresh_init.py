@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from pruning_lightning.artifact import load_artifact, write_artifact
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules import LargeModule
 from pruning_lightning.modules.regimes import ScratchModule

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.config import arch_from_yaml
-from pruning_lightning.errors import PruningError
-from pruning_lightning.guided import guided_arch, main, stage_fractions, stages
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.main import main as main_cli
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pipeline import parse_experiment
 from pruning_lightning.pipeline.runner import run
+from pruning_lightning.stages.guided import guided_arch, main, stage_fractions, stages
 
 ROOT = Path(__file__).resolve().parents[1]
 # VGG-16 pruned: stage widths kept 50%, 50%, 25%, 12.5%, 12.5% (one run) ...

@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 from torch.utils.data import SequentialSampler
 
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data.imagenet import ImageNetDataModule, imagenet_eval_transform
 from pruning_lightning.data.transforms import MEAN_STD
-from pruning_lightning.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_lightning.config import prune_parser
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import prune_parser
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import L1NormPruner, prune

@@ -9,9 +9,9 @@ import lightning as L
 import pytest
 import torch
 
-from pruning_lightning.artifact import load_artifact, write_artifact
-from pruning_lightning.cli import cli_main
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules.lottery import LotteryModule, load_init
@@ -177,7 +177,7 @@ def test_structured_l1_winning_ticket(tmp_path: Path, mask_bn: bool) -> None:
 
 def _random_ticket_start(tmp_path: Path, pruner: object, random_init: str) -> tuple[dict, dict, dict]:
     """(masks, the random ticket's weights at train start, the dense init of the same seed)."""
-    from pruning_lightning.artifact import load_artifact as _load
+    from pruning_lightning.formats.artifact import load_artifact as _load
 
     arch = resolve(TINY_VGG_L1)
     out = write_artifact(prune(build_arch(arch), arch, pruner), tmp_path / f"prune_{pruner.name}_{random_init}")  # type: ignore[arg-type]

@@ -11,10 +11,10 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
-from pruning_lightning.artifact import load_artifact, write_artifact
 from pruning_lightning.callbacks.masks import ApplyWeightMasks, attach_masks, masks_of
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data.synthetic import RandomImageDataModule
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.models import ARCHS, Family, build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.regimes import FineTuneModule, ScratchModule

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.artifact import load_artifact, write_artifact
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data import RandomImageDataModule
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.modules import FineTuneModule, ScratchModule
 from pruning_lightning.pruning import PRUNERS, Pruner, prune

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pruning_lightning.config import arch_from_yaml
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import count_complexity

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.checkpoint import load_network
-from pruning_lightning.config import arch_from_yaml
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.checkpoint import load_network
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.layers import ChannelSelection
 from pruning_lightning.models.spec import ArchSpec

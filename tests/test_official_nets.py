@@ -12,17 +12,17 @@ import torchvision
 import yaml
 from torch import nn
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.checkpoint import load_network
-from pruning_lightning.config import arch_from_yaml
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
+from pruning_lightning.formats.checkpoint import load_network
 from pruning_lightning.main import main as cli_main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import ScratchModule
 from pruning_lightning.pruning import MagnitudePruner, UniformChannelPruner, prune
+from pruning_lightning.stages.model_zoo import zoo_network
 from pruning_lightning.utils.flops import count_complexity, count_params
-from pruning_lightning.zoo import zoo_network
 from tests.helpers import shortcut_gradient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,7 +190,7 @@ TINY_OFFICIAL = [
 
 @pytest.mark.parametrize("spec", TINY_OFFICIAL, ids=lambda s: s.family)
 def test_magnitude_accepts_the_official_variants(spec: ArchSpec, tmp_path: Path) -> None:
-    from pruning_lightning.artifact import write_artifact
+    from pruning_lightning.formats.artifact import write_artifact
 
     arch = resolve(spec)
     art = prune(build_arch(arch).eval(), arch, MagnitudePruner(0.5), None, base_epochs=10)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.main import main
 from pruning_lightning.pipeline import parse_experiment, plan
 from pruning_lightning.pipeline.preflight import referenced_files
@@ -303,7 +303,7 @@ EXPERIMENTS = sorted((ROOT / "configs/experiments").glob("*.yaml"))
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_config_plans_and_its_files_exist(path: Path) -> None:
     from pruning_lightning.pipeline import load_experiment
-    from pruning_lightning.reference import REFERENCE
+    from pruning_lightning.pipeline.reference import REFERENCE
 
     exp = load_experiment(path)
     assert plan(exp)
@@ -315,7 +315,7 @@ def test_every_experiment_config_plans_and_its_files_exist(path: Path) -> None:
 def test_paper_tables_are_covered() -> None:
     """Every CIFAR row of Tables 1/4/6 and the ImageNet rows of 1-6 have an experiment."""
     from pruning_lightning.pipeline import load_experiment
-    from pruning_lightning.reference import REFERENCE
+    from pruning_lightning.pipeline.reference import REFERENCE
 
     covered = {k for p in EXPERIMENTS for k in load_experiment(p).paper.values()}
     assert covered == set(REFERENCE)

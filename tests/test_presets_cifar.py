@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pruning_lightning.config import arch_from_yaml
+from pruning_lightning.cli.config import arch_from_yaml
 from pruning_lightning.models import build_arch
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import Complexity, count_complexity

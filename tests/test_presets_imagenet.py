@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruning_lightning.config import arch_from_yaml
+from pruning_lightning.cli.config import arch_from_yaml
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import Complexity, count_complexity
@@ -123,7 +123,7 @@ def test_imagenet_regimes_step_every_third(regime: str) -> None:
 
 @pytest.mark.parametrize("name", ["regression_resnet50_2x", "sss_resnet26", "thinet_vgg_tiny"])
 def test_presets_parse_through_the_cli(name: str) -> None:
-    from pruning_lightning.cli import cli_main
+    from pruning_lightning.cli.lightning_cli import cli_main
 
     cli = cli_main(
         [

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.artifact import PrunedArtifact, write_artifact
+from pruning_lightning.formats.artifact import PrunedArtifact, write_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models import build_arch
 from pruning_lightning.pruning.base import prune

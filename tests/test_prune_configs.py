@@ -9,9 +9,9 @@ import lightning as L
 import pytest
 import torch
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
 from pruning_lightning.data import RandomImageDataModule
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import LargeModule

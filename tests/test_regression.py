@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pruning import PRUNERS, RegressionPruner, prune
 from pruning_lightning.pruning.reconstruct import contribution_cross, contribution_gram, least_squares
 from pruning_lightning.pruning.regression import lasso_channels
@@ -145,8 +145,8 @@ def test_needs_data_unsupported_family_and_no_next_layer() -> None:
 
 @pytest.mark.slow
 def test_prune_command_with_data(tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    from pruning_lightning.artifact import load_artifact
-    from pruning_lightning.cli import cli_main
+    from pruning_lightning.cli.lightning_cli import cli_main
+    from pruning_lightning.formats.artifact import load_artifact
     from pruning_lightning.main import main
     from pruning_lightning.models.spec import ArchSpec
 

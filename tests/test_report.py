@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.main import main
+from pruning_lightning.pipeline.reference import REFERENCE, lookup
 from pruning_lightning.pipeline.results import collect
-from pruning_lightning.reference import REFERENCE, lookup
 
 KEY = "table4/cifar10/vgg19/slimming_70"
 

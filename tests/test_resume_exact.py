@@ -19,7 +19,7 @@ import lightning as L
 import pytest
 import yaml
 
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
 from tests.helpers import assert_same_state, load_ckpt
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.utils.schedule import lr_milestones, milestone_epochs, scratch_b_epochs, step_every_epochs
 
 
@@ -86,7 +86,7 @@ def test_step_every_known_answers() -> None:
 def test_imagenet_regime_reaches_the_scheduler(tmp_path, trainer_args: list[str]) -> None:  # noqa: ANN001
     from pathlib import Path
 
-    from pruning_lightning.cli import cli_main
+    from pruning_lightning.cli.lightning_cli import cli_main
     from tests.helpers import TINY_VGG
 
     configs = Path(__file__).resolve().parents[1] / "configs"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline import parse_experiment, plan
 from pruning_lightning.utils.schedule import scratch_b_epochs
 
@@ -56,7 +56,7 @@ def test_bad_caps_are_rejected(bad: Any) -> None:
 
 
 def test_preset_artifact_uses_the_method_cap(tmp_path: Path) -> None:
-    from pruning_lightning.artifact import load_artifact
+    from pruning_lightning.formats.artifact import load_artifact
     from pruning_lightning.stages import run_stage
 
     doc = yaml.safe_load((ROOT / "configs/experiments/imagenet_resnet50_sss.yaml").read_text())

@@ -12,8 +12,8 @@ from torch import nn
 
 from pruning_lightning.callbacks import SoftFilterPruning
 from pruning_lightning.callbacks.soft_filter import soft_prune
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data import RandomImageDataModule
-from pruning_lightning.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import LargeModule

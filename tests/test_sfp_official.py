@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.artifact import load_artifact, write_artifact
 from pruning_lightning.callbacks.masks import masks_of
 from pruning_lightning.callbacks.soft_filter import soft_prune
-from pruning_lightning.config import arch_from_yaml
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data.synthetic import RandomImageDataModule
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.resnet_cifar import BasicBlock
 from pruning_lightning.models.spec import ArchSpec

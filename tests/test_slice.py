@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models.spec import ArchSpec
 from tests.helpers import TINY_VGG

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pruning_lightning.callbacks import BNL1Sparsity
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.pruning import SlimmingPruner, prune
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
@@ -124,9 +124,9 @@ def test_ratio_out_of_range() -> None:
 
 
 def test_prune_at_end_of_large_run(tmp_path) -> None:  # noqa: ANN001
-    from pruning_lightning.artifact import load_artifact
     from pruning_lightning.callbacks import PruneAtEnd
     from pruning_lightning.data import RandomImageDataModule
+    from pruning_lightning.formats.artifact import load_artifact
     from pruning_lightning.modules import LargeModule
 
     trainer = L.Trainer(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.main import main
 from pruning_lightning.pipeline import parse_experiment
 from pruning_lightning.pipeline.slurm import launch

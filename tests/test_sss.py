@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.artifact import load_artifact
 from pruning_lightning.callbacks.block_sparsity import BlockScaleSparsity, soft_threshold
-from pruning_lightning.cli import cli_main
-from pruning_lightning.config import arch_from_yaml
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.cli.lightning_cli import cli_main
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.main import main
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec

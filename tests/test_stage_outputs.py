@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
 from pruning_lightning.main import main
 from tests.helpers import TINY_VGG
 from tests.wandb_records import runs_of

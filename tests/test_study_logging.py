@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.core.units import percent_checkpoint, read_metrics
 from pruning_lightning.main import main
 from pruning_lightning.pipeline import parse_experiment
 from pruning_lightning.pipeline.logger_config import with_logger_configs
-from pruning_lightning.units import percent_checkpoint, read_metrics
 from tests.wandb_records import runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def test_old_fraction_metrics_csv_reads_as_percent(tmp_path: Path) -> None:
 
 
 def test_resumed_old_run_converts_the_rows_it_keeps(tmp_path: Path) -> None:
-    from pruning_lightning.loggers import StageCSVLogger
+    from pruning_lightning.training.loggers import StageCSVLogger
 
     (tmp_path / "metrics.csv").write_text("epoch,step,val/acc1\n0,9,0.25\n1,19,0.5\n")
     StageCSVLogger(str(tmp_path)).continue_at(1)
@@ -97,7 +97,7 @@ def test_resumed_old_run_converts_the_rows_it_keeps(tmp_path: Path) -> None:
 def test_rows_logged_after_resuming_an_old_run_land_in_their_columns(tmp_path: Path) -> None:
     """A fit resumed across the percent change appended its rows in another column order than the header
     (Lightning sorts its keys; the resume had appended ``train/lr`` last): ``val/acc1`` read 0.001, the LR."""
-    from pruning_lightning.loggers import StageCSVLogger
+    from pruning_lightning.training.loggers import StageCSVLogger
 
     (tmp_path / "metrics.csv").write_text(
         "epoch,step,train/acc1,val/acc1,val/loss\n0,9,0.5,0.25,2.0\n1,19,0.6,0.5,1.5\n"
@@ -186,3 +186,18 @@ def test_report_replays_offline_lineage(
     main(["report", str(run), "--replay-lineage", "--entity", "team"])
     assert calls == [("team/p/abc", "team/p/exp-seed0-large:latest (model)")]
     assert "declared 1 artifact use(s) online" in capsys.readouterr().out
+
+
+def test_a_config_yaml_written_before_the_layout_still_parses(tmp_path: Path) -> None:
+    """Saved config.yaml files name ``pruning_lightning.loggers.StageCSVLogger`` (issue 23 moved the class): the
+    old path still loads, is written back under the class's own path, and stays the stage's one CSV logger."""
+    from pruning_lightning.cli.lightning_cli import STAGE_LOGGER, cli_main
+    from pruning_lightning.training.loggers import StageCSVLogger
+    from tests.bad_inputs_helpers import FIT
+
+    saved = tmp_path / "config.yaml"
+    logger = {"class_path": "pruning_lightning.loggers.StageCSVLogger", "init_args": {"save_dir": str(tmp_path)}}
+    saved.write_text(yaml.safe_dump({"trainer": {"logger": logger, "default_root_dir": str(tmp_path)}}))
+    cli = cli_main([*FIT[1:], "-c", str(saved)], run=False)
+    assert cli.config.trainer.logger.class_path == STAGE_LOGGER == "pruning_lightning.training.loggers.StageCSVLogger"
+    assert [type(lg) for lg in cli.trainer.loggers] == [StageCSVLogger]

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.artifact import write_artifact
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data.synthetic import RandomImageDataModule
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import write_artifact
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.layers import ChannelSelection
 from pruning_lightning.models.spec import ArchSpec

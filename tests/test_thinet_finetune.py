@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from pruning_lightning.artifact import load_artifact, write_artifact
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact, write_artifact
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import FineTuneModule, ScratchModule

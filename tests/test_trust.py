@@ -184,7 +184,7 @@ def test_divergence_names_the_lr_of_the_step_not_the_next_epochs() -> None:
     # lowered the LR for the next epoch: the message names the LR the diverging steps used.
     from types import SimpleNamespace
 
-    from pruning_lightning.errors import PruningError
+    from pruning_lightning.core.errors import PruningError
     from pruning_lightning.models.spec import ArchSpec
     from pruning_lightning.modules import LargeModule
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.config import prune_parser
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import prune_parser
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import ARCHS, Family, build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import MagnitudePruner, UniformChannelPruner, UniformSparsityPruner, prune

@@ -80,7 +80,7 @@ def test_no_logger_without_wandb(tmp_path: Path) -> None:
 
 def test_logger_config_records_metrics_offline(tmp_path: Path, offline: None, trainer_args: list[str]) -> None:
     """configs/logger/wandb.yaml through the fit CLI: the offline run labels itself and holds the metrics."""
-    from pruning_lightning.cli import cli_main
+    from pruning_lightning.cli.lightning_cli import cli_main
     from tests.helpers import TINY_VGG
 
     arch = tmp_path / "arch.yaml"

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_lightning.config import arch_from_yaml
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import arch_from_yaml
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning import PRUNERS, UniformChannelPruner, prune

@@ -45,7 +45,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 UPDATES = ("apg_nag", "heavy_ball")
 

@@ -17,8 +17,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, TQDMP
 from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 
+from pruning_lightning.core.units import LR_KEY
 from pruning_lightning.models import input_size
-from pruning_lightning.units import LR_KEY
 from pruning_lightning.utils.flops import count_complexity
 from pruning_lightning.utils.table import human
 
@@ -73,7 +73,7 @@ class StageSummary(ModelSummary):
 
 def use_console_defaults(trainer: Any) -> None:
     """Make :class:`EpochBar`, :class:`StageSummary` and :class:`EpochLR` the defaults (configured ones are kept)."""
-    # Always (a configured LearningRateMonitor too): its train/lr column marks a metrics.csv in percent (units.py).
+    # Always (a configured LearningRateMonitor too): its train/lr column marks a metrics.csv in percent (core/units.py).
     if trainer.loggers and not any(isinstance(cb, EpochLR) for cb in trainer.callbacks):
         trainer.callbacks.append(EpochLR())
     for i, cb in enumerate(trainer.callbacks):

@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 MASK_PREFIX = "mask:"
 CONTAINER = "weight_masks"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from pruning_lightning.artifact import write_artifact
+from pruning_lightning.formats.artifact import write_artifact
 from pruning_lightning.pruning.base import Pruner, prune
 
 

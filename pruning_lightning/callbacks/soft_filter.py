@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pruning.sfp import lowest_filters
 from pruning_lightning.pruning.surgery import channel_units
 

@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 
 class BNL1Sparsity(L.Callback):

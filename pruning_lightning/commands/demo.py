@@ -21,7 +21,7 @@ from typing import Any
 from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.commands.report import main as report_main
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.paths import ROOT
 from pruning_lightning.pipeline.preflight import preflight
 from pruning_lightning.pipeline.runner import run

@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from jsonargparse import ArgumentParser
 
-from pruning_lightning.artifact import check_output_dir
-from pruning_lightning.config import data_module, read
+from pruning_lightning.cli.config import data_module, read
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.export import OPSET, export_folder, export_model, require, write_report
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import check_output_dir
 from pruning_lightning.models import input_size
 from pruning_lightning.models.spec import ArchSpec
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.utils.table import markdown_table
 
 BEGIN, END = "<!-- findings:begin -->", "<!-- findings:end -->"

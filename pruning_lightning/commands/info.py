@@ -20,12 +20,12 @@ from typing import Any
 
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.config import UnknownClassCount, arch_of
+from pruning_lightning.cli.config import UnknownClassCount, arch_of
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.export import require
 from pruning_lightning.deploy.metrics import shipped_metrics
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.profile import efficiency_profile

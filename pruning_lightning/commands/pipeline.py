@@ -16,7 +16,7 @@ import dataclasses
 
 from jsonargparse import ArgumentParser
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline import load_experiment, plan
 from pruning_lightning.pipeline.guard import run_guard
 from pruning_lightning.pipeline.logger_config import with_logger_configs

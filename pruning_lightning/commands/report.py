@@ -3,7 +3,7 @@
 Writes ``RUN_DIR/report/{report.md, report.csv, acc_vs_flops.png, acc_vs_params.png,
 widths_<method>.png}``: test top-1 mean ± std over seeds per (method, regime), params, FLOPs and
 FLOPs ratio, final-epoch and best-epoch columns, the paper's number where the paper has the row
-(:mod:`pruning_lightning.reference`), and the paired differences with 95 % CIs (scratch vs fine-tune, or the
+(:mod:`pruning_lightning.pipeline.reference`), and the paired differences with 95 % CIs (scratch vs fine-tune, or the
 experiment's ``comparisons``), also as ``paired.json`` for ``pruning-lightning findings``. ``--efficiency``
 adds exported size and deployed latency beside accuracy for every model (:mod:`pruning_lightning.pipeline.efficiency`).
 Logged to W&B too when the experiment enables it.
@@ -19,7 +19,7 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from pruning_lightning.commands.report_io import check_run_dir, replay_lineage
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.compare import comparisons, paired_json
 from pruning_lightning.pipeline.curves import plot_curves, plot_regime_curves
 from pruning_lightning.pipeline.lineage import log_report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 
 def check_run_dir(run_dir: Path) -> None:

@@ -18,11 +18,11 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets
 from torchvision.datasets.utils import check_integrity
 
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data.device_loader import DeviceCIFARLoader, uint8_images
 from pruning_lightning.data.safe_pickle import load_batch
 from pruning_lightning.data.sampling import datamodule_loader, per_device_batch, starting_epoch
 from pruning_lightning.data.transforms import MEAN_STD, cifar_eval_transform, cifar_train_transform
-from pruning_lightning.errors import PruningError
 
 
 class _PlainDataCIFAR:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 PAD, SIZE = 4, 32
 

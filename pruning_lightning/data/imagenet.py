@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision import transforms as T
 
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data.sampling import datamodule_loader
 from pruning_lightning.data.transforms import MEAN_STD
-from pruning_lightning.errors import PruningError
 
 
 def imagenet_train_transform(crop_size: int = 224) -> T.Compose:

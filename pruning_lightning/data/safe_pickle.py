@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 _RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]  # numpy's array reconstructor, whatever its module path
 _ALLOWED: dict[tuple[str, str], Any] = {

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 
 def data_seed() -> int:

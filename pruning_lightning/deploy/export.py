@@ -23,9 +23,9 @@ import torch
 import yaml
 from torch import nn
 
-from pruning_lightning.artifact import check_output_dir
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.simplify import simplify
-from pruning_lightning.errors import PruningError
+from pruning_lightning.formats.artifact import check_output_dir
 
 OPSET = 18
 RUNTIMES = {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"}

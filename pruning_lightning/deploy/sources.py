@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.checkpoint import network_from, origin, read_torch_file
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
+from pruning_lightning.formats.checkpoint import network_from, origin, read_torch_file
 from pruning_lightning.models import build_arch
 from pruning_lightning.models.spec import ArchSpec
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec, as_spec
 
 
@@ -23,7 +23,7 @@ def _no_checks(spec: ArchSpec) -> None:
 
 @dataclass(frozen=True)
 class ZooKeys:
-    """How a family's unpruned networks map onto torchvision's (the model-zoo import, ``zoo.py``).
+    """How a family's unpruned networks map onto torchvision's (the model-zoo import, ``stages/model_zoo.py``).
 
     Attributes:
         name: ``spec -> torchvision builder name`` (``resnet50``, ``vgg16_bn``); raises ``PruningError``

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.layers import ChannelSelection, init_he_fan_out
 from pruning_lightning.models.registry import Family, ZooKeys, register_arch
 from pruning_lightning.models.spec import ArchSpec

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ArchSpec:
         family: registered family name (``vgg``, ...; see ``pruning_lightning.models.ARCHS``).
         depth: nominal depth (VGG-19 -> 19).
         num_classes: output classes; required, with no default: the class count comes from the data. The CLI
-            links it from the data module, :func:`pruning_lightning.config.arch_of` reads the data module,
+            links it from the data module, :func:`pruning_lightning.cli.config.arch_of` reads the data module,
             and checkpoints and artifacts store it (a value written in an arch config is a claim checked
             against the data module).
         cfg: per-family width list; ``None`` means the unpruned default widths for ``depth``.
@@ -77,7 +77,7 @@ class ArchSpec:
     def to_yaml(self) -> str:
         """``model.init_args.arch`` config fragment, usable as one more ``--config``.
 
-        Read back by :mod:`pruning_lightning.config` (``arch_from_yaml``), the one reader of configuration.
+        Read back by :mod:`pruning_lightning.cli.config` (``arch_from_yaml``), the parser of configuration.
         """
         return yaml.safe_dump({"model": {"init_args": {"arch": self.to_dict()}}}, sort_keys=False)
 

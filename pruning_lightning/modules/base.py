@@ -11,11 +11,11 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from pruning_lightning.callbacks.rng import RestoreRNG
-from pruning_lightning.errors import PruningError
-from pruning_lightning.loggers import StageCSVLogger
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.core.units import ACC_UNIT, percent_checkpoint
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.units import ACC_UNIT, percent_checkpoint
+from pruning_lightning.training.loggers import StageCSVLogger
 from pruning_lightning.utils.finite import check_finite, first_nonfinite
 from pruning_lightning.utils.flops import count_complexity
 from pruning_lightning.utils.schedule import lr_milestones

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import input_size
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.base import ClassificationModule

@@ -43,10 +43,10 @@ from typing import Any, Literal
 import lightning as L
 import torch
 
-from pruning_lightning.artifact import PrunedArtifact
 from pruning_lightning.callbacks.masks import apply_masks, density_he_init, masks_of
-from pruning_lightning.checkpoint import read_torch_file
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import PrunedArtifact
+from pruning_lightning.formats.checkpoint import read_torch_file
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.base import ClassificationModule

@@ -20,7 +20,6 @@ from typing import Any, Literal
 import lightning as L
 import torch
 
-from pruning_lightning.artifact import PrunedArtifact, load_artifact
 from pruning_lightning.callbacks.masks import (
     ApplyWeightMasks,
     apply_masks,
@@ -30,7 +29,8 @@ from pruning_lightning.callbacks.masks import (
     prepare_mask_buffers,
     split_masks,
 )
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import PrunedArtifact, load_artifact
 from pruning_lightning.models import resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules.base import ClassificationModule

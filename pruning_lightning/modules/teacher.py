@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning_lightning.artifact import FORMAT as ARTIFACT_FORMAT
-from pruning_lightning.checkpoint import network_from, read_torch_file
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import FORMAT as ARTIFACT_FORMAT
+from pruning_lightning.formats.checkpoint import network_from, read_torch_file
 from pruning_lightning.models import input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 

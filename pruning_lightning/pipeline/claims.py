@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.checks import check_type, strict
 
 CLAIMS = ("better", "not_worse", "equal", "worse")

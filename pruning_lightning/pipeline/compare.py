@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.paired import Paired, paired
 from pruning_lightning.pipeline.results import Row, by_seed
 

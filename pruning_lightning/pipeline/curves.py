@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pruning_lightning.core.units import read_metrics
 from pruning_lightning.pipeline.names import method_label, regime_label
 from pruning_lightning.pipeline.plots import caption, ci_half, pyplot, regime_color, save_all, save_figure
 from pruning_lightning.pipeline.results import Row
-from pruning_lightning.units import read_metrics
 
 
 def val_curve(metrics_csv: Path) -> list[tuple[int, float]]:

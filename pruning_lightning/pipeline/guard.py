@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 ENV = "PRUNING_LIGHTNING_RUN_LOCK"
 PRODUCED = ("result.json", "*.ckpt", "pruned.pt", "init.pt")

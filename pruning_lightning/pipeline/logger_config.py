@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ArgumentParser
 
-from pruning_lightning.cli_errors import condense
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.parser_mode import ConfigFile, parser_mode
+from pruning_lightning.core.errors import PruningError, condense
 from pruning_lightning.pipeline.schema import Experiment, WandbSpec
 
 _SPEC_KEYS = {"project", "entity", "tags", "mode"}
@@ -22,8 +22,8 @@ _IGNORED = {"save_dir", "dir", "name", "group", "job_type", "id", "version", "lo
 
 
 def _read(path: str) -> Any:
-    p = ArgumentParser(exit_on_error=False)
-    p.add_argument("-c", "--config", action=ActionConfigFile)
+    p = ArgumentParser(exit_on_error=False, parser_mode=parser_mode())
+    p.add_argument("-c", "--config", action=ConfigFile)
     p.add_argument("--trainer.logger", type=Any, default=None)
     try:
         ns = p.parse_args(["--config", path], defaults=False)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.plan import plan
 from pruning_lightning.pipeline.runner import check_run_dir
 from pruning_lightning.pipeline.schema import Experiment

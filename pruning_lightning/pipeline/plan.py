@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.regimes import scaled_epochs
 from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec

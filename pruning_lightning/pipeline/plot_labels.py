@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.config import read
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import read
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.names import method_label
 from pruning_lightning.pipeline.paths import resolve_path
 

@@ -7,8 +7,8 @@ seconds, not the hours of the large model that trains before the stage that woul
 * checks that every file the experiment names exists, is valid YAML and holds a mapping;
 * plans every stage (dependencies, regimes, epochs) and parses the configuration of every stage of
   the first seed through the real parsers (the other seeds differ only in seed and folders): fit and
-  test stages through the LightningCLI parser (:class:`~pruning_lightning.cli.PruningCLI`, which checks values)
-  (files a previous stage will write, such as ``{artifact}/arch.yaml``, are left out), prune stages
+  test stages through the LightningCLI parser (:class:`~pruning_lightning.cli.lightning_cli.PruningCLI`, which
+  checks values; files a previous stage will write, such as ``{artifact}/arch.yaml``, are left out), prune stages
   through the ``prune`` parser with the pruner built (a bad ratio is refused), preset and guided stages
   through the ``arch`` parser;
 * releases a run folder whose stages never started (no checkpoint, artifact or result in it) from
@@ -21,8 +21,8 @@ import json
 import warnings
 from pathlib import Path
 
-from pruning_lightning.cli_errors import check_config_file, condense
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.config_files import check_options, read_config
+from pruning_lightning.core.errors import PruningError, condense
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.plan import Stage, plan
 from pruning_lightning.pipeline.schema import Experiment
@@ -40,7 +40,7 @@ def check_files(exp: Experiment) -> None:
         if not Path(path).is_file():
             raise PruningError(f"{where} names {f}, which does not exist; fix the path in the experiment file")
         try:
-            check_config_file(path, "")
+            check_options(read_config(path), path)  # the reader keeps the data: the parses below reuse it
         except PruningError as e:
             raise PruningError(f"{where}: {e}") from None
 
@@ -49,8 +49,8 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
     # Lightning, the CLI and the modules are imported on use: `pipeline --dry-run` and `report` stay light.
     import lightning as L
 
-    from pruning_lightning import console_once
-    from pruning_lightning.cli import PruningCLI
+    from pruning_lightning.cli.lightning_cli import PruningCLI
+    from pruning_lightning.core import console_once
     from pruning_lightning.modules import ClassificationModule
 
     class ParseOnly(PruningCLI):
@@ -93,7 +93,7 @@ def _parse_fit(exp: Experiment, st: Stage, hardware: bool) -> None:
 
 
 def _parse_prune(st: Stage) -> None:
-    from pruning_lightning.config import prune_parser  # imports Lightning: on use (start-up time)
+    from pruning_lightning.cli.config import prune_parser  # imports Lightning: on use (start-up time)
 
     parser = prune_parser()
     parser.exit_on_error = False

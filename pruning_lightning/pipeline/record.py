@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.schema import Experiment
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.config import read
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import read
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.checks import check_epochs, paths_tuple, strict
 from pruning_lightning.pipeline.paths import resolve_path
 
@@ -99,7 +99,7 @@ def parse_regimes(value: Any) -> dict[str, RegimeSpec]:
 def config_epochs(paths: list[str] | tuple[str, ...]) -> int | None:
     """``trainer.max_epochs`` of the last of ``paths`` that sets it (None: none does, or a file is missing).
 
-    The files are read in order as a fit reads its ``-c`` files (:func:`pruning_lightning.config.read`), so a
+    The files are read in order as a fit reads its ``-c`` files (:func:`pruning_lightning.cli.config.read`), so a
     fragment that sets only ``init_args`` (``configs/fast/cpu.yaml``) must follow the config naming its class.
     Placeholder paths (``{artifact}/...``) and missing files are skipped.
     """

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.errors import PruningError
-from pruning_lightning.reference import lookup
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.pipeline.reference import lookup
 
 
 @dataclass

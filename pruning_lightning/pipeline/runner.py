@@ -26,15 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.config_files import read_config
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.core.units import ACC_UNIT
 from pruning_lightning.pipeline import lineage
 from pruning_lightning.pipeline.plan import Stage, plan, test_args
 from pruning_lightning.pipeline.progress import Progress
 from pruning_lightning.pipeline.record import check_run_dir, write_json
 from pruning_lightning.pipeline.schema import Experiment
-from pruning_lightning.units import ACC_UNIT
 
 Echo = Callable[[str], None]
 
@@ -95,7 +94,8 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
     if use_sub:
         _subprocess(args, st)
     else:
-        from pruning_lightning.cli_guard import guarded_outputs  # a fit that fails before a checkpoint leaves nothing
+        # A fit that fails before a checkpoint leaves nothing.
+        from pruning_lightning.training.cli_guard import guarded_outputs
 
         with guarded_outputs():
             run_stage(args)
@@ -107,7 +107,7 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
 
 def _test_checkpoint(exp: Experiment, st: Stage, ckpt: Path) -> tuple[Any, dict[str, float], int | None]:
     """(CLI, test metrics, the checkpoint's 1-based epoch) of a single-device test of ``ckpt``."""
-    from pruning_lightning.console_once import quiet
+    from pruning_lightning.core.console_once import quiet
 
     epoch = _check_checkpoint(st, ckpt)
     with quiet("Restoring states from the checkpoint", "Loaded model weights from the checkpoint"):
@@ -168,7 +168,7 @@ def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
     for tmp in st.dir.parent.glob(f".{st.dir.name}.*"):  # left by a kill while writing the artifact (run locked)
         shutil.rmtree(tmp, ignore_errors=True)
     run_stage(st.args)  # prune, or the arch stage of a preset / guided method
-    stats = yaml.safe_load((st.dir / "stats.yaml").read_text())
+    stats = read_config(st.dir / "stats.yaml")
     result = {"key": st.key, "kind": st.kind, "job_type": "prune", "seed": st.seed, "method": st.method, "stats": stats}
     if exp.wandb is not None:
         lineage.log_prune(exp, st, stats)

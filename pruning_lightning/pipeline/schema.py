@@ -27,10 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pruning_lightning.cli_errors import check_yaml_bounds
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.config_files import read_config
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.checks import (
     check_cap,
     check_epochs,
@@ -239,14 +237,7 @@ def load_experiment(path: str | Path) -> Experiment:
     p = Path(path)
     if not p.is_file():
         raise PruningError(f"experiment file not found: {p}")
-    text = p.read_text()
-    check_yaml_bounds(text, f"experiment file {p}")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise PruningError(f"experiment file {p} is not valid YAML{where}: {str(e).splitlines()[0]}") from None
+    data = read_config(p, name=f"experiment file {p}")
     try:
         return parse_experiment(data, str(p))
     except PruningError as e:  # name the file in every message

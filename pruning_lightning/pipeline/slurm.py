@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.plan import plan
 from pruning_lightning.pipeline.runner import check_run_dir
 from pruning_lightning.pipeline.schema import Experiment

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.config import prune_ratio
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import prune_ratio
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.schema import Experiment, MethodSpec
 from pruning_lightning.pipeline.stage import Stage
@@ -81,6 +81,6 @@ def stage_logger(exp: Experiment, stage: Stage) -> dict[str, Any]:
         return wandb_logger(exp, stage)
     # Plain CSV metrics in the stage directory itself (config.yaml lands beside them).
     return {
-        "class_path": "pruning_lightning.loggers.StageCSVLogger",
+        "class_path": "pruning_lightning.training.loggers.StageCSVLogger",
         "init_args": {"save_dir": str(stage.dir)},
     }

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pruning_lightning.artifact import PrunedArtifact
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import PrunedArtifact
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4  # the project's SGD settings (arXiv 1810.05270, Sec. 4)
 Mask = tuple[nn.Parameter, int, torch.Tensor]  # (next layer's weight, its input channels, removed ones)

@@ -39,7 +39,7 @@ from sklearn.linear_model import Lasso
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.reconstruct import (

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 
 class _Stop(Exception):

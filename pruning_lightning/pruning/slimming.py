@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan

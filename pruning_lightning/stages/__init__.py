@@ -1,10 +1,10 @@
-"""The stage dispatch: what runs for ``fit``/``validate``/``test``/``prune``/``zoo``, whoever asks.
+"""The stage dispatch: what runs for ``fit``/``validate``/``test``/``prune``/``zoo``/``arch``, whoever asks.
 
 The console (:func:`pruning_lightning.main.main`) and the pipeline runner both call :func:`run_stage`
 with the same argument list, so a stage typed by hand and a stage the pipeline plans run the same code
 (the pipeline's ``--dry-run`` prints exactly these argument lists).
 
-* ``fit``/``validate``/``test``: the LightningCLI (:func:`pruning_lightning.cli.cli_main`);
+* ``fit``/``validate``/``test``: the LightningCLI (:func:`pruning_lightning.cli.lightning_cli.cli_main`);
 * ``prune``: trained checkpoint -> pruned artifact (:mod:`pruning_lightning.stages.prune`);
 * ``zoo``: model-zoo weights -> large-model checkpoint (:mod:`pruning_lightning.stages.zoo`);
 * ``arch``: a preset or guided architecture -> artifact (:mod:`pruning_lightning.stages.architecture`).
@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pruning_lightning.cli import cli_main
+from pruning_lightning.cli.lightning_cli import cli_main
 from pruning_lightning.stages import architecture, prune, zoo
-
-STAGES = ("fit", "validate", "test", "prune", "zoo", "arch")
 
 
 def run_stage(argv: list[str], exit_on_error: bool = True) -> Any:

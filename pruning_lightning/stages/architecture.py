@@ -20,13 +20,13 @@ from typing import Any
 
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from pruning_lightning.artifact import PrunedArtifact, check_output_dir, load_artifact, write_artifact
-from pruning_lightning.config import arch_of
-from pruning_lightning.errors import PruningError
-from pruning_lightning.guided import guided_arch
+from pruning_lightning.cli.config import arch_of
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import PrunedArtifact, check_output_dir, load_artifact, write_artifact
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.stats import complexity_stats
+from pruning_lightning.stages.guided import guided_arch
 from pruning_lightning.utils.flops import count_complexity
 from pruning_lightning.utils.schedule import MAX_EPOCHS
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from pruning_lightning.artifact import PrunedArtifact, check_output_dir, write_artifact
-from pruning_lightning.checkpoint import network_from, origin, read_torch_file
-from pruning_lightning.config import prune_parser
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import prune_parser
+from pruning_lightning.core.config_files import read_config
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import PrunedArtifact, check_output_dir, write_artifact
+from pruning_lightning.formats.checkpoint import network_from, origin, read_torch_file
 from pruning_lightning.pruning.base import prune
 from pruning_lightning.utils.schedule import MAX_EPOCHS
 from pruning_lightning.utils.table import human, markdown_table
@@ -42,8 +41,8 @@ def base_epochs_source(argv: list[str]) -> str:
     files = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-c", "--config")]
     for f in reversed(files):
         try:
-            doc = yaml.safe_load(Path(f).read_text())
-        except (OSError, yaml.YAMLError):  # the parser already read it: an inline or unusual file
+            doc = read_config(f)  # the parse has just read it: its data, not a second read
+        except PruningError:  # an inline config
             continue
         if isinstance(doc, dict) and "base_epochs" in doc:
             return f
@@ -67,7 +66,7 @@ def check_base_epochs(base: int, source: str, ckpt: object) -> None:
 
 def main(argv: list[str]) -> None:
     parser = prune_parser()
-    parser.exit_on_error = False  # a parse error is one line (pruning_lightning.cli_errors), not a usage dump
+    parser.exit_on_error = False  # a parse error is one line (pruning_lightning.core.errors.describe), not a usage dump
     cfg = parser.parse_args(argv)
     if not 1 <= cfg.base_epochs <= MAX_EPOCHS:
         raise PruningError(

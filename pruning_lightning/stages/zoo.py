@@ -1,7 +1,7 @@
 """``pruning-lightning zoo``: torchvision model-zoo weights -> a large-model checkpoint (``fit``'s format).
 
 The reference code starts L1-norm ResNet-34 and weight-level ResNet-50 / VGG-16-BN from these weights
-instead of training them (see :mod:`pruning_lightning.zoo`). Examples::
+instead of training them (see :mod:`pruning_lightning.stages.model_zoo`). Examples::
 
     pruning-lightning zoo --arch configs/arch/imagenet/resnet50.yaml --out large.ckpt
     pruning-lightning zoo --arch configs/arch/imagenet/vgg16_bn.yaml --out large.ckpt --weights vgg16_bn.pth
@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from pruning_lightning.config import written_arch
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import written_arch
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.stages.model_zoo import zoo_checkpoint, zoo_network
 from pruning_lightning.utils.finite import check_finite
-from pruning_lightning.zoo import zoo_checkpoint, zoo_network
 
 
 def build_parser() -> ArgumentParser:

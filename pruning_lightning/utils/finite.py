@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 
 def first_nonfinite(tensors: Mapping[str, Any]) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 
 MAX_EPOCHS = 100_000  # an epoch budget above this is a typo (1e20), not a plan: refused where budgets are computed
 

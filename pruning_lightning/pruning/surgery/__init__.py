@@ -21,7 +21,7 @@ from collections.abc import Collection
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan

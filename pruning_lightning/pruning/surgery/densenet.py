@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.densenet import bn_widths, is_slimming, layers_per_block
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_selection

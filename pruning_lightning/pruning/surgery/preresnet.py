@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.preresnet import blocks_per_stage, is_slimming, stream_widths
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_selection, cut_units

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.resnet_imagenet import BLOCKS, block_layout, groups
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.slicing import clone_state, cut_units

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.surgery.structure import ChannelUnit, SurgeryResult
 

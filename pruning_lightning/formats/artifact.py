@@ -23,8 +23,8 @@ from typing import Any
 import torch
 import yaml
 
-from pruning_lightning.checkpoint import read_torch_file
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.checkpoint import read_torch_file
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.finite import check_finite
 

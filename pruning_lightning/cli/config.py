@@ -1,4 +1,6 @@
-"""The one reader of configuration files: every ``-c`` file is parsed by jsonargparse, here or in the CLI.
+"""The configuration parsers built like the CLI's: every ``-c`` file's options are parsed by jsonargparse, here or
+in the CLI, from the data of the one reader (:func:`~pruning_lightning.core.config_files.read_config`, through
+:mod:`~pruning_lightning.cli.parser_mode`).
 
 ``fit``/``validate``/``test`` parse their files in the LightningCLI. The other commands and the pipeline
 read what they need of the same files here, with a parser built like the CLI's (``model``: a
@@ -15,10 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
+from jsonargparse import ActionYesNo, ArgumentParser, Namespace
 
-from pruning_lightning.cli_errors import LIGHTNING_KEYS, condense
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.parser_mode import ConfigFile, parser_mode
+from pruning_lightning.core.config_files import LIGHTNING_KEYS
+from pruning_lightning.core.errors import PruningError, condense
 
 if TYPE_CHECKING:  # the models package imports torch: planning a pipeline or reading a report must not
     from pruning_lightning.models.spec import ArchSpec
@@ -33,8 +36,8 @@ def fit_parser() -> ArgumentParser:
 
     from pruning_lightning.modules import ClassificationModule
 
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("-c", "--config", action=ActionConfigFile)
+    parser = ArgumentParser(exit_on_error=False, parser_mode=parser_mode())
+    parser.add_argument("-c", "--config", action=ConfigFile)
     parser.add_subclass_arguments(ClassificationModule, "model", required=False)
     parser.add_subclass_arguments(L.LightningDataModule, "data", required=False)
     for key in sorted(LIGHTNING_KEYS - {"model", "data", "config"}):
@@ -202,8 +205,9 @@ def prune_parser() -> ArgumentParser:
         prog="pruning-lightning prune",
         description="large checkpoint -> pruner -> artifact directory",
         allow_abbrev=False,
+        parser_mode=parser_mode(),
     )
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="YAML with any of the options below")
+    parser.add_argument("-c", "--config", action=ConfigFile, help="YAML with any of the options below")
     parser.add_argument(
         "--ckpt",
         type=str,

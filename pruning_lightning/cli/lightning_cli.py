@@ -18,13 +18,11 @@ import lightning as L
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
-from pruning_lightning import console_once
 from pruning_lightning.callbacks.checkpoint import StageCheckpoint
 from pruning_lightning.callbacks.console import fit_summary, use_console_defaults
-from pruning_lightning.cli_guard import check_config, watch_outputs
-from pruning_lightning.config import check_claim, claimed_num_classes
-from pruning_lightning.modules import ClassificationModule
-from pruning_lightning.resume import (
+from pruning_lightning.cli.config import check_claim, claimed_num_classes
+from pruning_lightning.cli.parser_mode import ConfigFile, parser_mode
+from pruning_lightning.cli.resume import (
     Resolved,
     check_against_checkpoint,
     check_fresh_folder,
@@ -34,15 +32,18 @@ from pruning_lightning.resume import (
     take_overwrite,
     with_ckpt_path,
 )
-from pruning_lightning.stage_config import StageConfig, default_wandb_dir, label_wandb
-from pruning_lightning.trainer import StageTrainer
+from pruning_lightning.core import console_once
+from pruning_lightning.modules import ClassificationModule
+from pruning_lightning.training.cli_guard import check_config, watch_outputs
+from pruning_lightning.training.stage_config import StageConfig, default_wandb_dir, label_wandb
+from pruning_lightning.training.trainer import StageTrainer
 
 
 class PruningCLI(LightningCLI):
     """LightningCLI with the data -> arch class-count link, stage-folder outputs and checkpoint checks.
 
     ``predict`` is removed (this project has no predict step), and the parsed configuration is checked
-    (:func:`~pruning_lightning.cli_guard.check_config`) before any class is built; ``check_hardware=False``
+    (:func:`~pruning_lightning.training.cli_guard.check_config`) before any class is built; ``check_hardware=False``
     skips the accelerator check (a Slurm submission is checked on a login node).
 
     ``--ckpt_path`` never silently overrides the configuration: the checkpoint's model configuration is
@@ -68,6 +69,15 @@ class PruningCLI(LightningCLI):
         self.replaced: list[Path] = []
         kwargs.setdefault("trainer_class", StageTrainer)  # limit_*_batches: 1 is one batch, not 100 %
         super().__init__(*args, **kwargs)
+
+    def init_parser(self, **kwargs: Any) -> Any:
+        """Lightning's parser, its ``-c`` files read by the one reader (:mod:`pruning_lightning.cli.parser_mode`)."""
+        kwargs.setdefault("dump_header", [f"lightning.pytorch=={L.pytorch.__version__}"])  # as Lightning's
+        parser = self.parser_class(**{**kwargs, "parser_mode": parser_mode(lightning=True)})
+        parser.add_argument(
+            "-c", "--config", action=ConfigFile, help="Path to a configuration file in json or yaml format."
+        )
+        return parser
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -146,7 +156,7 @@ class PruningCLI(LightningCLI):
         if self.check_outputs and self.subcommand == "fit":
             self.replaced = check_fresh_folder(root, dirpath, ckpt, self.overwrite)
         # Metrics (and config.yaml beside them) in the stage folder; a resumed fit continues metrics.csv.
-        logger = cfg.trainer.get("logger")
+        logger = current_logger_paths(cfg.trainer.get("logger"))
         if logger is None or logger is True:
             cfg.trainer.logger = Namespace(class_path=STAGE_LOGGER, init_args=Namespace(save_dir=root))
         elif (
@@ -161,8 +171,18 @@ class PruningCLI(LightningCLI):
         watch_outputs(cfg)
 
 
-STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
+STAGE_LOGGER = "pruning_lightning.training.loggers.StageCSVLogger"
 CSV_LOGGERS = (STAGE_LOGGER, "lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger")
+# The path config.yaml files written before the package was grouped by layer give it (pruning_lightning/loggers.py).
+OLD_STAGE_LOGGER = "pruning_lightning.loggers.StageCSVLogger"
+
+
+def current_logger_paths(logger: Any) -> Any:
+    """``logger`` with the stage logger named by its current path (an old saved config.yaml names the old one)."""
+    for lg in logger if isinstance(logger, list) else [logger]:
+        if isinstance(lg, Namespace) and lg.get("class_path") == OLD_STAGE_LOGGER:
+            lg.class_path = STAGE_LOGGER
+    return logger
 
 
 def with_stage_csv(logger: Any, root: str) -> Any:

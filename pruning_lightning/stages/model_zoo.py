@@ -33,8 +33,8 @@ import lightning
 import torch
 from torch import nn
 
-from pruning_lightning.checkpoint import read_torch_file
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.checkpoint import read_torch_file
 from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.registry import ARCHS, ZooKeys
 from pruning_lightning.models.spec import ArchSpec

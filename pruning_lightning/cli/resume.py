@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.checkpoint import read_torch_file
-from pruning_lightning.config import written_arch
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import written_arch
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.checkpoint import read_torch_file
 from pruning_lightning.models import resolve
 from pruning_lightning.utils.schedule import lr_milestones
 

@@ -1,6 +1,6 @@
 """What the Lightning subcommands check before anything runs, and what a failed run leaves behind.
 
-* :func:`check_config` (called by :class:`~pruning_lightning.cli.PruningCLI` before any class is built):
+* :func:`check_config` (called by :class:`~pruning_lightning.cli.lightning_cli.PruningCLI` before any class is built):
   a bad learning rate, batch size or accelerator is one :class:`PruningError` naming the flag, instead of
   a traceback from deep inside the optimiser, the data loader or Lightning.
 * :class:`OutputGuard` (active only inside :func:`pruning_lightning.main.main`) records the stage
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.errors import PruningError
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.utils.schedule import MAX_EPOCHS
 
 _RESTORED = ("config.yaml", "hparams.yaml", "metrics.csv")

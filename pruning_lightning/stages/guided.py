@@ -10,7 +10,7 @@ when the stage counts differ).
 
 Usage::
 
-    python -m pruning_lightning.guided --from runs/x/seed*/slimming_60/prune --depth 19 \
+    python -m pruning_lightning.stages.guided --from runs/x/seed*/slimming_60/prune --depth 19 \
         --out configs/arch/cifar/guided_vgg19.yaml
 
 The written arch config leaves the class count to the data module it is trained with (``--num_classes``
@@ -25,9 +25,9 @@ from pathlib import Path
 import yaml
 from jsonargparse import ArgumentParser
 
-from pruning_lightning.artifact import load_artifact
-from pruning_lightning.config import written_arch
-from pruning_lightning.errors import PruningError
+from pruning_lightning.cli.config import written_arch
+from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.artifact import load_artifact
 from pruning_lightning.models import resolve
 from pruning_lightning.models.registry import ARCHS
 from pruning_lightning.models.spec import ArchSpec
@@ -136,7 +136,7 @@ def write_guided(sources: list[str], target: ArchSpec, out: str | Path, with_cla
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m pruning_lightning.guided", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m pruning_lightning.stages.guided", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--from", dest="sources", nargs="+", required=True, help="pruned artifact dirs / arch.yaml (globs ok)"
     )

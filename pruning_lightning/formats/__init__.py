@@ -1,0 +1,1 @@
+"""The files stages exchange: pruned artifacts (``pruned.pt`` and its YAML) and checkpoints read back."""
