@@ -103,8 +103,8 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
         # A fit that fails before a checkpoint leaves nothing.
         from pruning_lightning.training.cli_guard import guarded_outputs
 
-        with guarded_outputs():
-            run_stage(args)
+        with guarded_outputs() as guard:
+            run_stage(args, guard=guard)
         if exp.wandb is None:
             lineage.finish()
         # With W&B the fit's run stays open: the test's numbers and the lineage go to it (run_test), so
@@ -229,8 +229,8 @@ def _is_rank_zero() -> bool:
     return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
 
 
-def run_stage(args: list[str]) -> Any:
+def run_stage(args: list[str], guard: Any = None) -> Any:
     """:func:`pruning_lightning.stages.run_stage`, imported on first use (it imports Lightning)."""
     from pruning_lightning import stages
 
-    return stages.run_stage(args)
+    return stages.run_stage(args, guard=guard)
