@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from pruning_lightning.stages import run_stage  # imports Lightning: only when a stage runs
 
-            with guarded_outputs():
-                run_stage(argv, exit_on_error=False)
+            with guarded_outputs() as guard:
+                run_stage(argv, exit_on_error=False, guard=guard)
     except Exception as e:
         if debug:
             raise

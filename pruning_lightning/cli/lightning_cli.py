@@ -8,7 +8,6 @@ it through :func:`pruning_lightning.stages.run_stage`.
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -33,8 +32,9 @@ from pruning_lightning.cli.resume import (
     with_ckpt_path,
 )
 from pruning_lightning.core import console_once
+from pruning_lightning.formats.run_dir import StageDir
 from pruning_lightning.modules import ClassificationModule
-from pruning_lightning.training.cli_guard import check_config, watch_outputs
+from pruning_lightning.training.cli_guard import OutputGuard, check_config
 from pruning_lightning.training.stage_config import StageConfig, default_wandb_dir, label_wandb
 from pruning_lightning.training.trainer import StageTrainer
 
@@ -62,10 +62,11 @@ class PruningCLI(LightningCLI):
         milestones: list[int] | None = None,
         overwrite: bool = False,
         resolved: bool = False,
+        guard: OutputGuard | None = None,
         **kwargs: Any,
     ) -> None:
         self.ckpt_hparams, self.milestones = ckpt_hparams, milestones
-        self.overwrite, self.resolved = overwrite, resolved
+        self.overwrite, self.resolved, self.guard = overwrite, resolved, guard
         self.replaced: list[Path] = []
         kwargs.setdefault("trainer_class", StageTrainer)  # limit_*_batches: 1 is one batch, not 100 %
         super().__init__(*args, **kwargs)
@@ -143,14 +144,14 @@ class PruningCLI(LightningCLI):
         ckpt = cfg.get("ckpt_path")
         if not root and ckpt and self.subcommand in ("test", "validate"):
             # Evaluating a stage's checkpoint: outputs go to that stage's folder, not the working directory.
-            parent = Path(str(ckpt)).resolve().parent
-            root = str(parent.parent if parent.name == "checkpoints" else parent)
+            root = str(StageDir.of_checkpoint(ckpt).path)
             cfg.trainer.default_root_dir = root
         root = root or "."
+        stage = StageDir(Path(root))  # where this run writes (formats/run_dir.py owns the layout)
         # Checkpoints go to <default_root_dir>/checkpoints unless set: one predictable place per stage.
         if cfg.get("checkpoint") is not None and not cfg.checkpoint.get("dirpath"):
-            cfg.checkpoint.dirpath = os.path.join(root, "checkpoints")
-        dirpath = str((cfg.get("checkpoint") or {}).get("dirpath") or os.path.join(root, "checkpoints"))
+            cfg.checkpoint.dirpath = str(stage.checkpoints)
+        dirpath = str((cfg.get("checkpoint") or {}).get("dirpath") or stage.checkpoints)
         if self.check_outputs and ckpt is not None and self.ckpt_hparams is None and not self.resolved:
             resolve_alias(ckpt, dirpath, self.subcommand == "fit")  # raises Resolved: parsed again with the file
         if self.check_outputs and self.subcommand == "fit":
@@ -168,7 +169,8 @@ class PruningCLI(LightningCLI):
         else:
             cfg.trainer.logger = with_stage_csv(logger, root)
         check_config(cfg, self.check_hardware)
-        watch_outputs(cfg)
+        if self.guard is not None:  # the console's or the pipeline's guard: a failed run undoes what it wrote
+            self.guard.watch_config(cfg)
 
 
 STAGE_LOGGER = "pruning_lightning.training.loggers.StageCSVLogger"
@@ -198,22 +200,27 @@ def with_stage_csv(logger: Any, root: str) -> Any:
     return [*loggers, Namespace(class_path=STAGE_LOGGER, init_args=Namespace(save_dir=root))]
 
 
-def cli_main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = True) -> PruningCLI:
+def cli_main(
+    args: list[str] | None = None, run: bool = True, exit_on_error: bool = True, guard: OutputGuard | None = None
+) -> PruningCLI:
     """Run the LightningCLI (in-process entry point used by tests and the pipeline).
 
     ``exit_on_error=False``: a parse error raises ``ArgumentError`` instead of printing usage and exiting.
+    ``guard``: shown the folders the run writes (see :mod:`pruning_lightning.training.cli_guard`).
     """
     warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
     console_once.install()
     args = list(sys.argv[1:] if args is None else args)
     args, overwrite = take_overwrite(args) if args[:1] == ["fit"] else (args, False)
     try:
-        return _cli(args, run, exit_on_error, overwrite, resolved=False)
+        return _cli(args, run, exit_on_error, overwrite, resolved=False, guard=guard)
     except Resolved as r:  # ckpt_path was an alias or came from a file: parse again with the file it names
-        return _cli(with_ckpt_path(args, r.path), run, exit_on_error, overwrite, resolved=True)
+        return _cli(with_ckpt_path(args, r.path), run, exit_on_error, overwrite, resolved=True, guard=guard)
 
 
-def _cli(args: list[str], run: bool, exit_on_error: bool, overwrite: bool, resolved: bool) -> PruningCLI:
+def _cli(
+    args: list[str], run: bool, exit_on_error: bool, overwrite: bool, resolved: bool, guard: OutputGuard | None
+) -> PruningCLI:
     args, ckpt_hparams, milestones = model_from_checkpoint(args)
     return PruningCLI(
         ClassificationModule,
@@ -229,6 +236,7 @@ def _cli(args: list[str], run: bool, exit_on_error: bool, overwrite: bool, resol
         milestones=milestones,
         overwrite=overwrite,
         resolved=resolved,
+        guard=guard,
         # No prefix abbreviations: a misspelt --trainer.max_epoch is an error, not max_epochs.
         parser_kwargs={
             "exit_on_error": exit_on_error,

@@ -14,7 +14,6 @@ on 2 CPU cores.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.commands.report import main as report_main
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline.paths import ROOT
 from pruning_lightning.pipeline.preflight import preflight
 from pruning_lightning.pipeline.runner import run
@@ -65,14 +65,7 @@ def demo_experiment(
 
 def _check_out(exp: Experiment) -> None:
     """The run folder is new, or holds this same demo (then finished stages are skipped)."""
-    rec = exp.root / "experiment.json"
-    if not rec.is_file():
-        return
-    try:
-        old = json.loads(rec.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        old = None
-    if not exp.same_as(old):
+    if RunDir(exp.root).holds(exp) is False:
         raise PruningError(
             f"--out {exp.root} holds another run (other demo flags or experiment); delete it or choose another --out"
         )

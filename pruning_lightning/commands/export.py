@@ -23,9 +23,9 @@ from jsonargparse import ArgumentParser
 
 from pruning_lightning.cli.config import data_module, read
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.deploy.export import OPSET, export_folder, export_model, require, write_report
+from pruning_lightning.deploy.export import OPSET, export_model, require, write_report
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
-from pruning_lightning.formats.artifact import check_output_dir
+from pruning_lightning.formats.fresh import check_output_dir, fresh_folder
 from pruning_lightning.models import input_size
 from pruning_lightning.models.spec import ArchSpec
 
@@ -95,7 +95,7 @@ def main(argv: list[str]) -> None:
             )
         return rep
 
-    rep = export_folder(out, write)
+    rep = fresh_folder(out, write)  # renamed into place when every check passed: a failure leaves no folder
     s = rep.simplified
     print(
         f"simplified: {s['masks_baked']} masks baked, {s['dropouts_removed']} dropouts removed, "

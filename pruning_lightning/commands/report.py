@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
 from jsonargparse import ArgumentParser
 
 from pruning_lightning.commands.report_io import check_run_dir, replay_lineage
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.fresh import fresh_folder
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline.compare import comparisons, paired_json
 from pruning_lightning.pipeline.curves import plot_curves, plot_regime_curves
 from pruning_lightning.pipeline.lineage import log_report
 from pruning_lightning.pipeline.paired import Paired
 from pruning_lightning.pipeline.plot_labels import labels
 from pruning_lightning.pipeline.plots import plot_accuracy, plot_paired, plot_widths
-from pruning_lightning.pipeline.results import Row, collect, load_record, unfinished
+from pruning_lightning.pipeline.results import Row, collect, unfinished
 from pruning_lightning.utils.table import human, markdown_table
 
 HEADERS = [
@@ -50,6 +51,9 @@ NOTE = (
     "seed's FLOPs ratio, so a range). The paper column (where the paper has the row) is "
     "compared with **best**, as the paper's code reports."
 )
+
+CSV_COLUMNS = ["method", "regime", "seeds", "acc_mean", "acc_std", "best_mean", "best_std", "paper_mean", "paper_std",
+               "diff", "params", "flops", "flops_ratio", "accs", "best_accs", "epochs"]  # fmt: skip
 
 
 def _pm(mean: float, std: float | None, n: int | None = None) -> str:
@@ -115,26 +119,7 @@ def paired_markdown(results: list[Paired]) -> str:
 def to_csv(rows: list[Row]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(
-        [
-            "method",
-            "regime",
-            "seeds",
-            "acc_mean",
-            "acc_std",
-            "best_mean",
-            "best_std",
-            "paper_mean",
-            "paper_std",
-            "diff",
-            "params",
-            "flops",
-            "flops_ratio",
-            "accs",
-            "best_accs",
-            "epochs",
-        ]
-    )
+    w.writerow(CSV_COLUMNS)
     for r in rows:
         w.writerow(
             [
@@ -160,10 +145,13 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def report(run_dir: str | Path, out: str | Path | None = None, efficiency: bool = False) -> Path:
-    """Write the Markdown/CSV tables and the plots; returns the report directory."""
+    """Write the Markdown/CSV tables and the plots; returns the report directory.
+
+    Everything is written into a hidden sibling of the report folder first and moved there when complete
+    (:func:`~pruning_lightning.formats.fresh.fresh_folder`): a failure leaves no half-written report.
+    """
     exp, rows, stats = collect(run_dir)
-    dest = Path(out) if out else Path(run_dir) / "report"
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(out) if out else RunDir(Path(run_dir)).report
     pairs = comparisons(exp, rows, Path(run_dir))
     md = f"# {exp['name']}\n\n{exp.get('description') or ''}\n\n" + markdown_table(HEADERS, table_rows(rows))
     md += "\n\n" + NOTE + "\n" + paired_markdown(pairs)
@@ -174,29 +162,38 @@ def report(run_dir: str | Path, out: str | Path | None = None, efficiency: bool 
     missing = unfinished(Path(run_dir), exp)
     if missing:  # a partial run: the table holds the finished stages only, and says so
         md += f"\n\n**Partial run:** {len(missing)} stage(s) not finished: {', '.join(missing)}.\n"
-    (dest / "report.md").write_text(md)
-    (dest / "report.csv").write_text(to_csv(rows))
-    (dest / "paired.json").write_text(paired_json(exp, pairs))
-    images = plot_accuracy(rows, dest, **labels(exp, Path(run_dir)))
-    skipped = []  # (plot, why): every plot the report could not make is named, never silently dropped
-    if any(p.interval for p in pairs):
-        images.append(plot_paired(pairs, dest, exp["name"]))
-    elif pairs:
-        skipped.append(("paired_differences.png", "no comparison has a 95 % interval yet (it needs 2 or more seeds)"))
-    images += [plot_widths(m, s, dest) for m, s in stats.items() if any(x.get("kept") for x in s)]
-    why_csv = "metrics.csv with a val/acc1 column (the fit wrote no CSV metrics: logger false?)"
-    for name, made in (
-        ("learning_curves.png", plot_curves(Path(run_dir), dest, exp["name"])),
-        ("regime_curves.png", plot_regime_curves(Path(run_dir), rows, dest, exp["name"])),
-    ):
-        if made:
-            images.append(made)
-        else:
-            what = "no large stage" if name.startswith("learning") else "no fine-tune / scratch stage"
-            skipped.append((name, f"{what} has a {why_csv}"))
-    if skipped:
-        md += "\n\n" + "\n".join(f"**Plot skipped:** `{n}`: {why}." for n, why in skipped) + "\n"
-        (dest / "report.md").write_text(md)
+    skipped: list[tuple[str, str]] = []  # (plot, why): every plot the report could not make is named
+
+    def write(folder: Path) -> tuple[str, list[str]]:
+        text = md
+        (folder / "report.md").write_text(text)
+        (folder / "report.csv").write_text(to_csv(rows))
+        (folder / "paired.json").write_text(paired_json(exp, pairs))
+        images = plot_accuracy(rows, folder, **labels(exp, Path(run_dir)))
+        if any(p.interval for p in pairs):
+            images.append(plot_paired(pairs, folder, exp["name"]))
+        elif pairs:
+            why = "no comparison has a 95 % interval yet (it needs 2 or more seeds)"
+            skipped.append(("paired_differences.png", why))
+        images += [plot_widths(m, s, folder) for m, s in stats.items() if any(x.get("kept") for x in s)]
+        why_csv = "metrics.csv with a val/acc1 column (the fit wrote no CSV metrics: logger false?)"
+        for name, made in (
+            ("learning_curves.png", plot_curves(Path(run_dir), folder, exp["name"])),
+            ("regime_curves.png", plot_regime_curves(Path(run_dir), rows, folder, exp["name"])),
+        ):
+            if made:
+                images.append(made)
+            else:
+                what = "no large stage" if name.startswith("learning") else "no fine-tune / scratch stage"
+                skipped.append((name, f"{what} has a {why_csv}"))
+        if skipped:
+            text += "\n\n" + "\n".join(f"**Plot skipped:** `{n}`: {why}." for n, why in skipped) + "\n"
+            (folder / "report.md").write_text(text)
+        return text, [str(Path(p).relative_to(folder)) for p in images]
+
+    # An existing folder keeps its other files (--out may name any folder); each report file replaces its own.
+    md, names = fresh_folder(dest, write, merge=True)
+    images = [dest / n for n in names]
     if exp.get("wandb"):
         log_report(exp, rows, table_rows(rows), HEADERS, images, Path(run_dir))
     print(md)
@@ -210,7 +207,7 @@ def main(argv: list[str]) -> None:
     p = ArgumentParser(
         prog="pruning-lightning report", description=__doc__.splitlines()[0], exit_on_error=False, allow_abbrev=False
     )
-    p.add_argument("run_dir", help="the experiment's run directory (holds experiment.json)")
+    p.add_argument("run_dir", help="the experiment's run directory (of `pruning-lightning pipeline`)")
     p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
     p.add_argument(
         "--replay_lineage",
@@ -226,21 +223,19 @@ def main(argv: list[str]) -> None:
         replay_lineage(Path(a.run_dir), a.entity)
         return
     check_run_dir(Path(a.run_dir))
-    dest = Path(a.out) if a.out else Path(a.run_dir) / "report"
+    run = RunDir(Path(a.run_dir))
+    dest = Path(a.out) if a.out else run.report
     if dest.exists() and not dest.is_dir():
         raise PruningError(f"--out {dest} is an existing file, not a folder; choose another --out")
-    load_record(Path(a.run_dir))  # a missing experiment.json first: the folder is no run at all
-    if next(Path(a.run_dir).glob("seed*/**/result.json"), None) is None:
+    run.read_record()  # a missing record first: the folder is no run at all
+    if not run.results():
         raise PruningError(
             f"{a.run_dir} has no finished stage yet (no result.json), so there is nothing to report; run its "
             "pipeline first"
         )
-    created = next((q for q in [*reversed(dest.parents), dest] if not q.exists()), None)
     try:
-        report(a.run_dir, a.out, a.efficiency)
+        report(a.run_dir, a.out, a.efficiency)  # a failure leaves no half-written report (see report())
     except Exception as e:
-        if created is not None:  # a half-written report folder is worse than none
-            shutil.rmtree(created, ignore_errors=True)
         if isinstance(e, OSError):
             raise PruningError(f"cannot write the report to {dest}: {e.strerror or e}") from None
         if isinstance(e, (KeyError, TypeError, ValueError)):

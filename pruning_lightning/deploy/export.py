@@ -1,7 +1,8 @@
 """Export a (pruned) network to ONNX and to a ``torch.export`` program, and check both against PyTorch.
 
-``export_folder`` writes ``model.onnx``, ``model.pt2`` and ``export.yaml`` into a fresh folder, atomically
-(a temporary folder renamed at the end: all files or none). The batch dimension is dynamic in both.
+``pruning-lightning export`` writes ``model.onnx``, ``model.pt2`` and ``export.yaml`` into a fresh folder,
+atomically (``formats.fresh.fresh_folder``: a temporary folder renamed at the end: all files or none). The batch
+dimension is dynamic in both.
 
 ONNX: ``torch.onnx.export(..., dynamo=True)`` (the ``torch.export``-based exporter, needs ``onnxscript``); when it
 fails, the TorchScript exporter (``dynamo=False``) at the same opset. The report names the exporter and the opset.
@@ -12,8 +13,6 @@ against the *unsimplified* PyTorch network on the same inputs: max |logit differ
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -25,7 +24,6 @@ from torch import nn
 
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.simplify import simplify
-from pruning_lightning.formats.artifact import check_output_dir
 
 OPSET = 18
 RUNTIMES = {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"}
@@ -169,30 +167,6 @@ def export_model(
         simplified=done.as_dict(),
         files=files,
     )
-
-
-def export_folder(out: Path, write: Any, overwrite: bool = False) -> Any:
-    """Run ``write(tmp_folder)`` and rename the folder to ``out``: all files appear together or none.
-
-    Folders created above ``out`` are removed again when ``write`` fails.
-    """
-    check_output_dir(out, overwrite)
-    created = next((p for p in [*reversed(out.parents), out.parent] if not p.exists()), None)
-    tmp: Path | None = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        result = write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
-        raise
-    return result
 
 
 def write_report(path: Path, report: ExportReport, extra: dict[str, Any]) -> None:

@@ -14,8 +14,6 @@ A prune stage writes one directory::
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import yaml
 
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.checkpoint import read_torch_file
+from pruning_lightning.formats.fresh import fresh_folder
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.finite import check_finite
 
@@ -77,23 +76,15 @@ def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
 
 
 def write_artifact(artifact: PrunedArtifact, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write the artifact directory atomically: all four files appear together or not at all.
+    """Write the artifact directory atomically: all four files appear together or not at all
+    (:func:`~pruning_lightning.formats.fresh.fresh_folder`: a hidden sibling, renamed when complete).
 
     Raises:
         PruningError: ``out_dir`` exists and ``overwrite`` is false.
     """
     out = Path(out_dir)
-    check_output_dir(out, overwrite)
-    created = next((p for p in [*reversed(out.parents), out.parent] if not p.exists()), None)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; colleagues get what the user's umask allows
-    except OSError as e:
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
-        raise PruningError(f"cannot create --out {out}: {e.strerror or type(e).__name__} ({e.filename})") from None
-    try:
+
+    def write(tmp: Path) -> None:
         torch.save(artifact.to_payload(), tmp / "pruned.pt")
         (tmp / "arch.yaml").write_text(artifact.arch.to_yaml())
         (tmp / "stats.yaml").write_text(yaml.safe_dump(artifact.stats, sort_keys=False))
@@ -102,34 +93,6 @@ def write_artifact(artifact: PrunedArtifact, out_dir: str | os.PathLike, overwri
             "# Scratch-B budget: int(base_epochs x FLOPs ratio), computed at prune time.\n"
             + yaml.safe_dump({"trainer": {"max_epochs": epochs}, "model": {"init_args": {"budget": "B"}}})
         )
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
-        raise
+
+    fresh_folder(out, write, overwrite)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def check_output_dir(out: Path, overwrite: bool = False) -> None:
-    """Refuse an ``--out`` that exists (unless ``overwrite``), sits below a file, or in an unwritable folder.
-
-    Called before any work, so that a bad ``--out`` fails at once (and leaves nothing behind).
-    """
-    if out.exists() and not out.is_dir():
-        raise PruningError(f"--out {out} is an existing file, not a folder; choose another --out")
-    if out.exists() and not overwrite:
-        raise PruningError(f"output directory {out} already exists; choose another --out or pass --overwrite true")
-    parent = next((p for p in out.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise PruningError(f"--out {out} lies below {parent}, which is a file; choose another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PruningError(f"--out {out}: folder {parent} is not writable; choose another --out")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline.paired import Paired, paired
 from pruning_lightning.pipeline.results import Row, by_seed
 
@@ -33,7 +34,7 @@ def _sides(spec: dict[str, Any], methods: list[str]) -> list[tuple[str, str, str
 
 def _same_architecture(run_dir: Path, ma: str, mb: str, seeds: tuple[int, ...]) -> None:
     for s in seeds:
-        files = [run_dir / f"seed{s}" / m / "prune" / "arch.yaml" for m in (ma, mb)]
+        files = [RunDir(run_dir).stage(s, m, "prune").path / "arch.yaml" for m in (ma, mb)]
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise PruningError(f"same_architecture: {missing[0]} is missing; re-run that prune stage")

@@ -23,6 +23,7 @@ import torch
 from pruning_lightning.deploy.export import onnx_export, onnx_session, run_onnx
 from pruning_lightning.deploy.simplify import simplify
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.models import input_size
 from pruning_lightning.pipeline.results import Row
 from pruning_lightning.utils.table import human, markdown_table
@@ -76,9 +77,9 @@ def efficiency_markdown(run_dir: Path, rows: list[Row], runs: int = 5) -> str:
             continue  # one row per model: the large one, and each method's pruned network
         seed = min(r.seeds)
         if r.regime == "large":
-            name, source = "large", run_dir / f"seed{seed}/large/checkpoints/last.ckpt"
+            name, source = "large", RunDir(run_dir).stage(seed, None, "large").last_ckpt
         else:
-            name, source = r.method, run_dir / f"seed{seed}" / r.method / "prune"
+            name, source = r.method, RunDir(run_dir).stage(seed, r.method, "prune").path
         cells = [name, human(r.params), human(r.flops)]
         try:
             m = measure(source, runs)

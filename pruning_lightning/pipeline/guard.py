@@ -7,7 +7,8 @@
   under their parent's lock (``PRUNING_LIGHTNING_RUN_LOCK`` names the folder it holds), and Slurm jobs
   (``SLURM_JOB_ID`` set) take none: ``--launcher slurm`` gives every stage its own job, chained by the scheduler;
 * when the run fails before any stage produced a result, checkpoint or artifact, every file and folder it
-  created there (``experiment.json``, empty stage folders, the run folder itself) is removed.
+  created there (the run's record, empty stage folders, the run folder itself) is removed; what counts as
+  produced is :data:`~pruning_lightning.formats.run_dir.PRODUCED`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.run_dir import PRODUCED
 
 ENV = "PRUNING_LIGHTNING_RUN_LOCK"
-PRODUCED = ("result.json", "*.ckpt", "pruned.pt", "init.pt")
 KEPT = ("logs",)  # the children's logs of `pipeline --jobs` explain a failure: never rolled back
 
 

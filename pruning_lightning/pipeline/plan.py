@@ -1,13 +1,8 @@
 """Stage planning: experiment -> ordered stages with their exact command lines.
 
-Per seed ``s`` the run directory holds::
-
-    seed{s}/large/                 fit + test (config.yaml, checkpoints/, result.json)
-    seed{s}/<method>/large/        a method's own large model (methods giving the same `large` share the first's)
-    seed{s}/<method>/prune/        the artifact (pruned.pt, arch.yaml, stats.yaml, scratch_b.yaml) + result.json
-    seed{s}/<method>/<regime>/     fit + test of each downstream regime
-
-``result.json`` is the only "finished" marker; it is written after fit *and* test complete.
+Where each stage writes is the run folder's layout, :class:`~pruning_lightning.formats.run_dir.RunDir` (per seed
+``s``: ``seed{s}/large/``, ``seed{s}/<method>/large/``, ``seed{s}/<method>/prune/``, ``seed{s}/<method>/<regime>/``);
+``result.json`` is the only "finished" marker (:class:`~pruning_lightning.formats.run_dir.StageDir`).
 """
 
 from __future__ import annotations
@@ -17,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.regimes import scaled_epochs
 from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec
@@ -68,7 +64,7 @@ def fit_args(exp: Experiment, stage: Stage, configs: list[str], args: dict[str, 
         "--trainer.default_root_dir",
         str(stage.dir),
         "--checkpoint.dirpath",
-        str(stage.dir / "checkpoints"),
+        str(stage.folder.checkpoints),
         "--trainer.logger",
         json.dumps(stage_logger(exp, stage)),
     ]
@@ -84,7 +80,7 @@ def test_args(exp: Experiment, stage: Stage, ckpt: Path) -> list[str]:
     # No logger: the numbers go to result.json (and, with W&B, to the fit's run summary through the lineage),
     # so the test never reopens the stage's W&B run at step 0; no table either (one line is printed).
     # An imported (zoo) large model has no fit config.yaml: the data configs and the checkpoint's model.
-    configs = [str(stage.dir / "config.yaml")] if stage.kind != "zoo" else [resolve_path(c) for c in exp.data]
+    configs = [str(stage.folder.config)] if stage.kind != "zoo" else [resolve_path(c) for c in exp.data]
     return [
         "test",
         *[a for c in configs for a in ("--config", c)],
@@ -131,7 +127,8 @@ def _arch_args(exp: Experiment, m: MethodSpec, out: Path, base: int | None) -> l
     if m.preset:
         args += ["--preset", resolve_path(m.preset)]
     else:  # every seed's architecture of the method it is guided from, in seed order
-        args += ["--guided_from", *[str(exp.root / f"seed{s}" / str(m.guided_from) / "prune") for s in exp.seeds]]
+        run = RunDir(exp.root)
+        args += ["--guided_from", *[str(run.stage(s, m.guided_from, "prune").path) for s in exp.seeds]]
         args += ["--guided_depth", str(m.guided_depth)] if m.guided_depth else []
     args += ["--num_classes", str(exp.num_classes)] if exp.num_classes is not None else []
     args += ["--base_epochs", str(base)]
@@ -147,14 +144,14 @@ def _devices(exp: Experiment) -> int:
 
 def plan(exp: Experiment) -> list[Stage]:
     """All stages in dependency order (per seed: large -> prune -> regimes); checks every dependency."""
-    root = exp.root
+    run = RunDir(exp.root)
     stages: list[Stage] = []
     if exp.large is None and any(m.kind == "prune" and m.large is None for m in exp.methods):
         raise PruningError("methods with a prune config need the large stage; set `large:` (or use preset methods)")
     base = exp.base_epochs if exp.base_epochs is not None else (exp.large.epochs if exp.large else None)
     for seed in exp.seeds:
-        sd = root / f"seed{seed}"
-        large = _large(exp, f"seed{seed}/large", seed, None, sd / "large", exp.large, base)
+        folder = run.stage(seed, None, "large").path
+        large = _large(exp, f"seed{seed}/large", seed, None, folder, exp.large, base)
         if exp.large is not None:
             stages.append(large)
         shared_large = large
@@ -166,12 +163,11 @@ def plan(exp: Experiment) -> list[Stage]:
                 if same:
                     large = same[0]
                 else:
-                    large = _large(
-                        exp, f"seed{seed}/{m.name}/large", seed, m.name, sd / m.name / "large", m.large, base
-                    )
+                    folder = run.stage(seed, m.name, "large").path
+                    large = _large(exp, f"seed{seed}/{m.name}/large", seed, m.name, folder, m.large, base)
                     own.append((m.large, large))
                     stages.append(large)
-            pdir = sd / m.name / "prune"
+            pdir = run.stage(seed, m.name, "prune").path
             prune = Stage(
                 f"seed{seed}/{m.name}/prune", m.kind, seed, m.name, "prune", pdir, info={"ratio": method_ratio(m)}
             )
@@ -226,7 +222,7 @@ def plan(exp: Experiment) -> list[Stage]:
                     seed,
                     m.name,
                     rname,
-                    sd / m.name / rname,
+                    run.stage(seed, m.name, rname).path,
                     deps=tuple(deps),
                     devices=_devices(exp),
                 )

@@ -17,12 +17,12 @@ seconds, not the hours of the large model that trains before the stage that woul
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 from pruning_lightning.core.config_files import check_options, read_config
 from pruning_lightning.core.errors import PruningError, condense
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.plan import Stage, plan
 from pruning_lightning.pipeline.schema import Experiment
@@ -118,20 +118,8 @@ def _parse_arch(st: Stage) -> None:
 
 def release_unstarted(exp: Experiment, echo=print) -> None:  # noqa: ANN001
     """Forget the experiment recorded in a run folder where no stage has produced anything yet."""
-    rec = exp.root / "experiment.json"
-    if not rec.is_file():
-        return
-    try:
-        old = json.loads(rec.read_text())
-    except (OSError, ValueError):
-        old = {}
-    if exp.same_as(old):
-        return
-    for pattern in ("**/result.json", "**/*.ckpt", "**/pruned.pt", "**/init.pt"):
-        if next(exp.root.glob(pattern), None) is not None:
-            return  # work was done there: runner.check_run_dir refuses the different experiment
-    rec.unlink()
-    echo(f"[pipeline] {exp.root}: no stage had started; it now records the corrected experiment {exp.name!r}")
+    if RunDir(exp.root).release_unstarted(exp):  # work done there: kept, and the runner refuses the other experiment
+        echo(f"[pipeline] {exp.root}: no stage had started; it now records the corrected experiment {exp.name!r}")
 
 
 def preflight(exp: Experiment, only: list[str] | None = None, hardware: bool = True, echo=print) -> None:  # noqa: ANN001

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline.reference import lookup
 
 
@@ -76,15 +76,6 @@ def _mean(vals: list[float]) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
-def load_record(run_dir: Path) -> dict[str, Any]:
-    rec = run_dir / "experiment.json"
-    if not rec.is_file():
-        raise PruningError(
-            f"{run_dir} is not a pipeline run directory (no experiment.json); run `pruning-lightning pipeline` first"
-        )
-    return json.loads(rec.read_text())
-
-
 def by_seed(rows: list[Row], column: str) -> dict[tuple[str, str], dict[int, float]]:
     """``{(method, regime): {seed: accuracy}}`` of the ``final`` or ``best`` column (for paired statistics)."""
     return {
@@ -94,10 +85,10 @@ def by_seed(rows: list[Row], column: str) -> dict[tuple[str, str], dict[int, flo
 
 def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, list[dict[str, Any]]]]:
     """(experiment dict, table rows, prune stats per method) from every ``result.json`` under ``run_dir``."""
-    root = Path(run_dir)
-    exp = load_record(root)["experiment"]
+    run = RunDir(Path(run_dir))
+    exp = run.read_record()["experiment"]
     paper: dict[str, str] = exp.get("paper") or {}
-    results = [json.loads(p.read_text()) for p in sorted(root.glob("seed*/**/result.json"))]
+    results = [json.loads(p.read_text()) for p in run.results()]
     prune: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         if r["job_type"] == "prune":
@@ -119,12 +110,8 @@ def collect(run_dir: str | Path) -> tuple[dict[str, Any], list[Row], dict[str, l
         key = first_key if r["job_type"] == "large" else paper.get(method)
         row.paper = lookup(key, r["job_type"]) if key else None
     for row in rows.values():
-        seeds = [
-            json.loads(
-                (root / f"seed{s}" / (row.method if row.method != "-" else "") / row.regime / "result.json").read_text()
-            )
-            for s in row.seeds
-        ]
+        method = row.method if row.method != "-" else None
+        seeds = [json.loads(run.stage(s, method, row.regime).result.read_text()) for s in row.seeds]
         st = stats.get(row.method, [])
         row.pruner = st[0].get("method") if st else None
         if row.regime == "large" or not st:

@@ -2,7 +2,8 @@
 
 * a stage with ``result.json`` is finished and skipped (re-running a finished experiment trains nothing);
 * an interrupted fit resumes from ``checkpoints/last.ckpt`` (checked loadable first);
-* the run directory records the experiment's hash and refuses a different experiment.
+* the run directory records the experiment's hash and refuses a different experiment (:meth:`RunDir.check`);
+* where each stage writes, and what counts as finished, is :class:`~pruning_lightning.formats.run_dir.StageDir`'s.
 
 Fit and test run in-process (fast); a multi-device (DDP) fit runs as a
 ``python -m pruning_lightning fit ...`` subprocess, because Lightning's DDP launcher re-executes
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -29,13 +29,18 @@ from typing import Any
 from pruning_lightning.core.config_files import read_config
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.core.units import ACC_UNIT
+from pruning_lightning.formats.run_dir import RunDir
 from pruning_lightning.pipeline import lineage
 from pruning_lightning.pipeline.plan import Stage, plan, test_args
 from pruning_lightning.pipeline.progress import Progress
-from pruning_lightning.pipeline.record import check_run_dir, write_json
 from pruning_lightning.pipeline.schema import Experiment
 
 Echo = Callable[[str], None]
+
+
+def check_run_dir(exp: Experiment) -> None:
+    """Record the experiment in its run folder; refuse a folder that records another (:meth:`RunDir.check`)."""
+    RunDir(exp.root).check(exp)
 
 
 def command_line(args: list[str]) -> str:
@@ -50,10 +55,10 @@ def dry_run(exp: Experiment, stages: list[Stage]) -> list[str]:
             lines.append(f"# {st.key}: done, skipped")
             continue
         if st.kind == "fit":
-            resume = ["--ckpt_path", str(st.ckpt)] if st.ckpt.is_file() else []
+            resume = ["--ckpt_path", str(st.ckpt)] if st.folder.resumable() else []
             lines.append(command_line(st.args + resume))
             lines.append(command_line(test_args(exp, st, st.ckpt)))
-            lines.append(command_line(test_args(exp, st, st.ckpt.with_name("best.ckpt"))))
+            lines.append(command_line(test_args(exp, st, st.folder.best_ckpt)))
         elif st.kind == "zoo":
             lines += [command_line(st.args), command_line(test_args(exp, st, st.ckpt))]
         else:  # prune, or the arch stage of a preset / guided method
@@ -87,7 +92,7 @@ def _subprocess(args: list[str], st: Stage) -> None:
 def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> None:
     """fit (resuming if a checkpoint exists) in the configured devices."""
     args = list(st.args)
-    if st.ckpt.is_file():
+    if st.folder.resumable():
         _check_checkpoint(st)
         args += ["--ckpt_path", str(st.ckpt)]
     use_sub = st.devices > 1 and "SLURM_JOB_ID" not in os.environ if subprocess_fit is None else subprocess_fit
@@ -97,8 +102,8 @@ def run_fit(exp: Experiment, st: Stage, subprocess_fit: bool | None = None) -> N
         # A fit that fails before a checkpoint leaves nothing.
         from pruning_lightning.training.cli_guard import guarded_outputs
 
-        with guarded_outputs():
-            run_stage(args)
+        with guarded_outputs() as guard:
+            run_stage(args, guard=guard)
         if exp.wandb is None:
             lineage.finish()
         # With W&B the fit's run stays open: the test's numbers and the lineage go to it (run_test), so
@@ -124,10 +129,10 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
     from pruning_lightning.models import input_size  # torch: on use (see the module docstring)
     from pruning_lightning.utils.flops import count_complexity
 
-    if not st.ckpt.is_file() or (st.kind != "zoo" and not (st.dir / "config.yaml").is_file()):
+    if not st.ckpt.is_file() or (st.kind != "zoo" and not st.folder.config.is_file()):
         raise PruningError(f"stage {st.key}: no finished fit to test (missing {st.ckpt} or config.yaml); run its fit")
     cli, metrics, final_epoch = _test_checkpoint(exp, st, st.ckpt)
-    best_ckpt = st.ckpt.with_name("best.ckpt")
+    best_ckpt = st.folder.best_ckpt
     _, best, best_epoch = _test_checkpoint(exp, st, best_ckpt) if best_ckpt.is_file() else (None, {}, None)
     c = count_complexity(cli.model.net, input_size(cli.model.arch))
     result = {
@@ -155,7 +160,7 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
     if exp.wandb is not None:
         lineage.after_fit_stage(exp, st, [stages[d] for d in st.deps], result)
     lineage.finish()
-    write_json(st.marker, result)
+    st.folder.write_result(result)  # the finished marker, atomically (temporary file + os.replace)
     best_text = f", best {result['test_acc1_best']:.2f} % (epoch {best_epoch})" if best_epoch is not None else ""
     print(f"[pipeline] {st.key}: test top-1 final {result['test_acc1']:.2f} % (epoch {final_epoch}){best_text}")
     return result
@@ -165,14 +170,13 @@ def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
     import lightning as L  # on use (see the module docstring)
 
     L.seed_everything(st.seed, verbose=False)
-    for tmp in st.dir.parent.glob(f".{st.dir.name}.*"):  # left by a kill while writing the artifact (run locked)
-        shutil.rmtree(tmp, ignore_errors=True)
+    st.folder.clear_partial()  # left by a kill while the artifact was written (the run folder is locked)
     run_stage(st.args)  # prune, or the arch stage of a preset / guided method
     stats = read_config(st.dir / "stats.yaml")
     result = {"key": st.key, "kind": st.kind, "job_type": "prune", "seed": st.seed, "method": st.method, "stats": stats}
     if exp.wandb is not None:
         lineage.log_prune(exp, st, stats)
-    write_json(st.marker, result)
+    st.folder.write_result(result)
     return result
 
 
@@ -224,8 +228,8 @@ def _is_rank_zero() -> bool:
     return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
 
 
-def run_stage(args: list[str]) -> Any:
+def run_stage(args: list[str], guard: Any = None) -> Any:
     """:func:`pruning_lightning.stages.run_stage`, imported on first use (it imports Lightning)."""
     from pruning_lightning import stages
 
-    return stages.run_stage(args)
+    return stages.run_stage(args, guard=guard)

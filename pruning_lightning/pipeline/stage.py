@@ -1,16 +1,17 @@
-"""One planned unit of work of an experiment (see :mod:`~pruning_lightning.pipeline.plan` for the layout)."""
+"""One planned unit of work of an experiment (its folder: :class:`~pruning_lightning.formats.run_dir.StageDir`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pruning_lightning.formats.run_dir import StageDir
+
 
 @dataclass
 class Stage:
-    """One unit of work; ``kind`` is ``fit``, ``prune``, ``preset`` or ``guided``."""
+    """One unit of work; ``kind`` is ``fit``, ``zoo``, ``prune``, ``preset`` or ``guided``."""
 
     key: str
     kind: str
@@ -24,12 +25,17 @@ class Stage:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def folder(self) -> StageDir:
+        """Where the stage writes (its checkpoints, ``config.yaml``, ``metrics.csv``, ``result.json``)."""
+        return StageDir(self.dir)
+
+    @property
     def ckpt(self) -> Path:
-        return self.dir / "checkpoints" / "last.ckpt"
+        return self.folder.last_ckpt
 
     @property
     def marker(self) -> Path:
-        return self.dir / "result.json"
+        return self.folder.result
 
     @property
     def outputs(self) -> list[Path]:
@@ -44,13 +50,4 @@ class Stage:
 
     def marker_problem(self) -> str | None:
         """Why the stage does not count as finished (None: it does)."""
-        try:
-            rec = json.loads(self.marker.read_text())
-        except FileNotFoundError:
-            return "no result.json"
-        except (OSError, ValueError) as e:
-            return f"{self.marker} is corrupt ({type(e).__name__})"
-        if not isinstance(rec, dict):
-            return f"{self.marker} is corrupt (not a mapping)"
-        missing = [p.name for p in self.outputs if not p.is_file()]
-        return f"{self.marker} names a finished stage but {missing} are missing" if missing else None
+        return self.folder.result_problem(self.outputs)

@@ -16,13 +16,16 @@ from typing import Any
 
 from pruning_lightning.cli.lightning_cli import cli_main
 from pruning_lightning.stages import architecture, prune, zoo
+from pruning_lightning.training.cli_guard import OutputGuard
 
 
-def run_stage(argv: list[str], exit_on_error: bool = True) -> Any:
+def run_stage(argv: list[str], exit_on_error: bool = True, guard: OutputGuard | None = None) -> Any:
     """Run the stage ``argv[0]`` with the options ``argv[1:]``.
 
     Returns the LightningCLI object for ``fit``/``validate``/``test`` (its trainer holds the metrics),
-    else None. ``exit_on_error=False``: a LightningCLI parse error raises instead of exiting.
+    else None. ``exit_on_error=False``: a LightningCLI parse error raises instead of exiting. ``guard``
+    (:func:`~pruning_lightning.training.cli_guard.guarded_outputs`) is shown the folders a LightningCLI run writes
+    (``prune``, ``zoo`` and ``arch`` write their ``--out`` whole or not at all and need none).
     """
     if argv and argv[0] == "prune":
         return prune.main(argv[1:])
@@ -30,4 +33,4 @@ def run_stage(argv: list[str], exit_on_error: bool = True) -> Any:
         return zoo.main(argv[1:])
     if argv and argv[0] == "arch":
         return architecture.main(argv[1:])
-    return cli_main(argv, exit_on_error=exit_on_error)
+    return cli_main(argv, exit_on_error=exit_on_error, guard=guard)

@@ -22,7 +22,8 @@ from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.cli.config import arch_of
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.formats.artifact import PrunedArtifact, check_output_dir, load_artifact, write_artifact
+from pruning_lightning.formats.artifact import PrunedArtifact, load_artifact, write_artifact
+from pruning_lightning.formats.fresh import check_output_dir
 from pruning_lightning.models import build_arch, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.stats import complexity_stats

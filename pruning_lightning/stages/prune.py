@@ -13,8 +13,9 @@ from pathlib import Path
 from pruning_lightning.cli.config import prune_parser
 from pruning_lightning.core.config_files import read_config
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.formats.artifact import PrunedArtifact, check_output_dir, write_artifact
+from pruning_lightning.formats.artifact import PrunedArtifact, write_artifact
 from pruning_lightning.formats.checkpoint import network_from, origin, read_torch_file
+from pruning_lightning.formats.fresh import check_output_dir
 from pruning_lightning.pruning.base import prune
 from pruning_lightning.utils.schedule import MAX_EPOCHS
 from pruning_lightning.utils.table import human, markdown_table

@@ -18,6 +18,7 @@ from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.cli.config import written_arch
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.fresh import fresh_file
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.stages.model_zoo import zoo_checkpoint, zoo_network
 from pruning_lightning.utils.finite import check_finite
@@ -59,13 +60,9 @@ def main(argv: list[str]) -> None:
     spec = ArchSpec.from_dict({"num_classes": 1000, **written})
     arch, net, source = zoo_network(spec, a.weights)
     check_finite(net.state_dict(), f"--weights {a.weights or source}")  # a NaN never becomes a large model
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(zoo_checkpoint(arch, net, source), tmp)
-        os.replace(tmp, out)
+    try:  # a temporary file put in place when complete; on failure no file and no folder it created is left
+        fresh_file(out, lambda tmp: torch.save(zoo_checkpoint(arch, net, source), tmp))
     except (OSError, RuntimeError) as e:  # torch's serializer raises RuntimeError for an unwritable file
-        tmp.unlink(missing_ok=True)
         why = getattr(e, "strerror", None) or str(e).splitlines()[0]
         raise PruningError(f"cannot write --out {out}: {why}; nothing was written") from None
     params = sum(p.numel() for p in net.parameters())

@@ -3,10 +3,12 @@
 * :func:`check_config` (called by :class:`~pruning_lightning.cli.lightning_cli.PruningCLI` before any class is built):
   a bad learning rate, batch size or accelerator is one :class:`PruningError` naming the flag, instead of
   a traceback from deep inside the optimiser, the data loader or Lightning.
-* :class:`OutputGuard` (active only inside :func:`pruning_lightning.main.main`) records the stage
-  folders a run writes to; when the run fails before it wrote any checkpoint, everything the run
-  created there (config.yaml, hparams.yaml, metrics.csv, log folders, the folder itself) is removed
-  and files it overwrote are restored, so a failed command leaves the file system as it found it.
+* :class:`OutputGuard` records the stage folders a run writes to; when the run fails before it wrote any
+  checkpoint, everything the run created there (config.yaml, hparams.yaml, metrics.csv, log folders, the folder
+  itself) is removed and files it overwrote are restored, so a failed command leaves the file system as it found
+  it. :func:`guarded_outputs` makes one (the console's :func:`pruning_lightning.main.main` and the pipeline's
+  in-process fit); it is passed down through ``stages.run_stage`` to the ``PruningCLI``, which shows it the
+  parsed folders (no module global: the LightningCLI object is built by us, so it can carry the guard).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.formats.run_dir import StageDir
 from pruning_lightning.utils.schedule import MAX_EPOCHS
 
-_RESTORED = ("config.yaml", "hparams.yaml", "metrics.csv")
 _MAX_BACKUP = 64 << 20
 
 
@@ -104,28 +106,18 @@ class OutputGuard:
         backups: dict[str, bytes] = {}
         if root.is_dir():
             entries = set(os.listdir(root))
-            for name in _RESTORED:
+            for name in StageDir.RESTORED:
                 f = root / name
                 if f.is_file() and f.stat().st_size <= _MAX_BACKUP:
                     backups[name] = f.read_bytes()
         self.roots[root] = (created, entries, backups)
-        self.ckpts.update(self._checkpoints(root))
-
-    @staticmethod
-    def _checkpoints(root: Path) -> dict[Path, float]:
-        if not root.is_dir():
-            return {}
-        found = {}
-        for sub in (root, root / "checkpoints"):
-            if sub.is_dir():
-                found.update({p: p.stat().st_mtime for p in sub.glob("*.ckpt")})
-        return found
+        self.ckpts.update(StageDir(root).checkpoint_files())
 
     def trained(self) -> bool:
         """Whether the run wrote a checkpoint (then its outputs are worth keeping for a resume)."""
         now: dict[Path, float] = {}
         for root in self.roots:
-            now.update(self._checkpoints(root))
+            now.update(StageDir(root).checkpoint_files())
         return any(self.ckpts.get(p) != t for p, t in now.items())
 
     def rollback(self) -> None:
@@ -148,24 +140,12 @@ class OutputGuard:
                     (root / name).write_bytes(data)
 
 
-_GUARD: OutputGuard | None = None
-
-
 @contextmanager
 def guarded_outputs() -> Iterator[OutputGuard]:
-    """Watch the outputs of the Lightning run inside; roll them back if it raises an Exception."""
-    global _GUARD
-    guard = _GUARD = OutputGuard()
+    """A guard for the Lightning run inside (pass it to ``run_stage``); its outputs are rolled back if it raises."""
+    guard = OutputGuard()
     try:
         yield guard
     except Exception:
         guard.rollback()
         raise
-    finally:
-        _GUARD = None
-
-
-def watch_outputs(cfg: Any) -> None:
-    """Record the stage folders of a parsed run configuration, when a guard is active."""
-    if _GUARD is not None:
-        _GUARD.watch_config(cfg)
