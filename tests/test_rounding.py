@@ -195,3 +195,27 @@ def test_errors() -> None:
         L1NormPruner((0.6, 0.3, 0.1), round_to=64).select(net, arch)
     with pytest.raises(PruningError, match="ratio 0.3 with round_to 64 removes no filter"):
         SoftFilterPruner(0.3, round_to=64).select(net, arch)
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "message"),
+    [
+        ("l1_norm_resnet56_b_round8", ["--pruner.init_args.round_to", "0"], "round_to must be an integer >= 1"),
+        ("sfp_30_cut", ["--pruner.init_args.form", "mask", "--pruner.init_args.round_to", "8"], "set form: cut"),
+    ],
+    ids=["round_to-0", "sfp-mask-round_to"],
+)
+def test_cli_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, extra: list[str], message: str
+) -> None:
+    """Through the real `prune` command: exit 2, one `error:` line, nothing written (before the checkpoint is read)."""
+    from pruning_lightning.main import main
+
+    ckpt = tmp_path / "x.ckpt"
+    ckpt.write_bytes(b"")
+    argv = ["prune", "--config", str(CONFIGS / "prune" / f"{config}.yaml"), *extra, "--ckpt", str(ckpt)]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "out").exists()
