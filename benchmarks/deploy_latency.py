@@ -10,10 +10,12 @@ slimming and SSS have something to rank; latency depends on the architecture, no
     sss-resnet56                                        SSS, blocks with |scale| < 0.5 removed (scales ~ U(0, 1))
     sfp-resnet56                                        SoftFilterPruner(0.3)
     magnitude-vgg19                                     MagnitudePruner(0.5): same dense shapes, half the weights zero
+    l1-resnet56-b-r8, sfp-resnet56-r8, slim-preresnet164-r8, slim-densenet40-r8: the same with ``round_to=8``
 
 Each network is timed eager (``torch``, the model as trained) and as the exported ONNX file
-(``pruning_lightning/deploy``: BN folded, selections folded or gathered) in ONNX Runtime, at batch 1 and 64, with
-1 thread and all threads; median over interleaved repeats after warm-up (``pruned_latency.latencies``).
+(``pruning_lightning/deploy``: BN folded, selections folded or gathered; ``--fold always``: every selection that
+feeds a conv folded into it) in ONNX Runtime, at batch 1 and 64, with 1 thread and all threads; median over
+interleaved repeats after warm-up (``pruned_latency.latencies``).
 The printed ratio is pruned / unpruned latency beside pruned / unpruned FLOPs (sparse-aware for masks).
 
     python benchmarks/deploy_latency.py --quick   # 4 pairs, batch 1 and 64, 3 repeats
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pruned_latency import latencies  # noqa: E402  (the interleaved median timer, shared)
 
 from pruning_lightning.deploy.export import onnx_export, onnx_session, run_onnx  # noqa: E402
-from pruning_lightning.deploy.simplify import simplify  # noqa: E402
+from pruning_lightning.deploy.simplify import FOLDS, Fold, simplify  # noqa: E402
 from pruning_lightning.models import build_arch, resolve  # noqa: E402
 from pruning_lightning.models.spec import ArchSpec  # noqa: E402
 from pruning_lightning.pruning import (  # noqa: E402
@@ -93,6 +95,13 @@ PAIRS: dict[str, tuple[ArchSpec, Callable[[nn.Module, ArchSpec], Any]]] = {
     ),
     "sfp-resnet56": (ArchSpec("resnet_cifar", 56, 10), lambda n, a: prune(n, a, SoftFilterPruner(0.3))),
     "magnitude-vgg19": (ArchSpec("vgg", 19, 10), lambda n, a: prune(n, a, MagnitudePruner(0.5))),
+    "l1-resnet56-b-r8": (
+        ArchSpec("resnet_cifar", 56, 10),
+        lambda n, a: prune(n, a, L1NormPruner((0.6, 0.3, 0.1), (16, 18, 20, 34, 38, 54), round_to=8)),
+    ),
+    "sfp-resnet56-r8": (ArchSpec("resnet_cifar", 56, 10), lambda n, a: prune(n, a, SoftFilterPruner(0.3, round_to=8))),
+    "slim-preresnet164-r8": (ArchSpec("preresnet", 164, 10), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
+    "slim-densenet40-r8": (ArchSpec("densenet", 40, 10), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
 }
 QUICK = ["slim-vgg19", "l1-resnet56-b", "slim-densenet40", "magnitude-vgg19"]
 
@@ -116,9 +125,10 @@ def make_pair(name: str, smoke: bool = False) -> Pair:
 class OrtModel:
     """``model(x)`` through an ONNX Runtime session (what ``latencies`` calls)."""
 
-    def __init__(self, net: nn.Module, folder: Path, name: str, threads: int) -> None:
+    def __init__(self, net: nn.Module, folder: Path, name: str, threads: int, fold: Fold = "cheaper") -> None:
         deploy = copy.deepcopy(net).eval()
-        simplify(deploy, torch.randn(2, 3, 32, 32))
+        simplify(deploy, torch.randn(2, 3, 32, 32), fold=fold)
+        self.deploy = deploy  # the simplified network that is exported
         path = folder / f"{name}.onnx"
         if not path.exists():
             onnx_export(deploy, torch.randn(2, 3, 32, 32), path)
@@ -135,6 +145,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, nargs="+", default=[1, torch.get_num_threads()])
     p.add_argument("--repeats", type=int, default=7, help="interleaved timing samples per net")
     p.add_argument("--min-sample-s", type=float, default=0.2, help="forward passes per sample fill at least this")
+    p.add_argument("--fold", choices=FOLDS, default="cheaper", help="channel selections folded into the next conv")
     p.add_argument("--quick", action="store_true", help=f"pairs {QUICK}, 3 repeats, 0.05 s samples")
     p.add_argument("--smoke", action="store_true", help="a tiny ResNet, batch 1 and 4, 1 thread, 1 repeat (tests)")
     args = p.parse_args(argv)
@@ -169,7 +180,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     runtimes = {
                         "torch": (dense, pruned),
                         "onnxruntime": tuple(
-                            OrtModel(n, Path(tmp), f"{name}-{k}", threads) for k, n in (("d", dense), ("p", pruned))
+                            OrtModel(n, Path(tmp), f"{name}-{k}", threads, args.fold)
+                            for k, n in (("d", dense), ("p", pruned))
                         ),
                     }
                     for runtime, nets in runtimes.items():

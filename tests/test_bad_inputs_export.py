@@ -130,3 +130,21 @@ def test_source_and_options(res: dict[str, str], work: Path, capsys: pytest.Capt
     error_of(capsys, ["export", "--out", "d"], work, "exactly one of --ckpt")
     error_of(capsys, ["export", "--ckpt", res["ckpt"], "--artifact", res["art"], "--out", "d"], work, "exactly one")
     error_of(capsys, ["export", "--ckpt", res["ckpt"], "--out", "d", "--tolerance", "0"], work, "--tolerance > 0")
+
+
+def test_fold_selections_reaches_simplify(
+    res: dict[str, str], work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pruning_lightning.commands import export as command
+
+    seen: list[str] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(str(kwargs["fold"]))
+        return deploy_export.export_model(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(command, "export_model", spy)
+    main(["export", "--artifact", res["art"], "--out", str(work / "d"), "--inputs", "4", "--fold-selections", "always"])
+    main(["export", "--artifact", res["art"], "--out", str(work / "e"), "--inputs", "4"])
+    assert seen == ["always", "cheaper"]
+    error_of(capsys, ["export", "--ckpt", res["ckpt"], "--out", "f", "--fold-selections", "no"], work, "fold")

@@ -92,3 +92,27 @@ def test_deploy_latency_smoke(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["latency_ratio"] == pytest.approx(r["pruned_ms"] / r["dense_ms"]) and r["pruned_ms"] > 0
         assert 0 < r["flops_ratio"] < 1  # SFP removed filters
         assert f"| {r['latency_ratio']:.2f} | {r['flops_ratio']:.2f} |" in out
+
+
+def test_ort_profile_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime")
+    rows = _script("ort_profile").main(["--smoke"])
+    assert [r["net"] for r in rows] == ["unpruned", "sfp-resnet56", "sfp-resnet56-r8"]
+    assert rows[0]["flops_ratio"] == rows[0]["latency_ratio"] == 1.0
+    assert rows[0]["flops_ratio"] > rows[2]["flops_ratio"] > rows[1]["flops_ratio"]  # rounding keeps some FLOPs
+    assert rows[0]["macs_ratio"] == 1.0 and 0 < rows[1]["macs_ratio"] < rows[2]["macs_ratio"] < 1
+    for r in rows:  # every conv of the graph is counted once, as an NCHWc conv or a plain one
+        convs = sum(r["ops"][op][1] for op in ("Conv", "FusedConv") if op in r["ops"])
+        assert r["nchwc_conv"] + r["plain_conv"] == convs == 7 and r["ops"]["Conv"][0] > 0
+    assert rows[1]["plain_conv"] > 0 == rows[2]["plain_conv"]  # odd widths fall off the blocked layout
+    assert "| sfp-resnet56-r8 |" in capsys.readouterr().out
+
+
+def test_ort_profile_layout_probe() -> None:
+    """The layout probe reads ONNX Runtime's optimised graph: 24 channels run blocked (padded to the block), 23 do
+    not (a multiple of 4 is needed, whatever the CPU's block of 8 or 16), fewer than one block read NCHW directly."""
+    pytest.importorskip("onnxruntime")
+    rows = {r["channels"]: r for r in _script("ort_profile").main(["--widths", "6", "23", "24"])}
+    assert rows[23]["nchwc"] is False and rows[23]["weight"] == (23, 23)
+    assert rows[24]["nchwc"] is True and rows[24]["weight"][0] % 8 == 0 and rows[24]["weight"][0] >= 24
+    assert rows[6]["nchwc"] is True and rows[6]["weight"][1] == 6  # the input is read as it is

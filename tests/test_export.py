@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.export import compare, export_model, onnx_session, run_onnx
 from pruning_lightning.deploy.simplify import Gather, _widened, simplify
 from pruning_lightning.models import build_arch, resolve
@@ -146,3 +147,30 @@ def test_masks_are_baked_in_and_stay_zero(tmp_path: Path) -> None:
     params = dict(torch.export.load(str(tmp_path / "model.pt2")).module().named_parameters())
     for name, mask in masks.items():
         assert (params[name][~mask] == 0).all(), name
+
+
+@pytest.mark.parametrize("family", ["preresnet", "densenet", "resnet_imagenet"])
+def test_fold_always_leaves_no_gather_and_the_same_logits(family: str) -> None:
+    """fold="always" turns every gather that feeds a conv into zero input columns; the logits stay the same
+    (to float rounding: in float64 within 1e-12; the conv then sums over more, zero, terms in another order)."""
+    net, _, side = network(family, True)
+    x = torch.randn(4, 3, side, side, generator=torch.Generator().manual_seed(2))
+    cheaper = simplify(copy.deepcopy(net), x[:2], fold_bn=False)
+    assert cheaper.gathers  # the default leaves gathers here: the option has something to change
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        ref = copy.deepcopy(net).to(dtype)
+        folded = copy.deepcopy(ref)
+        rep = simplify(folded, x[:2].to(dtype), fold_bn=False, fold="always")
+        assert rep.gathers == [] and not any(isinstance(m, Gather) for m in folded.modules())
+        assert len(rep.selections_folded) == len(cheaper.selections_folded) + len(cheaper.gathers)
+        with torch.inference_mode():
+            assert (folded(x.to(dtype)) - ref(x.to(dtype))).abs().max() < tol
+    with pytest.raises(PruningError, match="fold must be one of cheaper, always"):
+        simplify(copy.deepcopy(net), x[:2], fold="sometimes")  # type: ignore[arg-type]
+
+
+def test_export_with_fold_always(tmp_path: Path) -> None:
+    net, _, side = network("preresnet", True)
+    rep = export_model(net, torch.randn(4, 3, side, side), tmp_path, fold="always")
+    assert rep.simplified["gathers"] == [] and rep.simplified["selections_folded"]
+    assert rep.onnx.max_abs_diff < 1e-4 and rep.onnx.top1_agreement == 1.0

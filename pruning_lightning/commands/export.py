@@ -24,6 +24,7 @@ from jsonargparse import ArgumentParser
 from pruning_lightning.cli.config import data_module, read
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.export import OPSET, export_model, require, write_report
+from pruning_lightning.deploy.simplify import FOLDS
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
 from pruning_lightning.formats.fresh import check_output_dir, fresh_folder
 from pruning_lightning.models import input_size
@@ -66,6 +67,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--fold-bn", action=argparse.BooleanOptionalAction, default=True, help="fold BatchNorm into the conv before it"
     )
+    parser.add_argument(
+        "--fold_selections",
+        choices=list(FOLDS),
+        default="cheaper",
+        help="channel selections folded into the layer they feed as zero input columns: where cheaper than a "
+        "gather (default) or always (no gathers before a conv/linear; faster in ONNX Runtime on CPU, see "
+        "docs/benchmarks.md)",
+    )
     cfg = parser.parse_args(argv)
     if bool(cfg.ckpt) == bool(cfg.artifact):
         raise PruningError("give exactly one of --ckpt FILE (from fit) or --artifact DIR (from prune)")
@@ -80,7 +89,7 @@ def main(argv: list[str]) -> None:
     print(f"exporting {arch.family}-{arch.depth} ({arch.variant}) of {source}")
 
     def write(folder: Path) -> Any:
-        rep = export_model(net, x, folder, masks, fold_bn=cfg.fold_bn, opset=cfg.opset)
+        rep = export_model(net, x, folder, masks, fold_bn=cfg.fold_bn, opset=cfg.opset, fold=cfg.fold_selections)
         write_report(
             folder / "export.yaml",
             rep,

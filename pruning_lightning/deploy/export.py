@@ -23,7 +23,7 @@ import yaml
 from torch import nn
 
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.deploy.simplify import simplify
+from pruning_lightning.deploy.simplify import Fold, simplify
 
 OPSET = 18
 RUNTIMES = {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"}
@@ -142,6 +142,7 @@ def export_model(
     masks: dict[str, torch.Tensor] | None = None,
     fold_bn: bool = True,
     opset: int = OPSET,
+    fold: Fold = "cheaper",
 ) -> ExportReport:
     """Simplify a copy of ``net``, write ``model.onnx`` and ``model.pt2`` into ``out`` (exists) and check them."""
     require("onnxruntime")
@@ -155,7 +156,7 @@ def export_model(
         expected = reference(inputs)
     deploy = copy.deepcopy(reference)
     example = inputs[:2] if inputs.shape[0] >= 2 else inputs.repeat(2, 1, 1, 1)
-    done = simplify(deploy, example, masks, fold_bn=fold_bn)
+    done = simplify(deploy, example, masks, fold_bn=fold_bn, fold=fold)
     exporter = onnx_export(deploy, example, out / "model.onnx", opset)
     pt2_export(deploy, example, out / "model.pt2")
     files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}

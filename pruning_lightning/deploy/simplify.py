@@ -12,8 +12,9 @@ on family names, and leaves the network's function unchanged (up to float roundi
    * all channels selected: removed;
    * the selection reaches one conv/linear through channel-wise ops only (ReLU, pooling, a flatten of
      1x1 maps) and zero-padding that layer's input weights costs fewer multiply-adds than the gather
-     copies: the kept indices are **folded into that layer** (its weights scattered to the full width,
-     zeros elsewhere; a dropped channel then meets a zero weight, so it adds exactly nothing);
+     copies (``fold="cheaper"``, the default; ``fold="always"``: whatever it costs): the kept indices are
+     **folded into that layer** (its weights scattered to the full width, zeros elsewhere; a dropped channel
+     then meets a zero weight, so it adds exactly nothing; ``docs/benchmarks.md``, deploy_latency, times both);
    * otherwise **one** ``index_select`` (:class:`Gather`); when the selection reads a BatchNorm that
      nothing else reads, the gather moves in front of it and the BatchNorm shrinks to the kept channels.
 4. **BatchNorm folded** into the conv/linear right before it (``torch.nn.utils.fusion``), where the
@@ -26,12 +27,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
+from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.layers import ChannelSelection
 
 aten = torch.ops.aten
@@ -47,6 +49,8 @@ CHANNELWISE = {
     aten.clone.default,
 }
 FLATTENS = {aten.flatten.using_ints, aten.view.default, aten.reshape.default}
+FOLDS = ("cheaper", "always")
+Fold = Literal["cheaper", "always"]
 
 
 class Gather(nn.Module):
@@ -154,7 +158,7 @@ def _fold_cost(layer: nn.Module, consumer: fx.Node, dropped: int) -> int:
     return -1  # grouped conv: not folded
 
 
-def selections(net: nn.Module, x: torch.Tensor, report: Simplified) -> None:
+def selections(net: nn.Module, x: torch.Tensor, report: Simplified, fold: Fold = "cheaper") -> None:
     """Pass 3 of the module docstring (``net`` is changed in place)."""
     for name, m in list(net.named_modules()):
         if isinstance(m, ChannelSelection):
@@ -181,7 +185,8 @@ def selections(net: nn.Module, x: torch.Tensor, report: Simplified) -> None:
         if consumer is not None:
             layer = net.get_submodule(_owner(consumer))
             cost = _fold_cost(layer, consumer, full - kept)
-            if 0 <= cost <= kept * math.prod(_shape(node)[2:]):  # multiply-adds added <= elements the gather copies
+            copies = kept * math.prod(_shape(node)[2:])  # elements the gather copies per image
+            if cost >= 0 and (fold == "always" or cost <= copies):
                 _set(net, _owner(consumer), _widened(layer, gather.index, full))
                 _set(net, name, nn.Identity())
                 report.selections_folded.append(f"{name} -> {_owner(consumer)}")
@@ -229,12 +234,19 @@ def fold_batchnorms(net: nn.Module, x: torch.Tensor, report: Simplified) -> None
 
 
 def simplify(
-    net: nn.Module, x: torch.Tensor, masks: dict[str, torch.Tensor] | None = None, fold_bn: bool = True
+    net: nn.Module,
+    x: torch.Tensor,
+    masks: dict[str, torch.Tensor] | None = None,
+    fold_bn: bool = True,
+    fold: Fold = "cheaper",
 ) -> Simplified:
-    """Apply the passes of the module docstring to ``net`` (eval mode, changed in place) for inputs like ``x``."""
+    """Apply the passes of the module docstring to ``net`` (eval mode, changed in place) for inputs like ``x``;
+    ``fold`` ("cheaper" / "always") picks the selections folded into the layer they feed (pass 3)."""
+    if fold not in FOLDS:
+        raise PruningError(f"fold must be one of {', '.join(FOLDS)}, got {fold!r}")
     net.eval()
     report = Simplified(masks_baked=bake_masks(net, masks or {}), dropouts_removed=remove_dropout(net))
-    selections(net, x, report)
+    selections(net, x, report, fold)
     if fold_bn:
         fold_batchnorms(net, x, report)
     return report

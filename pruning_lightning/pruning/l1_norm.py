@@ -26,6 +26,10 @@ Deviations from the reference code:
     * Ties in L1 score keep the lower filter index (stable sort); the reference's reversed NumPy
       argsort leaves ties in an unspecified order.
     * ``skip`` ids that name no prunable layer are an error rather than silently ignored.
+
+Extension: ``round_to`` (default 1, the paper's widths) rounds every pruned layer's kept count up to a multiple
+of ``round_to`` (at most the full width), adding the next filters in the method's own ``order``
+(:mod:`pruning_lightning.pruning.rounding`); a layer rounded back to its full width is not pruned.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.rounding import WidthRounding, check_round_to
 from pruning_lightning.pruning.surgery import Capability, num_stages, numbered_units
 from pruning_lightning.pruning.uniform import filter_l1
 
@@ -68,6 +73,7 @@ class L1NormPruner(Pruner):
         seed: int = 0,
         as_masks: bool = False,
         mask_bn: bool = False,
+        round_to: int = 1,
     ) -> None:
         self.stage_ratios = tuple(float(p) for p in stage_ratios)
         if not self.stage_ratios or any(not 0 <= p < 1 for p in self.stage_ratios):
@@ -80,13 +86,19 @@ class L1NormPruner(Pruner):
         if mask_bn and not as_masks:
             raise PruningError("mask_bn only applies to the mask implementation: set as_masks: true")
         self.order, self.seed, self.as_masks, self.mask_bn = order, seed, as_masks, mask_bn
+        self.round_to = check_round_to(round_to)
 
-    def _kept(self, weight: torch.Tensor, num_keep: int, gen: torch.Generator) -> torch.Tensor:
+    def _kept(self, weight: torch.Tensor, num_keep: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kept filters and every filter's score in the method's ``order`` (higher = kept first)."""
         if self.order == "random":
             ranked = torch.randperm(weight.shape[0], generator=gen)
+            scores = torch.empty(len(ranked))
+            scores[ranked] = torch.arange(len(ranked), 0, -1, dtype=scores.dtype)  # earlier in the draw = better
         else:
-            ranked = torch.sort(filter_l1(weight), descending=self.order == "largest", stable=True).indices
-        return torch.sort(ranked[:num_keep]).values
+            l1 = filter_l1(weight)
+            ranked = torch.sort(l1, descending=self.order == "largest", stable=True).indices
+            scores = l1 if self.order == "largest" else -l1
+        return ranked[:num_keep], scores
 
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
         numbered = numbered_units(model, arch)
@@ -99,7 +111,7 @@ class L1NormPruner(Pruner):
             raise PruningError(f"skip ids {unknown} are not prunable layers of {arch}; prunable ids: {ids}")
         modules = dict(model.named_modules())
         gen = torch.Generator().manual_seed(self.seed)
-        plan = KeepPlan()
+        plan, rounding = KeepPlan(), WidthRounding(self.round_to)
         for unit in numbered:
             assert unit.stage is not None
             lid, p = unit.layer_id, self.stage_ratios[unit.stage - 1]
@@ -110,7 +122,9 @@ class L1NormPruner(Pruner):
                 raise PruningError(f"stage ratio {p} empties layer {lid} ({unit.name}, {unit.size} channels)")
             assert unit.conv is not None
             conv: nn.Conv2d = modules[unit.conv]
-            kept = self._kept(conv.weight, num_keep, gen)
+            kept = rounding(*self._kept(conv.weight, num_keep, gen))
+            if len(kept) == unit.size:  # rounded back to the full width
+                continue
             if not self.as_masks:
                 plan.channels[unit.name] = kept
                 continue
@@ -124,4 +138,7 @@ class L1NormPruner(Pruner):
             if unit.bn is not None:
                 plan.masks[f"{unit.bn}.weight"] = alive.clone()
                 plan.masks[f"{unit.bn}.bias"] = alive.clone()
+        if rounding.restored and not plan.channels and not plan.masks:
+            raise PruningError(f"round_to {self.round_to} rounds every pruned layer of {arch} back to its full width")
+        plan.notes.extend(rounding.notes(self.name))
         return plan

@@ -24,6 +24,9 @@ Two halves:
         convs stay in the small net, as zeros, and the real ratio is below ``ratio`` (the prune notes
         state it). The cut is exact when the pruned channels' BN gamma/beta are zero too (callback
         ``zero_bn``); otherwise a soft-pruned channel emitted the constant ReLU(BN(0)), which the cut drops.
+        ``round_to`` (an extension, default 1) rounds each cut unit's kept count up to a multiple of ``round_to``
+        (at most the full width) by restoring its highest-L2 removed filters
+        (:mod:`pruning_lightning.pruning.rounding`); the restored filters may be soft-zeroed ones.
 
 The reference soft-prunes every conv (``--layer_begin 0 --layer_inter 3``), the residual stream included.
 Scratch-B: the reference's "longer" script trains ``int(400 r)`` epochs (r: the nonzero-weight FLOPs
@@ -42,6 +45,7 @@ from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.rounding import WidthRounding, check_round_to
 from pruning_lightning.pruning.surgery import Capability, channel_units
 
 
@@ -70,15 +74,18 @@ class SoftFilterPruner(Pruner):
             ``--rate 0.7`` keeps 70 %, i.e. ``ratio: 0.3``. Use the ratio the training callback used.
         form: ``"mask"``: the full network with every conv's lowest filters masked (the reference's
             Scratch-E/B); ``"cut"``: remove them from every channel unit (see module docstring).
+        round_to: ``"cut"`` only: round every cut unit's kept count up to a multiple of this (extension; 1: none).
     """
 
     name: ClassVar[str] = "sfp"
     needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS, Capability.CONV_FILTERS})
 
-    def __init__(self, ratio: float = 0.3, form: Literal["cut", "mask"] = "cut") -> None:
+    def __init__(self, ratio: float = 0.3, form: Literal["cut", "mask"] = "cut", round_to: int = 1) -> None:
         if form not in ("cut", "mask"):
             raise PruningError(f"sfp form must be 'cut' or 'mask', got {form!r}")
-        self.ratio, self.form = self.check_ratio(ratio), form
+        self.ratio, self.form, self.round_to = self.check_ratio(ratio), form, check_round_to(round_to)
+        if round_to != 1 and form == "mask":
+            raise PruningError("round_to only applies to the cut network: set form: cut (masks keep every width)")
 
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
         convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
@@ -95,21 +102,27 @@ class SoftFilterPruner(Pruner):
                 "the network keeps its full shape"
             )
             return plan
-        modules, gone = dict(model.named_modules()), 0
+        modules, gone, rounding = dict(model.named_modules()), 0, WidthRounding(self.round_to)
         for unit in channel_units(model, arch):
             if unit.conv is None:
                 continue
-            drop = lowest_filters(modules[unit.conv].weight, self.ratio)
+            weight = modules[unit.conv].weight
+            drop = lowest_filters(weight, self.ratio)
             if len(drop) == 0:
                 continue
             alive = torch.ones(unit.size, dtype=torch.bool)
             alive[drop] = False
-            plan.channels[unit.name] = torch.nonzero(alive).flatten()
-            gone += len(drop)
+            kept = rounding(torch.nonzero(alive).flatten(), filter_l2(weight))
+            if len(kept) == unit.size:  # rounded back to the full width
+                continue
+            plan.channels[unit.name] = kept
+            gone += unit.size - len(kept)
         if not plan.channels:
-            raise PruningError(f"sfp: ratio {self.ratio} removes no filter of {arch}; raise the ratio")
+            why = f"ratio {self.ratio} with round_to {self.round_to}" if self.round_to > 1 else f"ratio {self.ratio}"
+            raise PruningError(f"sfp: {why} removes no filter of {arch}; raise the ratio")
         plan.notes.append(
             f"sfp (cut): {gone} of {total} conv filters ({gone / total:.1%}) removed, not {self.ratio:.0%}: only the "
             f"{len(plan.channels)} prunable units' convs are cut; the other convs keep their (soft-zeroed) filters"
         )
+        plan.notes.extend(rounding.notes(f"{self.name} (cut)"))
         return plan

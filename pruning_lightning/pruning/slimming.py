@@ -11,6 +11,10 @@ Deviations from the reference code:
       otherwise be emptied; the reference has no guard and crashes (its issues #30/#44/#50). Each
       time the guard fires it is logged and recorded in ``stats.yaml`` under ``notes``. Set it to
       0 for strict fidelity: an emptied layer is then a clear error.
+
+Extension: ``round_to`` (default 1, the paper's widths) rounds each unit's kept count, after the global
+threshold and the guard, up to a multiple of ``round_to`` (at most the unit's full width) by adding its
+next-largest-|gamma| channels (:mod:`pruning_lightning.pruning.rounding`); the notes say how many were added.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.plan import KeepPlan
+from pruning_lightning.pruning.rounding import WidthRounding, check_round_to
 from pruning_lightning.pruning.surgery import Capability, channel_units
 
 log = logging.getLogger(__name__)
@@ -37,16 +42,17 @@ class SlimmingPruner(Pruner):
     Args:
         ratio: fraction of all BN channels to remove (0-1), e.g. 0.7 for CIFAR-10 VGG-19.
         min_channels: channels every layer keeps at least (0 disables the guard).
+        round_to: round every unit's kept count up to a multiple of this (extension; 1: the paper's widths).
     """
 
     name: ClassVar[str] = "slimming"
     needs: ClassVar[frozenset[str]] = frozenset({Capability.CHANNEL_UNITS, Capability.BN_COVERS_NETWORK})
 
-    def __init__(self, ratio: float, min_channels: int = 1) -> None:
+    def __init__(self, ratio: float, min_channels: int = 1, round_to: int = 1) -> None:
         self.ratio = self.check_ratio(ratio)
         if min_channels < 0:
             raise PruningError(f"min_channels must be >= 0, got {min_channels}")
-        self.min_channels = min_channels
+        self.min_channels, self.round_to = min_channels, check_round_to(round_to)
 
     def select(self, model: nn.Module, arch: ArchSpec, data: DataLoader | None = None) -> KeepPlan:
         modules = dict(model.named_modules())
@@ -54,7 +60,7 @@ class SlimmingPruner(Pruner):
         gammas = {u.name: modules[u.bn].weight.detach().abs().cpu() for u in units}
         everything = torch.cat(list(gammas.values())).sort().values
         threshold = everything[int(len(everything) * self.ratio)]
-        plan = KeepPlan()
+        plan, rounding = KeepPlan(), WidthRounding(self.round_to)
         for u in units:
             g = gammas[u.name]
             idx = torch.nonzero(g > threshold).flatten()
@@ -67,5 +73,6 @@ class SlimmingPruner(Pruner):
                 raise PruningError(
                     f"ratio {self.ratio} empties layer {u.name}; lower the ratio or set min_channels >= 1"
                 )
-            plan.channels[u.name] = idx
+            plan.channels[u.name] = rounding(idx, g)
+        plan.notes.extend(rounding.notes(self.name))
         return plan
