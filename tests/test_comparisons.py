@@ -168,6 +168,48 @@ def test_same_architecture_is_checked_per_seed(tmp_path: Path, capsys: pytest.Ca
     assert not (tmp_path / "run/report").exists()  # nothing half-written
 
 
+def test_comparisons_name_the_large_model_a_method_trained_on(tmp_path: Path) -> None:
+    """``large`` is the method's own large model (SSS's and SFP's result), the one it shares, or the shared one."""
+    own = {"configs": ["configs/regime/large.yaml", "configs/sparsity/sfp.yaml"]}
+    exp = parse_experiment(
+        {
+            **_exp([{"a": "scratch_e", "b": "large", "claim": "not_worse", "margin": 1.0, "finding": "6. SFP"}]),
+            "methods": [
+                {"name": "sfp", "prune": "p.yaml", "large": own},
+                {"name": "sfp_b", "prune": "p.yaml", "large": own},  # the same large: trained once, in sfp/
+                {"name": "slim", "prune": "s.yaml"},  # no own large: the shared one
+            ],
+            "scale": "tiny test",
+        }
+    )
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "experiment.json").write_text(json.dumps({"name": "x", "digest": "d", "experiment": exp.to_dict()}))
+    accs = {
+        ("", "large"): [60.0, 61.0],
+        ("sfp", "large"): [70.0, 71.0],
+        ("sfp", "scratch_e"): [72.0, 72.5],
+        ("sfp_b", "scratch_e"): [69.0, 70.0],
+        ("slim", "scratch_e"): [65.0, 64.0],
+    }
+    for (method, regime), values in accs.items():
+        for seed, acc in enumerate(values):
+            d = root / f"seed{seed}" / method / regime
+            d.mkdir(parents=True)
+            r = {"job_type": regime, "seed": seed, "method": method or None, "test_acc1": acc, "test_acc1_best": acc}
+            (d / "result.json").write_text(json.dumps({**r, "params_nonzero": 10, "flops": 10}))
+    main(["report", str(root)])
+    doc = json.loads((root / "report/paired.json").read_text())
+    got = {(c["a"], c["b"]): c["diffs"] for c in doc["comparisons"] if c["column"] == "final"}
+    assert got == {
+        ("sfp/scratch_e", "sfp/large"): [2.0, 1.5],
+        ("sfp_b/scratch_e", "sfp/large"): [-1.0, -1.0],
+        ("slim/scratch_e", "large"): [5.0, 3.0],
+    }
+    md = (root / "report/report.md").read_text()
+    assert "scratch_e >= large - 1" in md and "slim/scratch_e >= large - 1" in md
+
+
 def test_findings_table_is_generated_from_the_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     accs = {("slim", "scratch_e"): [70.0, 71.0, 69.0], ("uni", "scratch_e"): [68.0, 68.5, 67.5]}
     accs[("slim", "finetune")] = [69.0, 69.0, 69.0]

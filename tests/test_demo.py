@@ -30,13 +30,13 @@ def test_make_demo_runs_the_experiment_file() -> None:
 
 def test_demo_experiment_defaults_and_flags() -> None:
     exp = demo.demo_experiment()
-    assert (exp.run_dir, exp.seeds, exp.base_epochs) == ("runs/demo", (0,), 24)
+    assert (exp.run_dir, exp.seeds, exp.base_epochs) == ("runs/demo", (0,), 16)
     assert list(exp.regimes) == ["finetune", "finetune_kd", "scratch_e", "scratch_b"]
     epochs = {st.key: st.args[st.args.index("--trainer.max_epochs") + 1] for st in plan(exp)
               if "--trainer.max_epochs" in st.args}  # fmt: skip
-    # large 24, fine-tune (with and without KD) 6 = the paper's 40:160, Scratch-E 24 (Scratch-B: from the prune)
-    assert epochs == {"seed0/large": "24", "seed0/slimming_50/finetune": "6", "seed0/slimming_50/finetune_kd": "6",
-                      "seed0/slimming_50/scratch_e": "24"}  # fmt: skip
+    # large 16, fine-tune (with and without KD) 4 = the paper's 40:160, Scratch-E 16 (Scratch-B: from the prune)
+    assert epochs == {"seed0/large": "16", "seed0/slimming_50/finetune": "4", "seed0/slimming_50/finetune_kd": "4",
+                      "seed0/slimming_50/scratch_e": "16"}  # fmt: skip
     exp = demo.demo_experiment("x", seed=3, large_epochs=5, finetune_epochs=2, progress=False)
     assert (exp.run_dir, exp.seeds, exp.base_epochs, exp.trainer["enable_progress_bar"]) == ("x", (3,), 5, False)
     fine = {k: r.epochs for k, r in exp.regimes.items() if k.startswith("finetune")}

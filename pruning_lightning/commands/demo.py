@@ -91,7 +91,7 @@ def main(argv: list[str]) -> None:
     )
     parser.add_argument("--out", default=None, help="run folder (default: the experiment's run_dir, runs/demo)")
     parser.add_argument("--seed", type=int | None, default=None, help="the one seed (default 0)")
-    parser.add_argument("--large_epochs", type=int | None, default=None, help="large and Scratch-E epochs (default 24)")
+    parser.add_argument("--large_epochs", type=int | None, default=None, help="large and Scratch-E epochs (default 16)")
     parser.add_argument(
         "--finetune_epochs", type=int | None, default=None, help="fine-tune epochs (default: large_epochs / 4, i.e. 6)"
     )

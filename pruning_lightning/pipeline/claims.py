@@ -20,7 +20,10 @@ class ComparisonSpec:
 
     ``a`` and ``b`` name finished stages as ``"regime"`` or ``"method/regime"``. Both bare: the comparison is
     made within every method that has both regimes (``scratch_b`` vs ``finetune``); one bare: it takes the
-    other side's method. ``claim`` is what the paper reports, read against the interval of ``a - b``
+    other side's method. The regime ``large`` is the method's large model: its own (``methods[].large``) where
+    it has one, else the experiment's shared one; for SSS and SFP that model *is* the method's result (SSS's
+    zero-scale blocks are removed losslessly, SFP's last epoch ends masked), the baseline of arXiv 1810.05270
+    Table 5 and of its SFP appendix. ``claim`` is what the paper reports, read against the interval of ``a - b``
     (percentage points): ``better`` (a > b: the interval above 0), ``worse`` (below 0), ``not_worse``
     (a >= b - margin: the interval above ``-margin``) or ``equal`` (|a - b| < margin: the interval inside
     ``(-margin, +margin)``). ``same_architecture`` makes the report refuse a comparison of two methods whose
@@ -58,8 +61,8 @@ def _comparison(value: Any, i: int, methods: list[str], regimes: list[str]) -> C
         method, _, regime = ref.rpartition("/")
         if method and method not in methods:
             raise PruningError(f"{where}.{side} names method {method!r}; methods: {methods}")
-        if regime not in regimes:
-            raise PruningError(f"{where}.{side} names regime {regime!r}; regimes: {regimes}")
+        if regime not in regimes and regime != "large":
+            raise PruningError(f"{where}.{side} names regime {regime!r}; regimes: {['large', *regimes]}")
     if c["a"] == c["b"]:
         raise PruningError(f"{where} compares {c['a']!r} with itself; give two different stages")
     if c.get("claim", "not_worse") not in CLAIMS:

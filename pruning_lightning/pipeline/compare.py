@@ -45,6 +45,17 @@ def _same_architecture(run_dir: Path, ma: str, mb: str, seeds: tuple[int, ...]) 
             )
 
 
+def _owner(exp: dict[str, Any], method: str, regime: str) -> str:
+    """The method whose row a side reads. ``large``: a method's own large model is in the folder of the first
+    method giving the same ``large`` (as the planner trains it once); without one, the shared model (``-``)."""
+    if regime != "large":
+        return method
+    own = {m["name"]: m.get("large") for m in exp["methods"]}
+    if own.get(method) is None:
+        return "-"
+    return next(m["name"] for m in exp["methods"] if m.get("large") == own[method])
+
+
 def comparisons(exp: dict[str, Any], rows: list[Row], run_dir: Path) -> list[Paired]:
     """Every comparison of the run, final column first, then best; a pair with no common seed is left out."""
     specs = exp.get("comparisons") or DEFAULT
@@ -55,6 +66,7 @@ def comparisons(exp: dict[str, Any], rows: list[Row], run_dir: Path) -> list[Pai
         for spec in specs:
             claim = {k: spec[k] for k in ("claim", "margin", "finding", "paper") if k in spec}
             for ma, ra, mb, rb in _sides(spec, methods):
+                ma, mb = _owner(exp, ma, ra), _owner(exp, mb, rb)
                 p = paired(table, ma, ra, column, rb, None if ma == mb else mb, **claim)
                 if p is None:
                     continue

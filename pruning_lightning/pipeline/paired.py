@@ -23,6 +23,11 @@ from dataclasses import dataclass
 SYMBOLS = {"better": ">", "worse": "<", "not_worse": ">=", "equal": "~"}
 
 
+def _stage(method: str, regime: str) -> str:
+    """``method/regime``; the experiment's shared large model (method ``-``) is plain ``large``."""
+    return regime if method == "-" else f"{method}/{regime}"
+
+
 @dataclass(frozen=True)
 class Paired:
     """Paired difference ``a - b`` over seeds for one checkpoint column.
@@ -54,11 +59,11 @@ class Paired:
 
     @property
     def a(self) -> str:
-        return self.regime if self.baseline_method is None else f"{self.method}/{self.regime}"
+        return self.regime if self.baseline_method is None else _stage(self.method, self.regime)
 
     @property
     def b(self) -> str:
-        return self.baseline if self.baseline_method is None else f"{self.baseline_method}/{self.baseline}"
+        return self.baseline if self.baseline_method is None else _stage(self.baseline_method, self.baseline)
 
     @property
     def label(self) -> str:
@@ -127,8 +132,8 @@ class Paired:
         return {
             "finding": self.finding,
             "paper": self.paper,
-            "a": self.a if self.baseline_method is not None else f"{self.method}/{self.regime}",
-            "b": self.b if self.baseline_method is not None else f"{self.method}/{self.baseline}",
+            "a": self.a if self.baseline_method is not None else _stage(self.method, self.regime),
+            "b": self.b if self.baseline_method is not None else _stage(self.method, self.baseline),
             "claim": self.claim,
             "margin": self.margin,
             "column": self.column,

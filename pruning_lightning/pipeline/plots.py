@@ -184,10 +184,9 @@ def paired_name(p: Any) -> str:
     """A comparison in the paper's words: "Network Slimming 50 %: Scratch-B - Fine-tuned"."""
     if p.baseline_method is None:
         return f"{method_label(p.method)}:\n{regime_label(p.regime)} - {regime_label(p.baseline)}"
-    return (
-        f"{method_label(p.method)} {regime_label(p.regime)}\n- {method_label(p.baseline_method)} "
-        f"{regime_label(p.baseline)}"
-    )
+    a, b = (f"{method_label(m)} {regime_label(r)}" if m != "-" else regime_label(r)  # "-": the shared large model
+            for m, r in ((p.method, p.regime), (p.baseline_method, p.baseline)))  # fmt: skip
+    return f"{a}\n- {b}"
 
 
 def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
