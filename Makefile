@@ -23,13 +23,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the package with dev and deploy extras
 
-test: $(STAMP)  ## run the whole suite (slow end-to-end tests included)
+test: $(STAMP)  ## run the whole suite, slow end-to-end tests included (about 11 min on 2 CPU cores)
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)  ## skip the slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-demo: $(STAMP)  ## the whole slimming slice on bundled digits: pipeline + report of an experiment file (about 7 min on 2 CPU cores)
+demo: $(STAMP)  ## the whole slimming slice on bundled digits: pipeline + report of an experiment file (about 4 min on 2 CPU cores)
 	$(BIN)/pruning-lightning pipeline configs/experiments/demo_digits_slimming.yaml
 	$(BIN)/pruning-lightning report runs/demo
 

@@ -206,6 +206,9 @@ def test_comparisons_name_the_large_model_a_method_trained_on(tmp_path: Path) ->
         ("sfp_b/scratch_e", "sfp/large"): [-1.0, -1.0],
         ("slim/scratch_e", "large"): [5.0, 3.0],
     }
+    # known inputs -> known interval: diffs [2.0, 1.5], mean 1.75, sd 0.354, t(0.975, 1) = 12.706 -> +-3.18
+    sfp = next(c for c in doc["comparisons"] if c["column"] == "final" and c["a"] == "sfp/scratch_e")
+    assert sfp["mean"] == pytest.approx(1.75) and sfp["ci"] == pytest.approx([1.75 - 3.1766, 1.75 + 3.1766], abs=1e-3)
     md = (root / "report/report.md").read_text()
     assert "scratch_e >= large - 1" in md and "slim/scratch_e >= large - 1" in md
 

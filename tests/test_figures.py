@@ -21,7 +21,9 @@ from pruning_lightning.pipeline.results import Row
         ("magnitude_80", None, "Magnitude 80 %"),
         ("thinet_50", "thinet", "ThiNet 50 %"),
         ("my_method", None, "my_method"),
-        ("magnitude_80_lr0.01", "magnitude", "Magnitude 80 % (lr0.01)"),
+        ("magnitude_80_lr0.01", "magnitude", "Magnitude 80 % (LR 0.01)"),
+        ("l1_norm_a_lr0.01", "l1_norm", "L1-norm (A, LR 0.01)"),
+        ("sfp_30", None, "SFP 30 %"),
     ],
 )
 def test_method_names_are_the_papers(method: str, pruner: str | None, label: str) -> None:

@@ -49,8 +49,14 @@ def method_label(method: str, pruner: str | None = None) -> str:
         return method
     rest = method.removeprefix(key).strip("_") if method.startswith(key) else re.sub(r"^[a-z]+_?", "", method)
     ratio = re.fullmatch(r"(\d+)(?:_(.+))?", rest)
-    if ratio:  # magnitude_80 -> "Magnitude 80 %"; magnitude_80_lr0.01 -> "Magnitude 80 % (lr0.01)"
-        tail = f" ({ratio.group(2).replace('_', ' ')})" if ratio.group(2) else ""
+    if ratio:  # magnitude_80 -> "Magnitude 80 %"; magnitude_80_lr0.01 -> "Magnitude 80 % (LR 0.01)"
+        tail = f" ({_words(ratio.group(2))})" if ratio.group(2) else ""
         return f"{PRUNERS[key]} {ratio.group(1)} %{tail}"
-    rest = rest.upper() if len(rest) == 1 else rest.replace("_", " ")  # l1_norm_a -> "L1-norm (A)": Li et al.'s A
+    rest = _words(rest)  # l1_norm_a -> "L1-norm (A)": Li et al.'s A; l1_norm_a_lr0.01 -> "L1-norm (A, LR 0.01)"
     return f"{PRUNERS[key]} ({rest})" if rest else PRUNERS[key]
+
+
+def _words(rest: str) -> str:
+    """A method name's tail in words: single letters are variants (``a`` -> ``A``), ``lr0.01`` -> ``LR 0.01``."""
+    words = [w.upper() if len(w) == 1 else re.sub(r"^lr(?=\d)", "LR ", w) for w in rest.split("_")]
+    return ", ".join(words) if all(len(w) == 1 or w.startswith("LR ") for w in words) else " ".join(words)

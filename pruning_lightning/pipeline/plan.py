@@ -13,35 +13,12 @@ from typing import Any
 
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.run_dir import RunDir
+from pruning_lightning.pipeline.overrides import flatten, overrides
 from pruning_lightning.pipeline.paths import resolve_path
 from pruning_lightning.pipeline.regimes import scaled_epochs
 from pruning_lightning.pipeline.schema import Experiment, MethodSpec, StageSpec
 from pruning_lightning.pipeline.stage import Stage
 from pruning_lightning.pipeline.wandb_args import method_ratio, stage_logger
-
-
-def flatten(prefix: str, value: Any) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and ``class_path`` dicts stay whole)."""
-    if isinstance(value, dict) and not value and not prefix:
-        return {}
-    if isinstance(value, dict) and value and "class_path" not in value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
-        return out
-    return {prefix: value}
-
-
-def _value(v: Any) -> str:
-    """One command-line value as jsonargparse reads it."""
-    return v if isinstance(v, str) else json.dumps(v)
-
-
-def overrides(d: dict[str, Any], prefix: str = "") -> list[str]:
-    out: list[str] = []
-    for k, v in flatten(prefix, d).items():
-        out += [f"--{k}", _value(v)]
-    return out
 
 
 def _fill(text: str, where: dict[str, str]) -> str:

@@ -212,12 +212,15 @@ def plot_paired(pairs: list[Any], dest: Path, title: str) -> Path:
         ax.invert_yaxis()
         ax.set_xlabel("top-1 difference a - b (percentage points)")
         ax.set_title(f"{column} checkpoint ({'last' if column == 'final' else 'best'}.ckpt)", fontsize=9)
-        ax.errorbar([], [], xerr=[], fmt="o", color="k", capsize=4, label="mean, 95 % CI")
-        ax.scatter([], [], marker="x", color="k", label="one seed")
-        if any(p.margin for p in sel):
-            ax.plot([], [], "|", color="grey", ms=10, ls="none", label="± margin of the claim")
-        ax.legend(fontsize=7.5, loc="best")
+    ax = axes[0][0]  # one legend for the figure, above the axes: inside them it would cover a seed's point
+    ax.errorbar([], [], xerr=[], fmt="o", color="k", capsize=4, label="mean, 95 % CI")
+    ax.scatter([], [], marker="x", color="k", label="one seed")
+    if any(p.margin for p in pairs):
+        ax.plot([], [], "|", color="grey", ms=10, ls="none", label="± margin of the claim")
+    height = fig.get_size_inches()[1]
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=3, fontsize=7.5, frameon=False,
+               bbox_to_anchor=(0.5, 1 - 0.3 / height))  # fmt: skip
     n = sorted({p.n for p in pairs})
-    rect = caption(fig, f"Paired by seed ({'/'.join(map(str, n))} seeds): each seed's large model feeds both stages.")
+    bottom = caption(fig, f"Paired by seed ({'/'.join(map(str, n))} seeds): each seed's large model feeds both stages.")
     fig.suptitle(f"{title}: paired differences", fontsize=10)
-    return save_all(fig, dest / "paired_differences.png", 150, rect=rect)
+    return save_all(fig, dest / "paired_differences.png", 150, rect=(0, bottom[1], 1, 1 - 0.55 / height))
