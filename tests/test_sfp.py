@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from pruning_lightning.callbacks import SoftFilterPruning
-from pruning_lightning.callbacks.soft_filter import soft_prune
+from pruning_lightning.callbacks.soft_filter import filter_norms, soft_prune
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.data import RandomImageDataModule
 from pruning_lightning.models import build_arch, resolve
@@ -153,3 +153,50 @@ def test_errors_registry_and_configs() -> None:
         large = next(s for s in stages if s.job_type == "large")
         assert "configs/sparsity/sfp.yaml" in " ".join(large.args) and "200" in large.args
         assert any(s.job_type == "scratch_b" for s in stages)
+
+
+def test_a_zeroed_filter_regrows_through_batchnorm_with_an_outsized_gradient() -> None:
+    """The mechanism behind ``sfp/filter_norm_*``: an all-zero channel has BN variance 0, so its first
+    gradient is scaled by 1/sqrt(eps) (~316) where the other filters' is scaled by 1/std."""
+    net, arch = _net()
+    net.train()
+    zeroed = soft_prune(net, arch, 0.3)
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    nn.functional.cross_entropy(net(x), y).backward()
+    conv = _convs(net)["layer1.0.conv1"]
+    grads = conv.weight.grad.flatten(1).norm(dim=1)  # type: ignore[union-attr]
+    kept = torch.ones_like(grads, dtype=torch.bool)
+    kept[zeroed["layer1.0.conv1"]] = False
+    assert grads[~kept].min() > 20 * grads[kept].median()
+
+
+def test_filter_norms_read_a_runaway() -> None:
+    net, _ = _net()
+    assert filter_norms(net)["median"] < 3 and filter_norms(net)["spread"] < 2.5  # He init
+    conv = _convs(net)["layer2.0.conv1"]
+    with torch.no_grad():
+        conv.weight[3] *= 40
+        conv.weight[5] = 0  # zeroed filters are left out
+    assert filter_norms(net)["spread"] > 20
+    with torch.no_grad():
+        conv.weight *= 40
+    assert filter_norms(net)["median"] > 20
+
+
+def test_callback_logs_the_filter_norms(tmp_path: Path) -> None:
+    model = LargeModule(R20)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[SoftFilterPruning(0.3)],
+    )
+    trainer.fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
+    logged = trainer.callback_metrics
+    assert 1.0 <= float(logged["sfp/filter_norm_spread"]) < 10 and 0 < float(logged["sfp/filter_norm_median"]) < 10

@@ -53,12 +53,37 @@ def soft_prune(
     return zeroed
 
 
+@torch.no_grad()
+def filter_norms(net: nn.Module) -> dict[str, float]:
+    """Over the convs, the largest median nonzero filter L2 norm (``median``) and the largest ratio of a
+    conv's largest to its median filter norm (``spread``).
+
+    A regrown filter's first gradient passes BatchNorm on an all-zero channel (variance 0, so it is scaled
+    by ``1 / sqrt(eps)``, ~316x), and momentum carries it far: at LR 0.1 the regrown filters end tens of
+    times larger than the others, and as every filter is zeroed at some epoch, the whole network's norms
+    grow; a step then changes a filter by about ``lr * grad / norm``, so they learn little. He-initialised
+    and normally trained convs here have medians of 1-3 and spreads below ~2.5; SFP logs both before each
+    soft prune (``sfp/filter_norm_median``, ``sfp/filter_norm_spread``) so a runaway is visible.
+    """
+    median, spread = 0.0, 1.0
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d) and m.out_channels > 1:
+            norms = m.weight.detach().flatten(1).norm(dim=1)
+            norms = norms[norms > 0]
+            if norms.numel() > 1:
+                median = max(median, float(norms.median()))
+                spread = max(spread, float(norms.max() / norms.median()))
+    return {"median": median, "spread": spread}
+
+
 class SoftFilterPruning(L.Callback):
     """Zero the ``int(C * ratio)`` lowest-L2 filters of each conv at the end of every training epoch.
 
     Zeroing happens after the epoch's last training batch, before validation and checkpointing, so
     (as the reference) the masked net is validated and saved. The zeroed filters are not frozen:
-    gradients and the momentum buffer regrow them during the next epoch ("soft").
+    gradients and the momentum buffer regrow them during the next epoch ("soft"). Before each soft
+    prune the callback logs ``sfp/filter_norm_median`` and ``_spread`` (:func:`filter_norms`): on short
+    schedules the regrowth can run away (docs/results/README.md, finding 6).
 
     Args:
         ratio: fraction of filters zeroed per layer (the reference's ``--rate 0.7`` = ``ratio: 0.3``).
@@ -99,4 +124,6 @@ class SoftFilterPruning(L.Callback):
         epoch = trainer.current_epoch + 1
         last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
         if epoch % self.every_n_epochs == 0 or last:
+            for key, value in filter_norms(pl_module.net).items():
+                pl_module.log(f"sfp/filter_norm_{key}", value, on_step=False, on_epoch=True)
             self.apply(pl_module, last=last)
