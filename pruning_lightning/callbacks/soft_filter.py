@@ -124,6 +124,6 @@ class SoftFilterPruning(L.Callback):
         epoch = trainer.current_epoch + 1
         last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
         if epoch % self.every_n_epochs == 0 or last:
-            for key, value in filter_norms(pl_module.net).items():
+            for key, value in filter_norms(pl_module.net).items():  # type: ignore[arg-type]
                 pl_module.log(f"sfp/filter_norm_{key}", value, on_step=False, on_epoch=True)
             self.apply(pl_module, last=last)
