@@ -97,7 +97,7 @@ def test_reconstruction_beats_plain_slicing_and_surgery_is_exact() -> None:
     sliced.weight_updates = {}
     cut = apply_plan(net, arch, sliced)
     new_arch, weights = cut.arch, cut.weights
-    plain = pruned_net(type("A", (), {"arch": new_arch, "weights": weights})())
+    plain = pruned_net(type("A", (), {"arch": new_arch, "num_classes": 10, "weights": weights})())
     ref = net(images)
     err_regression = (pruned_net(art)(images) - ref).norm()
     err_plain = (plain(images) - ref).norm()
