@@ -90,7 +90,7 @@ def test_default_is_one_epoch_and_bad_values() -> None:
 
 @pytest.mark.parametrize("variant", sorted(IMNET))
 def test_vgg_imagenet(tmp_path: Path, variant: str) -> None:
-    net, arch = net_and_arch(IMNET[variant])
+    net, arch = net_and_arch(IMNET[variant], 5)
     data = labelled(16, 64, 5)
     steps = 0 if variant == "default" else 1  # the default head is 4096 wide: keep the tiny test quick
     pruner = ThiNetPruner(ratio=0.5, num_images=16, locations_per_image=4, finetune_steps=steps)
