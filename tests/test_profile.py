@@ -184,7 +184,8 @@ def test_info_counts_an_imagenet_arch_without_its_data(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "25,557,032" in out and "1000 classes (the usual count of resnet_imagenet" in out  # torchvision's R-50
     main(["info", "-c", r50, "--num_classes", "10", "--no_latency"])
-    assert "10 classes |" in capsys.readouterr().out  # an explicit count wins, and no note
+    out = capsys.readouterr().out
+    assert "(default), 10 classes" in out and "usual count" not in out  # an explicit count wins, and no note
     # An ImageNet data config whose folder is absent cannot count: one error line, then --num_classes.
     with pytest.raises(SystemExit) as e:
         main(["info", "-c", imagenet, "-c", r50, "--no_latency"])
