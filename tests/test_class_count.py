@@ -129,3 +129,17 @@ def test_prune_data_must_have_the_checkpoint_class_count() -> None:
     check_data_classes(SimpleNamespace(num_classes=10), 10, "x.ckpt")
     with pytest.raises(PruningError, match="--data has 100 classes but the network of x.ckpt has 10"):
         check_data_classes(SimpleNamespace(num_classes=100), 10, "x.ckpt")
+
+
+def test_old_teacher_checkpoints_and_init_files_are_read(tmp_path: Path) -> None:
+    from pruning_lightning.modules.lottery import INIT_FORMAT, load_init
+    from pruning_lightning.modules.teacher import load_teacher
+
+    ckpt = _old_checkpoint(tmp_path / "old.ckpt")
+    arch, net = load_teacher(str(ckpt), TINY_VGG, 10)
+    assert arch == resolve(TINY_VGG) and net(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    with pytest.raises(PruningError, match="predicts 10 classes but the student has 5"):
+        load_teacher(str(ckpt), TINY_VGG, 5)
+    state = build_arch(TINY_VGG, 10).state_dict()
+    torch.save({"format": INIT_FORMAT, "arch": OLD_ARCH, "state_dict": state}, tmp_path / "init.pt")
+    assert load_init(tmp_path / "init.pt")[0] == resolve(TINY_VGG)
