@@ -61,6 +61,8 @@ _ARTIFACT_MSG = (
 def load_teacher(path: str, student: ArchSpec, num_classes: int, datamodule: Any = None) -> tuple[ArchSpec, nn.Module]:
     """Load and check a teacher from a Lightning checkpoint of the large model (eval mode, frozen).
 
+    ``num_classes``: the student's class count (its data's); the teacher's is the one its checkpoint stores.
+
     Raises:
         PruningError: missing/unreadable file, a pruned artifact, another class count, input size
             or dataset than the student's.
