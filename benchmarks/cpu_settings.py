@@ -24,9 +24,7 @@ from pruning_lightning.models import build_arch
 from pruning_lightning.models.spec import ArchSpec
 
 # VGG-19 at 1/8 width (configs/demo/arch.yaml), the network of the small-scale study.
-VGG19_8 = ArchSpec(
-    "vgg", 19, 10, cfg=[8, 8, "M", 16, 16, "M", 32, 32, 32, 32, "M", 64, 64, 64, 64, "M", 64, 64, 64, 64]
-)
+VGG19_8 = ArchSpec("vgg", 19, cfg=[8, 8, "M", 16, 16, "M", 32, 32, 32, 32, "M", 64, 64, 64, 64, "M", 64, 64, 64, 64])
 
 SETTINGS = {
     "fp32 (default)": {},
@@ -60,7 +58,7 @@ def _loader(args: argparse.Namespace, workers: int, resident: bool) -> Any:
 
 def images_per_s(args: argparse.Namespace, setting: dict[str, Any]) -> float:
     torch.set_num_threads(setting.get("threads", 1))
-    net = build_arch(VGG19_8).train()
+    net = build_arch(VGG19_8, 10).train()
     fmt = torch.channels_last if setting.get("channels_last") else torch.contiguous_format
     net = net.to(memory_format=fmt)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)

@@ -77,31 +77,31 @@ def _thinet(net: nn.Module, arch: ArchSpec) -> Any:
 
 
 PAIRS: dict[str, tuple[ArchSpec, Callable[[nn.Module, ArchSpec], Any]]] = {
-    "slim-vgg19": (ArchSpec("vgg", 19, 10), lambda n, a: prune(n, a, SlimmingPruner(0.7))),
-    "slim-preresnet164": (ArchSpec("preresnet", 164, 10), lambda n, a: prune(n, a, SlimmingPruner(0.4))),
-    "slim-densenet40": (ArchSpec("densenet", 40, 10), lambda n, a: prune(n, a, SlimmingPruner(0.4))),
+    "slim-vgg19": (ArchSpec("vgg", 19), lambda n, a: prune(n, a, SlimmingPruner(0.7))),
+    "slim-preresnet164": (ArchSpec("preresnet", 164), lambda n, a: prune(n, a, SlimmingPruner(0.4))),
+    "slim-densenet40": (ArchSpec("densenet", 40), lambda n, a: prune(n, a, SlimmingPruner(0.4))),
     "l1-vgg16-a": (
-        ArchSpec("vgg", 16, 10, variant="l1"),
+        ArchSpec("vgg", 16, variant="l1"),
         lambda n, a: prune(n, a, L1NormPruner((0.5, 0, 0, 0.5, 0.5), (2,))),
     ),
     "l1-resnet56-b": (
-        ArchSpec("resnet_cifar", 56, 10),
+        ArchSpec("resnet_cifar", 56),
         lambda n, a: prune(n, a, L1NormPruner((0.6, 0.3, 0.1), (16, 18, 20, 34, 38, 54))),
     ),
-    "thinet-vgg16": (ArchSpec("vgg", 16, 10), _thinet),
+    "thinet-vgg16": (ArchSpec("vgg", 16), _thinet),
     "sss-resnet56": (
-        ArchSpec("resnet_cifar", 56, 10, options={"block_scale": True}),
+        ArchSpec("resnet_cifar", 56, options={"block_scale": True}),
         lambda n, a: prune(n, a, SSSPruner(0.5)),
     ),
-    "sfp-resnet56": (ArchSpec("resnet_cifar", 56, 10), lambda n, a: prune(n, a, SoftFilterPruner(0.3))),
-    "magnitude-vgg19": (ArchSpec("vgg", 19, 10), lambda n, a: prune(n, a, MagnitudePruner(0.5))),
+    "sfp-resnet56": (ArchSpec("resnet_cifar", 56), lambda n, a: prune(n, a, SoftFilterPruner(0.3))),
+    "magnitude-vgg19": (ArchSpec("vgg", 19), lambda n, a: prune(n, a, MagnitudePruner(0.5))),
     "l1-resnet56-b-r8": (
-        ArchSpec("resnet_cifar", 56, 10),
+        ArchSpec("resnet_cifar", 56),
         lambda n, a: prune(n, a, L1NormPruner((0.6, 0.3, 0.1), (16, 18, 20, 34, 38, 54), round_to=8)),
     ),
-    "sfp-resnet56-r8": (ArchSpec("resnet_cifar", 56, 10), lambda n, a: prune(n, a, SoftFilterPruner(0.3, round_to=8))),
-    "slim-preresnet164-r8": (ArchSpec("preresnet", 164, 10), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
-    "slim-densenet40-r8": (ArchSpec("densenet", 40, 10), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
+    "sfp-resnet56-r8": (ArchSpec("resnet_cifar", 56), lambda n, a: prune(n, a, SoftFilterPruner(0.3, round_to=8))),
+    "slim-preresnet164-r8": (ArchSpec("preresnet", 164), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
+    "slim-densenet40-r8": (ArchSpec("densenet", 40), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
 }
 QUICK = ["slim-vgg19", "l1-resnet56-b", "slim-densenet40", "magnitude-vgg19"]
 
@@ -109,12 +109,12 @@ QUICK = ["slim-vgg19", "l1-resnet56-b", "slim-densenet40", "magnitude-vgg19"]
 def make_pair(name: str, smoke: bool = False) -> Pair:
     spec, how = PAIRS[name]
     if smoke:  # tiny ResNet-8 stand-in
-        spec = ArchSpec("resnet_cifar", 8, 10)
+        spec = ArchSpec("resnet_cifar", 8)
     arch = resolve(spec)
     torch.manual_seed(0)
-    dense = _randomise(build_arch(arch))
+    dense = _randomise(build_arch(arch, 10))
     art = how(dense, arch)
-    pruned = build_arch(art.arch).eval()
+    pruned = build_arch(art.arch, art.num_classes).eval()
     pruned.load_state_dict({**art.structure, **art.weights}, strict=False)
     masks = {k[5:]: v for k, v in art.structure.items() if k.startswith("mask:")}
     if masks:

@@ -129,10 +129,11 @@ def measure(cfg: list[int | str], bs: int, opts: dict[str, Any], args: argparse.
         drop_last=opts.get("drop_last", False),
     )
     model = LargeModule(
-        ArchSpec("vgg", 19, 10, cfg=cfg),
+        ArchSpec("vgg", 19, cfg=cfg),
         channels_last=opts.get("channels_last", False),
         compile=opts.get("compile", False),
         fused_optimizer=opts.get("fused_optimizer", False),
+        num_classes=10,
     )
     clock = _Clock(args.warmup, args.warmup + args.steps - 1, args.eval_warmup, args.eval_warmup + args.eval_steps - 1)
     trainer = L.Trainer(
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     div = 16 if args.smoke else 1  # smoke: 1/16-width nets, same shapes otherwise
     shrink = lambda cfg: [c if c == "M" else max(1, int(c) // div) for c in cfg]  # noqa: E731
     nets = {"large": shrink(VGG19), "pruned": shrink(SLIM70)}
-    cx = {k: count_complexity(build_arch(ArchSpec("vgg", 19, 10, cfg=c)), (3, 32, 32)) for k, c in nets.items()}
+    cx = {k: count_complexity(build_arch(ArchSpec("vgg", 19, cfg=c), 10), (3, 32, 32)) for k, c in nets.items()}
     epochs_b = scratch_b_epochs(EPOCHS["large"], cx["large"].flops / cx["pruned"].flops)
     pruned_epochs = EPOCHS["finetune"] + EPOCHS["scratch_e"] + epochs_b
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"

@@ -83,8 +83,8 @@ def time_method(name: str, net: torch.nn.Module, arch: ArchSpec, pruner: Pruner,
 
 def sss_model(smoke: bool) -> tuple[torch.nn.Module, ArchSpec]:
     """CIFAR ResNet (56, or 20 in smoke mode) with block scales, every third one zero."""
-    arch = resolve(ArchSpec("resnet_cifar", 20 if smoke else 56, 10, options={"block_scale": True}))
-    net = build_arch(arch)
+    arch = resolve(ArchSpec("resnet_cifar", 20 if smoke else 56, options={"block_scale": True}))
+    net = build_arch(arch, 10)
     with torch.no_grad():
         for i, (_, p) in enumerate(n for n in net.named_parameters() if n[0].endswith(".scale")):
             p.fill_(0.0 if i % 3 == 0 else 1.0)
@@ -102,8 +102,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse(argv)
     torch.manual_seed(0)
-    arch = resolve(ArchSpec("vgg", 16, 10, cfg=TINY_VGG16 if args.smoke else None, variant="l1"))
-    net = build_arch(arch).eval()
+    arch = resolve(ArchSpec("vgg", 16, cfg=TINY_VGG16 if args.smoke else None, variant="l1"))
+    net = build_arch(arch, 10).eval()
     with torch.no_grad():  # spread the BN scales (init is a constant), so slimming has something to rank
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

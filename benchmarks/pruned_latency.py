@@ -28,7 +28,7 @@ import torch
 import yaml
 from torch import nn
 
-from pruning_lightning.models import build_arch, input_size, resolve
+from pruning_lightning.models import build_arch, get_family, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.flops import count_complexity
 
@@ -53,12 +53,17 @@ def round_cfg(cfg: Any, dense: Any, multiple: int) -> Any:
     return min(up, dense) if isinstance(dense, int) and not isinstance(dense, bool) else up
 
 
+def _build(spec: ArchSpec) -> nn.Module:
+    """The network of ``spec`` with the head of its family's usual dataset (CIFAR-10 or ImageNet-1k)."""
+    return build_arch(spec, get_family(spec.family).usual_classes)
+
+
 def uniform_slimming_cfg(ratio: float, seed: int = 0) -> list[int | str]:
     """Kept VGG-19 widths after ``SlimmingPruner(ratio)`` on BN gammas drawn from U(0, 1)."""
     from pruning_lightning.pruning import SlimmingPruner, prune
 
-    arch = resolve(ArchSpec("vgg", 19, 10))
-    net = build_arch(arch)
+    arch = resolve(ArchSpec("vgg", 19))
+    net = build_arch(arch, 10)
     g = torch.Generator().manual_seed(seed)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -68,7 +73,7 @@ def uniform_slimming_cfg(ratio: float, seed: int = 0) -> list[int | str]:
 
 def networks(args: argparse.Namespace) -> dict[str, tuple[ArchSpec, ArchSpec] | str]:
     """name -> (dense spec, pruned spec), or a string saying why it is skipped."""
-    vgg = resolve(ArchSpec("vgg", 19, 10))
+    vgg = resolve(ArchSpec("vgg", 19))
     if args.smoke:  # 1/16 width, same layout
         shrink = lambda cfg: [c if c == "M" else max(1, int(c) // 16) for c in cfg]  # noqa: E731
         return {"vgg19/16-slim70": (vgg.replace(cfg=shrink(vgg.cfg)), vgg.replace(cfg=shrink(SLIM70)))}
@@ -84,7 +89,6 @@ def networks(args: argparse.Namespace) -> dict[str, tuple[ArchSpec, ArchSpec] | 
             continue
         try:
             d = dict(yaml.safe_load(path.read_text())["model"]["init_args"]["arch"])
-            d.setdefault("num_classes", 1000 if "imagenet" in rel else 10)
             pruned = resolve(ArchSpec.from_dict(d))
             out[name] = (resolve(pruned.replace(cfg=None)), pruned)
         except Exception as e:
@@ -156,7 +160,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.round_to > 1:
             specs[f"round{args.round_to}"] = entry[1].replace(cfg=round_cfg(entry[1].cfg, entry[0].cfg, args.round_to))
         size = input_size(entry[0])
-        flops = {k: count_complexity(build_arch(s), size).flops for k, s in specs.items()}
+        flops = {k: count_complexity(_build(s), size).flops for k, s in specs.items()}
         print(
             f"\n{name}: dense {flops['dense'] / 1e6:.1f} MFLOPs, pruned cfg {entry[1].cfg}"
             + (f"\n  rounded to {args.round_to}: {specs[f'round{args.round_to}'].cfg}" if args.round_to > 1 else "")
@@ -168,7 +172,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
         for device in args.devices:
             fmt = torch.channels_last if args.channels_last else torch.contiguous_format
-            nets = [build_arch(s).eval().to(device, memory_format=fmt) for s in specs.values()]
+            nets = [_build(s).eval().to(device, memory_format=fmt) for s in specs.values()]
             for bs in args.batch_sizes:
                 if device == "cpu" and size[1] > 64 and bs > args.cpu_max_imagenet_batch:
                     print(f"  {device:6s} {bs:5d} skipped on CPU (see --cpu-max-imagenet-batch)")

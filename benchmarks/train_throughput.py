@@ -32,7 +32,7 @@ from pruning_lightning.modules import LargeModule
 def vgg19_width(divisor: int) -> ArchSpec:
     """VGG-19 (slimming head) with every conv width divided by ``divisor``."""
     base = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
-    return ArchSpec("vgg", 19, 10, cfg=[c if c == "M" else max(1, int(c) // divisor) for c in base])
+    return ArchSpec("vgg", 19, cfg=[c if c == "M" else max(1, int(c) // divisor) for c in base])
 
 
 def _now() -> tuple[float, float]:
@@ -84,14 +84,14 @@ def run_lightning(arch: ArchSpec, args: argparse.Namespace) -> tuple[float, floa
         callbacks=[clock],
         default_root_dir=args.root,
     )
-    trainer.fit(LargeModule(arch), datamodule=_data(args))
+    trainer.fit(LargeModule(arch, num_classes=10), datamodule=_data(args))
     return _rates(args.steps * args.batch_size, clock.t0, clock.t1)
 
 
 def run_bare(arch: ArchSpec, args: argparse.Namespace) -> tuple[float, float]:
     """Images/s (wall, CPU time) of a plain loop: forward, cross-entropy, backward, SGD step (same settings)."""
     L.seed_everything(0, verbose=False)
-    net = build_arch(arch).train()
+    net = build_arch(arch, 10).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     loss_fn = nn.CrossEntropyLoss()
     t0 = _now()

@@ -93,8 +93,8 @@ def make_res(root: Path) -> dict[str, str]:
 
     main(["fit", "-c", SYN, "-c", LARGE, "-c", TINY, *TRAIN, "--trainer.default_root_dir", str(root / "large")])
     arch = resolve(TINY_VGG)
-    write_artifact(prune(build_arch(arch), arch, SlimmingPruner(0.5), base_epochs=2), root / "prune")
-    write_artifact(prune(build_arch(arch), arch, MagnitudePruner(0.5), base_epochs=2), root / "masked")
+    write_artifact(prune(build_arch(arch, 10), arch, SlimmingPruner(0.5), base_epochs=2), root / "prune")
+    write_artifact(prune(build_arch(arch, 10), arch, MagnitudePruner(0.5), base_epochs=2), root / "masked")
     out = {"ckpt": str(root / "large/checkpoints/last.ckpt"), "art": str(root / "prune")}
     return {**out, "masked": str(root / "masked")}
 

@@ -13,31 +13,30 @@ from pruning_lightning.models import build_arch, resolve
 from pruning_lightning.models.spec import ArchSpec
 
 # One small spec per family (torchvision's `_model_params` idea): fast enough for every test.
-TINY_VGG = ArchSpec("vgg", 11, 10, cfg=[8, "M", 16, "M", 16, 16, "M", 32, 32, "M", 32, 32])
+TINY_VGG = ArchSpec("vgg", 11, cfg=[8, "M", 16, "M", 16, 16, "M", 32, 32, "M", 32, 32])
 TINY_VGG_L1 = TINY_VGG.replace(variant="l1")
 TINY_ARCHS = [TINY_VGG, TINY_VGG_L1]
 
 # A tiny network of every family, with the image size it is tested at.
 TINY_FAMILIES: dict[str, tuple[ArchSpec, int]] = {
     "vgg": (TINY_VGG, 32),
-    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}, num_classes=10), 32),
-    "preresnet": (ArchSpec("preresnet", 11, num_classes=10), 32),
-    "densenet": (ArchSpec("densenet", 7, num_classes=10), 32),
+    "resnet_cifar": (ArchSpec("resnet_cifar", 8, options={"block_scale": True}), 32),
+    "preresnet": (ArchSpec("preresnet", 11), 32),
+    "densenet": (ArchSpec("densenet", 7), 32),
     "vgg_imagenet": (
         ArchSpec(
             "vgg_imagenet",
             11,
             variant="slimming",
             cfg=[4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M", 16, 16],
-            num_classes=10,
         ),
         64,
     ),
     "resnet_imagenet": (
-        ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}, num_classes=10),
+        ArchSpec("resnet_imagenet", 50, options={"base_width": 4, "block_scale": True}),
         64,
     ),
-    "wide_resnet": (ArchSpec("wide_resnet", 10, options={"widen": 2}, num_classes=10), 32),
+    "wide_resnet": (ArchSpec("wide_resnet", 10, options={"widen": 2}), 32),
 }
 
 ONLY_CONV1 = {f"features.conv{i}": 0.0 for i in range(2, 9)}  # TINY_VGG has 8 convs
@@ -50,14 +49,14 @@ def loader(n: int = 32, side: int = 32) -> DataLoader:
     )
 
 
-def net_and_arch(spec: ArchSpec) -> tuple[torch.nn.Module, ArchSpec]:
+def net_and_arch(spec: ArchSpec, num_classes: int = 10) -> tuple[torch.nn.Module, ArchSpec]:
     arch = resolve(spec)
     torch.manual_seed(0)
-    return build_arch(arch).eval(), arch
+    return build_arch(arch, num_classes).eval(), arch
 
 
 def pruned_net(art: object) -> torch.nn.Module:
-    net = build_arch(art.arch).eval()  # type: ignore[attr-defined]
+    net = build_arch(art.arch, art.num_classes).eval()  # type: ignore[attr-defined]
     net.load_state_dict(art.weights)  # type: ignore[attr-defined]
     return net
 

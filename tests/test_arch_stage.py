@@ -60,10 +60,8 @@ def test_the_printed_preset_command_writes_the_artifact(tmp_path: Path) -> None:
     art = load_artifact(stage.dir)
     assert art.method == "preset" and art.weights == {} and art.structure == {}
     assert art.arch.cfg == [4, "M", 8, "M", 8, 8, "M", 8, 8, "M", 8, 8]
-    reference = resolve(
-        ArchSpec.from_dict({**yaml.safe_load(Path(ARCH).read_text())["model"]["init_args"]["arch"], "num_classes": 10})
-    )
-    assert art.reference_arch == reference
+    reference = resolve(ArchSpec.from_dict(yaml.safe_load(Path(ARCH).read_text())["model"]["init_args"]["arch"]))
+    assert art.reference_arch == reference and art.num_classes == 10
     assert art.stats["scratch_b_epochs"] == int(2 * art.stats["flops_ratio"]) and art.stats["flops_ratio"] > 1
 
 

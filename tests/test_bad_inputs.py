@@ -204,7 +204,10 @@ CASES: dict[str, Case] = {
         ("widht",),
     ),
     "info-no-arch": lambda r, w: (["info", "-c", SYN], ("no model.init_args.arch",)),
-    "info-no-data": lambda r, w: (["info", "-c", TINY], ("no data module", "configs/data/cifar10.yaml")),
+    "info-classes-claim": lambda r, w: (
+        ["info", "-c", str(CONFIGS / "arch/cifar/presets/vgg16_a.yaml"), "--num_classes", "100"],
+        ("vgg16_a.yaml", "10-class", "num_classes declares 100 classes"),
+    ),
     "info-preset-classes": lambda r, w: (
         ["info", "-c", str(CONFIGS / "data/cifar100.yaml"), "-c", str(CONFIGS / "arch/cifar/presets/vgg16_a.yaml")],
         ("vgg16_a.yaml", "10-class", "100 classes"),

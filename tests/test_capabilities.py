@@ -55,7 +55,7 @@ def test_declared_capabilities_hold_for_the_structure(family: str) -> None:
     if family == "resnet_imagenet":  # Li et al. number basic-block ResNets only
         spec = spec.replace(depth=34)
     arch = resolve(spec)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     surgery, provides = SURGERY[family], family_provides(family)
     units = surgery.units(net, arch)
     modules = dict(net.named_modules())

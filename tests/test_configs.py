@@ -34,12 +34,12 @@ def _instantiate(tmp_path: Path, *configs: str, extra: tuple[str, ...] = (), dat
 def test_arch_configs(tmp_path: Path, path: Path) -> None:
     import yaml
 
-    pinned = yaml.safe_load(path.read_text())["model"]["init_args"]["arch"].get("num_classes")
+    pinned = yaml.safe_load(path.read_text())["model"]["init_args"].get("num_classes")
     classes = str(pinned or 7)
     cli = _instantiate(
         tmp_path, str(CONFIGS / "regime/large.yaml"), str(path), extra=("--data.init_args.num_classes", classes)
     )
-    assert cli.model.arch.num_classes == int(classes)  # linked from the data module
+    assert cli.model.num_classes == int(classes)  # linked from the data module
 
 
 @pytest.mark.parametrize("preset", ["cifar/presets/vgg16_a.yaml", "imagenet/thinet_resnet50_70.yaml"])

@@ -88,7 +88,7 @@ def test_ddp_ranks_agree_and_prune_once(tmp_path: Path, monkeypatch: pytest.Monk
     assert all(torch.equal(ck["state_dict"]["net." + k], v) for k, v in r0["state"].items())
     art = load_artifact(tmp_path / "run/seed0/slimming_50/prune")
     for r in (r0, r1):
-        net = build_arch(art.reference_arch)
+        net = build_arch(art.reference_arch, 10)
         net.load_state_dict(r["state"])
         again = prune(net, art.reference_arch, SlimmingPruner(0.5), base_epochs=2)
         assert again.arch == art.arch

@@ -41,7 +41,7 @@ class FakeCounter:
 
 def test_energy_from_rapl_or_not_measurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    net = build_arch(resolve(TINY_VGG)).eval()
+    net = build_arch(resolve(TINY_VGG), 10).eval()
     path = tmp_path / "m.onnx"
     metrics.onnx_export(net, torch.zeros(2, 3, 32, 32), path)
     monkeypatch.setattr(metrics, "RAPL", tmp_path / "no-such-counter")
@@ -55,7 +55,7 @@ def test_energy_from_rapl_or_not_measurable(tmp_path: Path, monkeypatch: pytest.
 
 def test_info_deploy_reports_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     arch = resolve(TINY_VGG)
-    write_artifact(prune(build_arch(arch), arch, MagnitudePruner(0.8), base_epochs=2), tmp_path / "masked")
+    write_artifact(prune(build_arch(arch, 10), arch, MagnitudePruner(0.8), base_epochs=2), tmp_path / "masked")
     main(["info", "--artifact", str(tmp_path / "masked"), "--deploy", "--no-latency"])
     rows = {r.split("|")[1].strip(): r.split("|")[2].strip() for r in capsys.readouterr().out.splitlines() if "|" in r}
     onnx = float(rows["shipped: ONNX file (dynamo exporter, simplified)"].split()[0])
@@ -86,7 +86,7 @@ def test_report_efficiency_table(tmp_path: Path, capsys: pytest.CaptureFixture[s
     root = tmp_path / "run"
     _fake_run(root, {"large": [93.0, 94.0], "finetune": [90.0, 92.0], "scratch_e": [91.0, 91.0]})
     arch = resolve(TINY_VGG)
-    write_artifact(prune(build_arch(arch), arch, MagnitudePruner(0.8), base_epochs=2), tmp_path / "art")
+    write_artifact(prune(build_arch(arch, 10), arch, MagnitudePruner(0.8), base_epochs=2), tmp_path / "art")
     (tmp_path / "art/pruned.pt").rename(root / "seed0/slim/prune/pruned.pt")
     main(["report", str(root), "--efficiency"])
     md = (root / "report/report.md").read_text()

@@ -121,13 +121,15 @@ def test_bad_temperature_or_alpha(temperature: float, alpha: float, word: str) -
     s, y = torch.zeros(2, 3), torch.zeros(2, dtype=torch.long)
     with pytest.raises(PruningError, match=word):
         kd_loss(s, s, y, temperature=temperature, alpha=alpha)
-    m = DistillFineTuneModule(TINY_VGG, weights_from="x", teacher="y", temperature=temperature, alpha=alpha)
+    m = DistillFineTuneModule(
+        TINY_VGG, weights_from="x", teacher="y", temperature=temperature, alpha=alpha, num_classes=10
+    )
     with pytest.raises(PruningError, match=word):  # checked before the teacher is even looked for
         m.attach_teacher()
 
 
 def test_teacher_is_frozen_unregistered_and_follows_dtype(runs: SimpleNamespace) -> None:
-    m = DistillFineTuneModule(runs.art.arch, weights_from=str(runs.prune), teacher=str(runs.ckpt))
+    m = DistillFineTuneModule(runs.art.arch, weights_from=str(runs.prune), teacher=str(runs.ckpt), num_classes=10)
     teacher = m.attach_teacher()
     assert not any(k.startswith("teacher") for k in m.state_dict())
     assert {id(p) for p in teacher.parameters()}.isdisjoint(id(p) for p in m.parameters())
@@ -151,7 +153,7 @@ def test_teacher_outside_ddp(runs: SimpleNamespace) -> None:
 
     dist.init_process_group("gloo", init_method="tcp://127.0.0.1:0", rank=0, world_size=1)
     try:
-        m = DistillFineTuneModule(runs.art.arch, weights_from=str(runs.prune), teacher=str(runs.ckpt))
+        m = DistillFineTuneModule(runs.art.arch, weights_from=str(runs.prune), teacher=str(runs.ckpt), num_classes=10)
         teacher = m.attach_teacher()
         ddp = DistributedDataParallel(m)
         assert {id(p) for p in ddp.parameters()} == {id(p) for p in m.net.parameters()}
@@ -166,14 +168,14 @@ def test_teacher_outside_ddp(runs: SimpleNamespace) -> None:
 def test_bad_teachers(runs: SimpleNamespace, tmp_path: Path) -> None:
     for path in (runs.prune, runs.prune / "pruned.pt"):
         with pytest.raises(PruningError, match="pruned artifact"):
-            load_teacher(str(path), runs.art.arch)
+            load_teacher(str(path), runs.art.arch, 10)
     with pytest.raises(PruningError, match="10 classes but the student has 5"):
-        load_teacher(str(runs.ckpt), runs.art.arch.replace(num_classes=5))
+        load_teacher(str(runs.ckpt), runs.art.arch, 5)
     with pytest.raises(PruningError, match="not found"):
-        load_teacher(str(tmp_path / "missing.ckpt"), runs.art.arch)
+        load_teacher(str(tmp_path / "missing.ckpt"), runs.art.arch, 10)
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     with pytest.raises(PruningError, match="not a pruning-lightning checkpoint"):
-        load_teacher(str(tmp_path / "other.ckpt"), runs.art.arch)
+        load_teacher(str(tmp_path / "other.ckpt"), runs.art.arch, 10)
     # Another dataset: Lightning records a datamodule's saved hparams in the checkpoint.
     ckpt = torch.load(runs.ckpt, weights_only=True)
     for cls, name, student_dm, ok in [
@@ -185,10 +187,10 @@ def test_bad_teachers(runs: SimpleNamespace, tmp_path: Path) -> None:
         ckpt["datamodule_hyper_parameters"] = {"_class_path": cls, **({"name": name} if name else {})}
         torch.save(ckpt, tmp_path / "t.ckpt")
         if ok:
-            load_teacher(str(tmp_path / "t.ckpt"), runs.art.arch, student_dm)
+            load_teacher(str(tmp_path / "t.ckpt"), runs.art.arch, 10, student_dm)
         else:
             with pytest.raises(PruningError, match="same dataset"):
-                load_teacher(str(tmp_path / "t.ckpt"), runs.art.arch, student_dm)
+                load_teacher(str(tmp_path / "t.ckpt"), runs.art.arch, 10, student_dm)
 
 
 def test_finetune_kd_through_cli(runs: SimpleNamespace) -> None:

@@ -44,7 +44,7 @@ def large_ckpt(tmp_path: Path) -> Path:
         enable_model_summary=False,
         default_root_dir=tmp_path,
     )
-    trainer.fit(LargeModule(TINY_VGG), RandomImageDataModule())
+    trainer.fit(LargeModule(TINY_VGG, num_classes=10), RandomImageDataModule())
     path = tmp_path / "large.ckpt"
     trainer.save_checkpoint(path)
     return path
@@ -123,7 +123,7 @@ def test_existing_output_is_not_overwritten(
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     arch = resolve(TINY_VGG)
-    art = prune(build_arch(arch), arch, SlimmingPruner(0.5))
+    art = prune(build_arch(arch, 10), arch, SlimmingPruner(0.5))
 
     def boom(*a, **k) -> None:  # noqa: ANN002, ANN003
         raise OSError("disk full")
@@ -136,7 +136,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_artifact_arch_mismatch(tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     arch = resolve(TINY_VGG)
-    art = prune(build_arch(arch), arch, SlimmingPruner(0.5))
+    art = prune(build_arch(arch, 10), arch, SlimmingPruner(0.5))
     write_artifact(art, tmp_path / "prune")
     unpruned = tmp_path / "arch.yaml"
     unpruned.write_text(TINY_VGG.to_yaml())
@@ -160,7 +160,7 @@ def test_artifact_arch_mismatch(tmp_path: Path, trainer_args: list[str], capsys:
 
 def test_artifact_loads_weights_only_and_rejects_foreign_files(tmp_path: Path) -> None:
     arch = resolve(TINY_VGG)
-    write_artifact(prune(build_arch(arch), arch, SlimmingPruner(0.5)), tmp_path / "p")
+    write_artifact(prune(build_arch(arch, 10), arch, SlimmingPruner(0.5)), tmp_path / "p")
     payload = torch.load(tmp_path / "p" / "pruned.pt", weights_only=True)  # no pickled classes inside
     assert payload["arch"]["family"] == "vgg"
     torch.save({"something": 1}, tmp_path / "other.pt")
@@ -174,7 +174,7 @@ def test_scratch_b_requires_the_computed_epochs(
     tmp_path: Path, trainer_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.weight.data.uniform_(-1, 1)

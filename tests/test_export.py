@@ -50,7 +50,7 @@ def pruned_imagenet_resnet(spec: ArchSpec) -> nn.Module:
     """Every bottleneck selects about half of its input, at random positions."""
     arch = resolve(spec)
     cfg = [max(1, c // 2) if i % 3 == 0 else c for i, c in enumerate(arch.cfg)]  # type: ignore[arg-type]
-    net = build_arch(arch.replace(cfg=cfg))
+    net = build_arch(arch.replace(cfg=cfg), 10)
     g = torch.Generator().manual_seed(1)
     for m in net.modules():
         if isinstance(m, ChannelSelection):
@@ -63,13 +63,13 @@ def pruned_imagenet_resnet(spec: ArchSpec) -> nn.Module:
 def network(family: str, pruned: bool) -> tuple[nn.Module, dict[str, torch.Tensor], int]:
     spec, side = TINY_FAMILIES[family]
     torch.manual_seed(0)
-    net = trained_like(build_arch(resolve(spec)))
+    net = trained_like(build_arch(resolve(spec), 10))
     if not pruned:
         return net, {}, side
     if PRUNERS[family] is None:
         return trained_like(pruned_imagenet_resnet(spec), 1), {}, side
     art = prune(net, resolve(spec), PRUNERS[family]())  # type: ignore[misc]
-    small = build_arch(art.arch)
+    small = build_arch(art.arch, 10)
     small.load_state_dict({**art.structure, **art.weights}, strict=False)
     return trained_like(small, 1), {}, side
 
@@ -136,11 +136,11 @@ def test_widened_layer_reads_only_the_kept_channels() -> None:
 
 def test_masks_are_baked_in_and_stay_zero(tmp_path: Path) -> None:
     spec, side = TINY_FAMILIES["vgg"]
-    net = trained_like(build_arch(resolve(spec)))
+    net = trained_like(build_arch(resolve(spec), 10))
     art = prune(net, resolve(spec), MagnitudePruner(0.6))
     masks = {k[5:]: v for k, v in art.structure.items() if k.startswith("mask:")}
     assert masks
-    dense = build_arch(art.arch).eval()
+    dense = build_arch(art.arch, 10).eval()
     dense.load_state_dict(net.state_dict())  # unmasked weights: the export must apply the masks itself
     rep = export_model(dense, torch.randn(4, 3, side, side), tmp_path, masks, fold_bn=False)
     assert rep.simplified["masks_baked"] == len(masks) and rep.onnx.max_abs_diff < 1e-4

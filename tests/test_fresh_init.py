@@ -20,12 +20,12 @@ def _start(tmp_path: Path, pruner: object, name: str) -> tuple[dict, dict]:
     """(the same-seed large network's initial state, the scratch network's state after its init)."""
     arch = resolve(TINY_VGG_L1)
     torch.manual_seed(0)  # the same pruned artifact on every call
-    out = write_artifact(prune(build_arch(arch), arch, pruner), tmp_path / name)  # type: ignore[arg-type]
+    out = write_artifact(prune(build_arch(arch, 10), arch, pruner), tmp_path / name)  # type: ignore[arg-type]
     art = load_artifact(out)
     torch.manual_seed(SEED)
-    large = LargeModule(arch).net.state_dict()  # the large run's network, built as its stage builds it
+    large = LargeModule(arch, num_classes=10).net.state_dict()  # the large run's network, built as its stage builds it
     torch.manual_seed(SEED)
-    model = ScratchModule(art.arch, structure_from=str(out))
+    model = ScratchModule(art.arch, structure_from=str(out), num_classes=10)
     model.on_artifact(art)
     return large, model.net.state_dict()
 

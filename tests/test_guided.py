@@ -18,9 +18,9 @@ from pruning_lightning.stages.guided import guided_arch, main, stage_fractions, 
 
 ROOT = Path(__file__).resolve().parents[1]
 # VGG-16 pruned: stage widths kept 50%, 50%, 25%, 12.5%, 12.5% (one run) ...
-P1 = ArchSpec("vgg", 16, 10, cfg=[32, 32, "M", 64, 64, "M", 64, 64, 64, "M", 64, 64, 64, "M", 64, 64, 64])
+P1 = ArchSpec("vgg", 16, cfg=[32, 32, "M", 64, 64, "M", 64, 64, 64, "M", 64, 64, 64, "M", 64, 64, 64])
 # ... and a second run with 100%, 50%, 75%, 37.5%, 12.5% on average per stage.
-P2 = ArchSpec("vgg", 16, 10, cfg=[64, 64, "M", 32, 96, "M", 192, 192, 192, "M", 192, 192, 192, "M", 32, 64, 96])
+P2 = ArchSpec("vgg", 16, cfg=[64, 64, "M", 32, 96, "M", 192, 192, 192, "M", 192, 192, 192, "M", 32, 64, 96])
 
 
 def test_stages_split_at_pools() -> None:
@@ -33,13 +33,13 @@ def test_stage_fractions_average_layers_and_runs() -> None:
 
 
 def test_guided_same_depth_is_uniform_per_stage() -> None:
-    arch = guided_arch([P1, P2], ArchSpec("vgg", 16, 10))
+    arch = guided_arch([P1, P2], ArchSpec("vgg", 16))
     assert arch.cfg == [48, 48, "M", 64, 64, "M", 128, 128, 128, "M", 128, 128, 128, "M", 64, 64, 64]
 
 
 def test_transfer_vgg16_cifar10_to_vgg19_cifar100(tmp_path: Path) -> None:
-    arch = guided_arch([P1, P2], ArchSpec("vgg", 19, 100))
-    assert arch.num_classes == 100 and arch.depth == 19
+    arch = guided_arch([P1, P2], ArchSpec("vgg", 19))
+    assert arch.depth == 19  # the class count (CIFAR-100's) is the data's: no part of the arch
     assert stages(arch.cfg) == [[48] * 2, [64] * 2, [128] * 4, [128] * 4, [64] * 4]
     out = tmp_path / "guided.yaml"
     src = tmp_path / "p1.yaml"
@@ -47,14 +47,15 @@ def test_transfer_vgg16_cifar10_to_vgg19_cifar100(tmp_path: Path) -> None:
     main(["--from", str(src), "--depth", "19", "--num_classes", "100", "--out", str(out)])
     written = arch_from_yaml(out.read_text())
     assert written.depth == 19 and stages(written.cfg)[4] == [64] * 4  # 12.5% of 512
-    assert written.num_classes == 100
+    assert yaml.safe_load(out.read_text())["model"]["init_args"]["num_classes"] == 100  # beside the arch
     main(["--from", str(src), "--depth", "19", "--out", str(out)])  # no --num_classes: the data module's
-    assert "num_classes" not in yaml.safe_load(out.read_text())["model"]["init_args"]["arch"]
+    init = yaml.safe_load(out.read_text())["model"]["init_args"]
+    assert "num_classes" not in init and "num_classes" not in init["arch"]
 
 
 def test_guided_rejects_other_families() -> None:
     with pytest.raises(PruningError, match="supports"):
-        stage_fractions([ArchSpec("resnet_cifar", 20, 10)])
+        stage_fractions([ArchSpec("resnet_cifar", 20)])
 
 
 @pytest.mark.slow

@@ -92,7 +92,7 @@ def test_bad_sizes() -> None:
 def test_cli_links_classes_from_folder(tmp_path: Path, trainer_args: list[str]) -> None:
     root = _tree(tmp_path / "imagenet")
     arch = tmp_path / "arch.yaml"
-    arch.write_text(ArchSpec("resnet_imagenet", 18, 3, options={"base_width": 4}).to_yaml())
+    arch.write_text(ArchSpec("resnet_imagenet", 18, options={"base_width": 4}).to_yaml())
     cli = cli_main(
         [
             "fit",
@@ -119,6 +119,6 @@ def test_cli_links_classes_from_folder(tmp_path: Path, trainer_args: list[str]) 
             "1",
         ]
     )
-    assert cli.model.arch.num_classes == 3 and cli.model.net.fc.out_features == 3
+    assert cli.model.num_classes == 3 and cli.model.net.fc.out_features == 3
     assert cli.trainer.state.finished and cli.trainer.global_step == 2
     assert cli.datamodule.hparams.batch_size == 2

@@ -158,16 +158,16 @@ def test_structured_l1_winning_ticket(tmp_path: Path, mask_bn: bool) -> None:
     from pruning_lightning.data.synthetic import RandomImageDataModule
 
     arch = resolve(TINY_VGG_L1)
-    init_net = build_arch(arch)
+    init_net = build_arch(arch, 10)
     init = _init_file(tmp_path, arch, init_net)
-    trained = build_arch(arch)  # stands in for the trained large model
+    trained = build_arch(arch, 10)  # stands in for the trained large model
     pruner = L1NormPruner((0.5,) * 5, as_masks=True, mask_bn=mask_bn)
     out = write_artifact(prune(trained, arch, pruner), tmp_path / "prune")
     masks = _masks(out)
     assert {k.rsplit(".", 2)[-2][:2] for k in masks} == ({"co", "bn"} if mask_bn else {"co"})
     assert all(k.endswith(".weight") and masks[k].dim() == 4 for k in masks) != mask_bn
     capture = Capture()
-    model = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning")
+    model = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning", num_classes=10)
     _trainer(tmp_path, capture).fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
     for k, v in init_net.state_dict().items():
         assert torch.equal(capture.state[k], v * masks[k] if k in masks else v), k
@@ -180,11 +180,11 @@ def _random_ticket_start(tmp_path: Path, pruner: object, random_init: str) -> tu
     from pruning_lightning.formats.artifact import load_artifact as _load
 
     arch = resolve(TINY_VGG_L1)
-    out = write_artifact(prune(build_arch(arch), arch, pruner), tmp_path / f"prune_{pruner.name}_{random_init}")  # type: ignore[arg-type]
+    out = write_artifact(prune(build_arch(arch, 10), arch, pruner), tmp_path / f"prune_{pruner.name}_{random_init}")  # type: ignore[arg-type]
     torch.manual_seed(7)
-    dense = {k: v.clone() for k, v in build_arch(arch).state_dict().items()}
+    dense = {k: v.clone() for k, v in build_arch(arch, 10).state_dict().items()}
     torch.manual_seed(7)
-    model = LotteryModule(arch, structure_from=str(out), ticket="random", random_init=random_init)
+    model = LotteryModule(arch, structure_from=str(out), ticket="random", random_init=random_init, num_classes=10)
     model.on_artifact(_load(out))
     return _masks(out), {k: v.detach().clone() for k, v in model.net.state_dict().items()}, dense
 
@@ -197,7 +197,7 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
     # of its own: never the same-seed dense init, which is the large run's init (the winning ticket) in a pipeline.
     for kind in ("auto", "dense"):
         masks, got, dense = _random_ticket_start(tmp_path, l1, kind)
-        params = {k for k, _ in build_arch(resolve(TINY_VGG_L1)).named_parameters()}
+        params = {k for k, _ in build_arch(resolve(TINY_VGG_L1), 10).named_parameters()}
         for k in params:
             if dense[k].float().std() > 0:  # BN weights/biases are constants: equal by construction
                 assert not torch.equal(got[k], dense[k] * masks[k] if k in masks else dense[k]), (kind, k)
@@ -213,7 +213,7 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
     nets = []
     for _ in range(2):
         torch.manual_seed(11)
-        net = build_arch(arch)
+        net = build_arch(arch, 10)
         state = torch.get_rng_state()
         fresh_init(net, arch, "lottery-random")
         assert torch.equal(torch.get_rng_state(), state)
@@ -231,7 +231,7 @@ def test_random_ticket_init_dense_by_default_for_structured(tmp_path: Path) -> N
         got["features.conv3.weight"], dense["features.conv3.weight"] * masks["features.conv3.weight"]
     )
     with pytest.raises(PruningError, match="random_init"):
-        LotteryModule(resolve(TINY_VGG), structure_from="x", ticket="random", random_init="fan_in")  # type: ignore[arg-type]
+        LotteryModule(resolve(TINY_VGG), structure_from="x", ticket="random", random_init="fan_in", num_classes=10)  # type: ignore[arg-type]
     with pytest.raises(PruningError, match="mask_bn"):
         L1NormPruner((0.5,) * 5, mask_bn=True)
 
@@ -242,41 +242,41 @@ def test_random_ticket_is_never_the_winning_ticket(tmp_path: Path, monkeypatch: 
 
     arch = resolve(TINY_VGG_L1)
     torch.manual_seed(3)
-    init = _init_file(tmp_path, arch, build_arch(arch))  # the "large run" of seed 3
-    out = write_artifact(prune(build_arch(arch), arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "p")
+    init = _init_file(tmp_path, arch, build_arch(arch, 10))  # the "large run" of seed 3
+    out = write_artifact(prune(build_arch(arch, 10), arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "p")
     torch.manual_seed(3)
-    winning = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning")
+    winning = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="winning", num_classes=10)
     winning.on_artifact(load_artifact(out))
     torch.manual_seed(3)
-    random = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random")
+    random = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random", num_classes=10)
     random.on_artifact(load_artifact(out))  # init_from given: checked against the original init, passes
     w, r = winning.net.get_parameter("features.conv3.weight"), random.net.get_parameter("features.conv3.weight")
     assert w.abs().sum() > 0 and not torch.equal(w, r)
     monkeypatch.setattr(lottery, "fresh_init", lambda net, arch, tag: None)  # the same-seed construction init only
     torch.manual_seed(3)
-    same = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random")
+    same = LotteryModule(arch, structure_from=str(out), init_from=str(init), ticket="random", num_classes=10)
     with pytest.raises(PruningError, match="starts at the large run's initial weights"):
         same.on_artifact(load_artifact(out))
 
 
 def test_errors(tmp_path: Path) -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     with pytest.raises(PruningError, match="needs the large run's initial weights"):
-        LotteryModule(arch, structure_from="x", ticket="winning")
+        LotteryModule(arch, structure_from="x", ticket="winning", num_classes=10)
     with pytest.raises(PruningError, match="initial weights not found"):
         load_init(tmp_path / "missing.pt")
     torch.save({"weights": 1}, tmp_path / "bad.pt")
     with pytest.raises(PruningError, match="not an init.pt"):
         load_init(tmp_path / "bad.pt")
     small = write_artifact(prune(net, arch, L1NormPruner((0.5,) * 5)), tmp_path / "small")
-    model = LotteryModule(load_artifact(small).arch, structure_from=str(small), ticket="random")
+    model = LotteryModule(load_artifact(small).arch, structure_from=str(small), ticket="random", num_classes=10)
     with pytest.raises(PruningError, match="holds no masks"):
         model.on_artifact(load_artifact(small))
     masked = write_artifact(prune(net, arch, L1NormPruner((0.5,) * 5, as_masks=True)), tmp_path / "masked")
     other = resolve(TINY_VGG_L1)
-    init = _init_file(tmp_path, other, build_arch(other))
-    model = LotteryModule(arch, structure_from=str(masked), init_from=str(init))
+    init = _init_file(tmp_path, other, build_arch(other, 10))
+    model = LotteryModule(arch, structure_from=str(masked), init_from=str(init), num_classes=10)
     with pytest.raises(PruningError, match="holds the initial weights of"):
         model.on_artifact(load_artifact(masked))
 

@@ -25,7 +25,7 @@ from tests.helpers import TINY_VGG
 
 def _tiny() -> tuple[ArchSpec, nn.Module]:
     arch = resolve(TINY_VGG)
-    return arch, build_arch(arch).eval()
+    return arch, build_arch(arch, 10).eval()
 
 
 def _convs(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -116,10 +116,10 @@ def test_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         apply_plan(net, arch, KeepPlan(masks={"features.conv1.weight": torch.ones(3, 3, 3, 3, dtype=torch.bool)}))
     with pytest.raises(PruningError, match="does not fit the model"):
         attach_masks(nn.Module(), net, {"features.nope.weight": torch.ones(2, dtype=torch.bool)})
-    toy = Family(build=lambda s: nn.Sequential(nn.Conv2d(3, 4, 3)), default_cfg=lambda s: [], validate=lambda s: None)
+    toy = Family(build=lambda s, n: nn.Sequential(nn.Conv2d(3, 4, 3)), default_cfg=lambda s: [])
     monkeypatch.setitem(ARCHS, "toy", toy)
     with pytest.raises(PruningError, match="does not support family 'toy'"):
-        prune(toy.build(ArchSpec("toy", 1, num_classes=10)), ArchSpec("toy", 1, num_classes=10), MagnitudePruner(0.5))
+        prune(toy.build(ArchSpec("toy", 1), 10), ArchSpec("toy", 1), MagnitudePruner(0.5))
 
 
 def _trainer(root: Path, steps: int, **kw: object) -> L.Trainer:
@@ -144,7 +144,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
     data = RandomImageDataModule(num_samples=16, batch_size=4)
     hp = {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-3}  # strong decay: any leak would show
 
-    model = FineTuneModule(arch, weights_from=str(out), **hp)
+    model = FineTuneModule(arch, weights_from=str(out), **hp, num_classes=10)
     ckpt = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), save_last=True, save_top_k=0, every_n_train_steps=50)
     trainer = _trainer(tmp_path / "ft", 50, callbacks=[ckpt])
     trainer.fit(model, data)
@@ -163,7 +163,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
     held = masks_of(loaded)
     assert set(held) == set(masks) and all(torch.equal(held[k], masks[k]) for k in masks)
     # Resume: training continues with the masks still enforced.
-    resumed = FineTuneModule(arch, weights_from=str(out), **hp)
+    resumed = FineTuneModule(arch, weights_from=str(out), **hp, num_classes=10)
     trainer = _trainer(tmp_path / "ft", 60)
     trainer.fit(resumed, data, ckpt_path=last)
     assert trainer.global_step == 60
@@ -172,7 +172,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
 
     # Control: without the callback, momentum + weight decay + gradients revive pruned weights.
     monkeypatch.setattr(FineTuneModule, "configure_callbacks", lambda self: [])
-    bare = FineTuneModule(arch, weights_from=str(out), **hp)
+    bare = FineTuneModule(arch, weights_from=str(out), **hp, num_classes=10)
     _trainer(tmp_path / "bare", 5).fit(bare, data)
     assert any(bare.net.get_parameter(n)[~m].any() for n, m in masks.items())
 
@@ -180,7 +180,7 @@ def test_masks_hold_through_fit_and_resume(tmp_path: Path, monkeypatch: pytest.M
 def test_scratch_density_corrected_init(tmp_path: Path) -> None:
     arch, net = _tiny()
     out = write_artifact(prune(net, arch, MagnitudePruner(0.8)), tmp_path / "prune")
-    model = ScratchModule(arch, structure_from=str(out))
+    model = ScratchModule(arch, structure_from=str(out), num_classes=10)
     model.artifact_path = str(out)
     model.on_artifact(load_artifact(out))
     conv = model.net.features.conv9 if hasattr(model.net.features, "conv9") else model.net.features.conv7
@@ -198,6 +198,6 @@ def test_scratch_rejects_a_mask_that_does_not_fit(tmp_path: Path) -> None:
     art = prune(net, arch, MagnitudePruner(0.5))
     art.structure["mask:features.conv1.weight"] = torch.ones(8, 3, 5, 5, dtype=torch.bool)
     out = write_artifact(art, tmp_path / "prune")
-    model = ScratchModule(arch, structure_from=str(out))
+    model = ScratchModule(arch, structure_from=str(out), num_classes=10)
     with pytest.raises(PruningError, match="mask features.conv1.weight .* does not fit the model"):
         model.on_artifact(load_artifact(out))

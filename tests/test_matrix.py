@@ -57,7 +57,7 @@ def test_method_family(tmp_path: Path, method: str, case: str) -> None:
     if (method, family) == ("l1_norm", "resnet_imagenet"):  # Li et al. prune basic-block ResNets (34)
         spec = spec.replace(depth=34)
     arch = resolve(spec)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     _randomise(net)
     pruner = make_pruner(method, family)
     data = None
@@ -75,12 +75,12 @@ def test_method_family(tmp_path: Path, method: str, case: str) -> None:
     out = write_artifact(art, tmp_path / "prune")
     loaded = load_artifact(out)
     # Both downstream regimes accept the artifact: fine-tune inherits the weights exactly.
-    ft = FineTuneModule(resolve(loaded.arch), weights_from=str(out))
+    ft = FineTuneModule(resolve(loaded.arch), weights_from=str(out), num_classes=10)
     ft.on_artifact(loaded)
     state = ft.net.state_dict()
     for k, v in loaded.weights.items():
         torch.testing.assert_close(state[k], v)
-    sc = ScratchModule(resolve(loaded.arch), structure_from=str(out))
+    sc = ScratchModule(resolve(loaded.arch), structure_from=str(out), num_classes=10)
     sc._load_tensors(loaded.structure, "structure")
     x = torch.randn(2, 3, size, size)
-    assert ft.net.eval()(x).shape == sc.net.eval()(x).shape == (2, arch.num_classes)
+    assert ft.net.eval()(x).shape == sc.net.eval()(x).shape == (2, 10)

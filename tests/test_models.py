@@ -14,16 +14,16 @@ from tests.helpers import TINY_ARCHS, TINY_FAMILIES
 
 
 @pytest.mark.parametrize(
-    ("spec", "params_m", "macs_m", "flops_m"),
+    ("spec", "classes", "params_m", "macs_m", "flops_m"),
     [
-        (ArchSpec("vgg", 19, 10), 20.04, 398.1, 797.3),
-        (ArchSpec("vgg", 19, 100), 20.08, 398.2, 797.4),
-        (ArchSpec("vgg", 16, 10, variant="l1"), 14.99, 313.5, 627.9),
+        (ArchSpec("vgg", 19), 10, 20.04, 398.1, 797.3),
+        (ArchSpec("vgg", 19), 100, 20.08, 398.2, 797.4),
+        (ArchSpec("vgg", 16, variant="l1"), 10, 14.99, 313.5, 627.9),
     ],
-    ids=str,
+    ids=lambda v: str(v),
 )
-def test_reference_counts(spec: ArchSpec, params_m: float, macs_m: float, flops_m: float) -> None:
-    c = count_complexity(build_arch(spec), (3, 32, 32))
+def test_reference_counts(spec: ArchSpec, classes: int, params_m: float, macs_m: float, flops_m: float) -> None:
+    c = count_complexity(build_arch(spec, classes), (3, 32, 32))
     assert round(c.params / 1e6, 2) == params_m
     assert round(c.macs / 1e6, 1) == macs_m
     assert round(c.flops / 1e6, 1) == flops_m
@@ -31,31 +31,31 @@ def test_reference_counts(spec: ArchSpec, params_m: float, macs_m: float, flops_
 
 @pytest.mark.parametrize("spec", TINY_ARCHS, ids=lambda s: f"{s.family}-{s.variant}")
 def test_forward_and_yaml_round_trip(spec: ArchSpec) -> None:
-    net = build_arch(spec).eval()
-    assert net(torch.randn(2, 3, 32, 32)).shape == (2, spec.num_classes)
+    net = build_arch(spec, 10).eval()
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     again = arch_from_yaml(spec.to_yaml())
     assert again == spec
     assert ArchSpec.from_dict(spec.to_dict()) == spec
 
 
 def test_resolve_fills_default_cfg() -> None:
-    assert resolve(ArchSpec("vgg", 11, 10)).cfg == [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
+    assert resolve(ArchSpec("vgg", 11)).cfg == [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
 
 
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (ArchSpec("resnet_nope", 20, num_classes=10), "unknown architecture family"),
-        (ArchSpec("vgg", 12, num_classes=10), "unknown depth 12"),
-        (ArchSpec("vgg", 11, cfg=[8, "M", 16], num_classes=10), "does not match the layout"),
-        (ArchSpec("vgg", 11, cfg=[8, "M", 0, "M", 16, 16, "M", 32, 32, "M", 32, 32], num_classes=10), "no channels"),
-        (ArchSpec("vgg", 11, variant="huge", num_classes=10), "unknown variant"),
+        (ArchSpec("resnet_nope", 20), "unknown architecture family"),
+        (ArchSpec("vgg", 12), "unknown depth 12"),
+        (ArchSpec("vgg", 11, cfg=[8, "M", 16]), "does not match the layout"),
+        (ArchSpec("vgg", 11, cfg=[8, "M", 0, "M", 16, 16, "M", 32, 32, "M", 32, 32]), "no channels"),
+        (ArchSpec("vgg", 11, variant="huge"), "unknown variant"),
     ],
     ids=["family", "depth", "cfg-length", "zero-width", "variant"],
 )
 def test_bad_specs(spec: ArchSpec, match: str) -> None:
     with pytest.raises(PruningError, match=match):
-        build_arch(spec)
+        build_arch(spec, 10)
 
 
 def test_unknown_spec_key() -> None:
@@ -77,7 +77,7 @@ def test_one_batch_fit_every_family(family: str) -> None:
     from pruning_lightning.modules import LargeModule
 
     spec, size = TINY_FAMILIES[family]
-    model = LargeModule(spec)
+    model = LargeModule(spec, num_classes=10)
     before = {k: v.clone() for k, v in model.net.state_dict().items()}
     trainer = L.Trainer(
         accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False, enable_model_summary=False

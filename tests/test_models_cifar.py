@@ -22,16 +22,21 @@ from tests.helpers import shortcut_gradient
 ARCH_DIR = Path(__file__).resolve().parents[1] / "configs" / "arch" / "cifar"
 
 TINY = [
-    ArchSpec("resnet_cifar", 8, num_classes=10),
-    ArchSpec("resnet_cifar", 8, 5, cfg=[3, 0, 7], options={"block_scale": True, "detach_shortcut": True}),
-    ArchSpec("preresnet", 11, num_classes=10),
-    ArchSpec("preresnet", 20, 7, cfg=[9, 5, 3, 50, 4, 6, 40, 30, 20, 100, 9, 8, 7, 60, 11, 200, 13, 2, 200]),
-    ArchSpec("preresnet", 11, variant="bottleneck", num_classes=10),
-    ArchSpec("preresnet", 8, variant="basic", num_classes=10),
-    ArchSpec("densenet", 10, num_classes=10),
-    ArchSpec("densenet", 10, 3, cfg=[20, 30, 40, 11, 50, 60, 70, 21, 90]),
-    ArchSpec("densenet", 10, variant="bc", num_classes=10),
+    ArchSpec("resnet_cifar", 8),
+    ArchSpec("resnet_cifar", 8, cfg=[3, 0, 7], options={"block_scale": True, "detach_shortcut": True}),
+    ArchSpec("preresnet", 11),
+    ArchSpec("preresnet", 20, cfg=[9, 5, 3, 50, 4, 6, 40, 30, 20, 100, 9, 8, 7, 60, 11, 200, 13, 2, 200]),
+    ArchSpec("preresnet", 11, variant="bottleneck"),
+    ArchSpec("preresnet", 8, variant="basic"),
+    ArchSpec("densenet", 10),
+    ArchSpec("densenet", 10, cfg=[20, 30, 40, 11, 50, 60, 70, 21, 90]),
+    ArchSpec("densenet", 10, variant="bc"),
 ]
+TINY_CLASSES = [10, 5, 10, 7, 10, 10, 10, 3, 10]  # the class count each TINY network is built with
+
+
+def _classes(spec: ArchSpec) -> int:
+    return TINY_CLASSES[TINY.index(spec)]
 
 
 def _id(s: ArchSpec) -> str:
@@ -58,7 +63,7 @@ def _from_config(name: str, classes: int = 10) -> ArchSpec:
 
 @pytest.mark.parametrize(("name", "classes", "params", "macs_m", "flops_m"), REFERENCE, ids=lambda v: str(v))
 def test_reference_counts(name: str, classes: int, params: int, macs_m: float | None, flops_m: float | None) -> None:
-    net = build_arch(_from_config(name, classes))
+    net = build_arch(_from_config(name, classes), classes)
     assert count_params(net) == params  # exact where PAPER gives it; else the value that rounds to PAPER's
     if macs_m is None:
         return
@@ -69,10 +74,12 @@ def test_reference_counts(name: str, classes: int, params: int, macs_m: float | 
 
 
 def test_other_reference_sizes() -> None:
-    assert round(count_params(build_arch(_from_config("preresnet110"))) / 1e6, 1) == 1.7  # He et al.'s PreResNet-110
-    assert round(count_params(build_arch(_from_config("densenet_bc100", 100))) / 1e6, 2) == 0.80  # PAPER §3.6
-    assert round(count_params(build_arch(_from_config("resnet20"))) / 1e6, 2) == 0.27
-    assert round(count_params(build_arch(_from_config("resnet32"))) / 1e6, 2) == 0.46
+    assert (
+        round(count_params(build_arch(_from_config("preresnet110"), 10)) / 1e6, 1) == 1.7
+    )  # He et al.'s PreResNet-110
+    assert round(count_params(build_arch(_from_config("densenet_bc100", 100), 100)) / 1e6, 2) == 0.80  # PAPER §3.6
+    assert round(count_params(build_arch(_from_config("resnet20"), 10)) / 1e6, 2) == 0.27
+    assert round(count_params(build_arch(_from_config("resnet32"), 10)) / 1e6, 2) == 0.46
 
 
 def _resnet_params(cfg: list[int], n: int, classes: int, scale: bool) -> int:
@@ -109,54 +116,54 @@ def _densenet_params(cfg: list[int], n: int, classes: int) -> int:
 
 def test_closed_form_params_follow_cfg() -> None:
     cfg = [5, 0, 9, 32, 1, 0, 0, 17, 64]
-    net = build_arch(ArchSpec("resnet_cifar", 20, 10, cfg=cfg, options={"block_scale": True}))
+    net = build_arch(ArchSpec("resnet_cifar", 20, cfg=cfg, options={"block_scale": True}), 10)
     assert count_params(net) == _resnet_params(cfg, 3, 10, True)
     spec = TINY[3]
-    assert count_params(build_arch(spec)) == _preresnet_params(spec.cfg, 2, 7)
+    assert count_params(build_arch(spec, 7)) == _preresnet_params(spec.cfg, 2, 7)
     spec = TINY[7]
-    assert count_params(build_arch(spec)) == _densenet_params(spec.cfg, 2, 3)
+    assert count_params(build_arch(spec, 3)) == _densenet_params(spec.cfg, 2, 3)
     # and the closed forms agree with the unpruned defaults (so they are not tautological)
-    assert _preresnet_params(resolve(ArchSpec("preresnet", 164, num_classes=10)).cfg, 18, 10) == 1703258
-    assert _densenet_params(resolve(ArchSpec("densenet", 40, num_classes=10)).cfg, 12, 10) == 1059298
-    assert _resnet_params(resolve(ArchSpec("resnet_cifar", 56, num_classes=10)).cfg, 9, 10, False) == 853018
+    assert _preresnet_params(resolve(ArchSpec("preresnet", 164)).cfg, 18, 10) == 1703258
+    assert _densenet_params(resolve(ArchSpec("densenet", 40)).cfg, 12, 10) == 1059298
+    assert _resnet_params(resolve(ArchSpec("resnet_cifar", 56)).cfg, 9, 10, False) == 853018
 
 
 def test_default_cfgs_match_paper() -> None:
-    pre = resolve(ArchSpec("preresnet", 164, num_classes=10)).cfg
+    pre = resolve(ArchSpec("preresnet", 164)).cfg
     assert pre == [16, 16, 16] + [64, 16, 16] * 17 + [64, 32, 32] + [128, 32, 32] * 17 + [128, 64, 64] + [
         256,
         64,
         64,
     ] * 17 + [256]
-    dense = resolve(ArchSpec("densenet", 40, num_classes=10)).cfg
+    dense = resolve(ArchSpec("densenet", 40)).cfg
     assert len(dense) == 39 and dense[:2] == [24, 36] and dense[12:14] == [168, 168] and dense[-1] == 456
-    assert resolve(ArchSpec("resnet_cifar", 56, num_classes=10)).cfg == [16] * 9 + [32] * 9 + [64] * 9
-    assert len(resolve(ArchSpec("preresnet", 110, variant="bottleneck", num_classes=10)).cfg) == 2 * 36
+    assert resolve(ArchSpec("resnet_cifar", 56)).cfg == [16] * 9 + [32] * 9 + [64] * 9
+    assert len(resolve(ArchSpec("preresnet", 110, variant="bottleneck")).cfg) == 2 * 36
 
 
 @pytest.mark.parametrize("spec", TINY, ids=_id)
 def test_forward_and_yaml_round_trip(spec: ArchSpec) -> None:
-    net = build_arch(spec).eval()
-    assert net(torch.randn(2, 3, 32, 32)).shape == (2, spec.num_classes)
+    net = build_arch(spec, _classes(spec)).eval()
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, _classes(spec))
     assert arch_from_yaml(spec.to_yaml()) == spec
     assert arch_from_yaml(resolve(spec).to_yaml()) == resolve(spec)
 
 
 @pytest.mark.parametrize("spec", [TINY[1], TINY[3], TINY[7]], ids=_id)
 def test_checkpoint_round_trip(spec: ArchSpec, tmp_path: Path) -> None:
-    module = ClassificationModule(spec).eval()
+    module = ClassificationModule(spec, num_classes=_classes(spec)).eval()
     for m in module.net.modules():  # non-default selections must travel in the state dict
         if isinstance(m, ChannelSelection):
             k = int(m.indexes.sum())
             m.indexes.copy_(torch.zeros_like(m.indexes).index_fill_(0, torch.randperm(m.indexes.numel())[:k], True))
     path = tmp_path / "x.ckpt"
     torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
-    arch, net, source = load_network(path)
+    arch, classes, net, source = load_network(path)
     assert source == str(path)  # no epoch recorded: the file alone
-    assert arch == resolve(spec)
+    assert arch == resolve(spec) and classes == _classes(spec)
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(net.eval()(x), module(x))
-    again = ClassificationModule(arch)
+    again = ClassificationModule(arch, num_classes=classes)
     again.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
     torch.testing.assert_close(again.eval()(x), module(x))
 
@@ -167,7 +174,7 @@ def test_checkpoint_round_trip(spec: ArchSpec, tmp_path: Path) -> None:
     ids=lambda v: _id(v) if isinstance(v, ArchSpec) else str(v),
 )
 def test_init(spec: ArchSpec, gamma: float) -> None:
-    net = build_arch(spec)
+    net = build_arch(spec, 10)
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     assert all(bool((m.weight == gamma).all() and (m.bias == 0).all()) for m in bns)
     widest = max((m for m in net.modules() if isinstance(m, nn.Conv2d)), key=lambda m: m.weight.numel())
@@ -184,7 +191,7 @@ def test_channel_selection_is_a_buffer() -> None:
     assert sel(x).flatten().tolist() == [0, 1, 2, 3]
     sel.state_dict()["indexes"].copy_(torch.tensor([False, True, False, True, True, True]))
     assert sel(x).flatten().tolist() == [1, 3, 4, 5]  # the cached positions follow in-place writes
-    net = build_arch(ArchSpec("densenet", 40, num_classes=10))
+    net = build_arch(ArchSpec("densenet", 40), 10)
     assert count_params(net) == 1059298  # the 39 selections add no parameters
     assert sum(k.endswith("select.indexes") for k in net.state_dict()) == 39
 
@@ -192,7 +199,7 @@ def test_channel_selection_is_a_buffer() -> None:
 def test_detach_shortcut_blocks_the_gradient() -> None:
     grads = []
     for detach in (False, True):
-        block = build_arch(ArchSpec("resnet_cifar", 8, options={"detach_shortcut": detach}, num_classes=10)).layer2[0]
+        block = build_arch(ArchSpec("resnet_cifar", 8, options={"detach_shortcut": detach}), 10).layer2[0]
         grads.append(shortcut_gradient(block, 16, 8))
     assert grads[0] > 0 and grads[1] == 0
 
@@ -200,12 +207,10 @@ def test_detach_shortcut_blocks_the_gradient() -> None:
 def test_zero_width_block_equals_zero_scale() -> None:
     torch.manual_seed(0)
     cfg = [4, 5, 6]
-    scaled = build_arch(ArchSpec("resnet_cifar", 8, cfg=cfg, options={"block_scale": True}, num_classes=10)).eval()
+    scaled = build_arch(ArchSpec("resnet_cifar", 8, cfg=cfg, options={"block_scale": True}), 10).eval()
     assert {k for k, _ in scaled.named_parameters() if k.endswith("scale")} == {f"layer{s}.0.scale" for s in (1, 2, 3)}
     assert scaled.layer2[0].scale.item() == 1.0
-    removed = build_arch(
-        ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6], options={"block_scale": True}, num_classes=10)
-    ).eval()
+    removed = build_arch(ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6], options={"block_scale": True}), 10).eval()
     removed.load_state_dict({k: v for k, v in scaled.state_dict().items() if not k.startswith("layer2.0.")})
     with torch.no_grad():
         scaled.layer2[0].scale.zero_()
@@ -217,31 +222,31 @@ def test_zero_width_block_equals_zero_scale() -> None:
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (ArchSpec("resnet_cifar", 21, num_classes=10), "unknown depth 21"),
-        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8, num_classes=10), "needs 9"),
-        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8 + [-1], num_classes=10), "not a width"),
-        (ArchSpec("resnet_cifar", 20, options={"shortcut": "B"}, num_classes=10), "unknown options"),
-        (ArchSpec("resnet_cifar", 20, options={"detach_shortcut": "yes"}, num_classes=10), "true or false"),
-        (ArchSpec("resnet_cifar", 20, variant="wide", num_classes=10), "unknown variant"),
-        (ArchSpec("preresnet", 100, num_classes=10), "unknown depth 100"),  # bottleneck variants need 9n+2
-        (ArchSpec("preresnet", 100, variant="basic", num_classes=10), "unknown depth 100"),  # basic needs 6n+2
-        (ArchSpec("preresnet", 11, cfg=[16, 16, 16, 64, 16, 16, 128, 32, 32], num_classes=10), "needs 10"),
-        (ArchSpec("preresnet", 11, cfg=[16, 0, 16, 64, 16, 16, 128, 32, 32, 256], num_classes=10), "not a width"),
+        (ArchSpec("resnet_cifar", 21), "unknown depth 21"),
+        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8), "needs 9"),
+        (ArchSpec("resnet_cifar", 20, cfg=[16] * 8 + [-1]), "not a width"),
+        (ArchSpec("resnet_cifar", 20, options={"shortcut": "B"}), "unknown options"),
+        (ArchSpec("resnet_cifar", 20, options={"detach_shortcut": "yes"}), "true or false"),
+        (ArchSpec("resnet_cifar", 20, variant="wide"), "unknown variant"),
+        (ArchSpec("preresnet", 100), "unknown depth 100"),  # bottleneck variants need 9n+2
+        (ArchSpec("preresnet", 100, variant="basic"), "unknown depth 100"),  # basic needs 6n+2
+        (ArchSpec("preresnet", 11, cfg=[16, 16, 16, 64, 16, 16, 128, 32, 32]), "needs 10"),
+        (ArchSpec("preresnet", 11, cfg=[16, 0, 16, 64, 16, 16, 128, 32, 32, 256]), "not a width"),
         (
-            ArchSpec("preresnet", 11, cfg=[17, 16, 16, 64, 16, 16, 128, 32, 32, 256], num_classes=10),
+            ArchSpec("preresnet", 11, cfg=[17, 16, 16, 64, 16, 16, 128, 32, 32, 256]),
             "selects 17 of only 16",
         ),
-        (ArchSpec("preresnet", 11, variant="bottleneck", cfg=[16, 16, 32, 0, 64, 64], num_classes=10), "not a width"),
-        (ArchSpec("preresnet", 164, options={"x": True}, num_classes=10), "takes no options"),
-        (ArchSpec("densenet", 41, num_classes=10), "unknown depth 41"),
-        (ArchSpec("densenet", 42, variant="bc", num_classes=10), "unknown depth 42"),
-        (ArchSpec("densenet", 10, cfg=[24] * 8, num_classes=10), "needs 9"),
-        (ArchSpec("densenet", 10, cfg=[24, 0, 48, 48, 60, 72, 72, 84, 96], num_classes=10), "not a width"),
-        (ArchSpec("densenet", 10, cfg=[25, 36, 48, 48, 60, 72, 72, 84, 96], num_classes=10), "selects 25 of only 24"),
-        (ArchSpec("densenet", 100, variant="bcd", num_classes=10), "unknown variant"),
+        (ArchSpec("preresnet", 11, variant="bottleneck", cfg=[16, 16, 32, 0, 64, 64]), "not a width"),
+        (ArchSpec("preresnet", 164, options={"x": True}), "takes no options"),
+        (ArchSpec("densenet", 41), "unknown depth 41"),
+        (ArchSpec("densenet", 42, variant="bc"), "unknown depth 42"),
+        (ArchSpec("densenet", 10, cfg=[24] * 8), "needs 9"),
+        (ArchSpec("densenet", 10, cfg=[24, 0, 48, 48, 60, 72, 72, 84, 96]), "not a width"),
+        (ArchSpec("densenet", 10, cfg=[25, 36, 48, 48, 60, 72, 72, 84, 96]), "selects 25 of only 24"),
+        (ArchSpec("densenet", 100, variant="bcd"), "unknown variant"),
     ],
     ids=lambda v: _id(v) if isinstance(v, ArchSpec) else "",
 )
 def test_bad_specs(spec: ArchSpec, match: str) -> None:
     with pytest.raises(PruningError, match=match):
-        build_arch(spec)
+        build_arch(spec, 10)

@@ -21,22 +21,22 @@ from pruning_lightning.pruning.surgery import apply_plan, channel_units
 TINY = {"base_width": 8}
 TINY_VGG_CONV = [8, "M", 8, "M", 16, 16, "M", 16, 16, "M", 16, 16, "M"]
 TINY_VGGS = [
-    ArchSpec("vgg_imagenet", 11, 5, cfg=[*TINY_VGG_CONV, 32, 24], variant="slimming"),
-    ArchSpec("vgg_imagenet", 11, 5, cfg=TINY_VGG_CONV, variant="bn"),
-    ArchSpec("vgg_imagenet", 11, 5, cfg=TINY_VGG_CONV),
-    ArchSpec("vgg_imagenet", 11, 5, cfg=TINY_VGG_CONV[:-1], variant="gap"),
+    ArchSpec("vgg_imagenet", 11, cfg=[*TINY_VGG_CONV, 32, 24], variant="slimming"),
+    ArchSpec("vgg_imagenet", 11, cfg=TINY_VGG_CONV, variant="bn"),
+    ArchSpec("vgg_imagenet", 11, cfg=TINY_VGG_CONV),
+    ArchSpec("vgg_imagenet", 11, cfg=TINY_VGG_CONV[:-1], variant="gap"),
 ]
 TINY_RESNETS = [
-    ArchSpec("resnet_imagenet", 18, 5, options=TINY),
-    ArchSpec("resnet_imagenet", 34, 5, options={**TINY, "block_scale": True}),
-    ArchSpec("resnet_imagenet", 50, 5, options={**TINY, "downsample_bias": True}),
+    ArchSpec("resnet_imagenet", 18, options=TINY),
+    ArchSpec("resnet_imagenet", 34, options={**TINY, "block_scale": True}),
+    ArchSpec("resnet_imagenet", 50, options={**TINY, "downsample_bias": True}),
 ]
 
 
 @pytest.mark.parametrize("spec", TINY_VGGS + TINY_RESNETS, ids=lambda s: f"{s.family}{s.depth}-{s.variant}")
 @pytest.mark.parametrize("side", [64, 224])
 def test_forward_shape(spec: ArchSpec, side: int) -> None:
-    net = build_arch(spec).eval()
+    net = build_arch(spec, 5).eval()
     with torch.no_grad():
         assert net(torch.randn(2, 3, side, side)).shape == (2, 5)
     assert input_size(spec) == (3, 224, 224)
@@ -45,7 +45,7 @@ def test_forward_shape(spec: ArchSpec, side: int) -> None:
 
 @pytest.mark.parametrize(("depth", "builder"), [(34, torchvision.models.resnet34), (50, torchvision.models.resnet50)])
 def test_resnet_matches_torchvision_state_dict(depth: int, builder: object) -> None:
-    ours = build_arch(ArchSpec("resnet_imagenet", depth, 1000)).state_dict()
+    ours = build_arch(ArchSpec("resnet_imagenet", depth), 1000).state_dict()
     theirs = builder().state_dict()  # type: ignore[operator]
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
 
@@ -55,7 +55,7 @@ def _std(w: torch.Tensor) -> float:
 
 
 def test_init_follows_paper() -> None:
-    slim = build_arch(TINY_VGGS[0])
+    slim = build_arch(TINY_VGGS[0], 5)
     bns = [m for m in slim.modules() if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d))]
     assert any(isinstance(m, nn.BatchNorm1d) for m in bns)
     assert all(torch.all(m.weight == 0.5) and torch.all(m.bias == 0) for m in bns)
@@ -63,24 +63,24 @@ def test_init_follows_paper() -> None:
     assert abs(_std(fc.weight) - 0.01) < 0.002 and torch.all(fc.bias == 0)
     conv = slim.features.conv3  # 16 outputs, 3x3: std sqrt(2 / (9 * 16))
     assert abs(_std(conv.weight) - math.sqrt(2 / (9 * 16))) < 0.03 and torch.all(conv.bias == 0)
-    res = build_arch(TINY_RESNETS[1])
+    res = build_arch(TINY_RESNETS[1], 5)
     assert all(torch.all(m.weight == 1) for m in res.modules() if isinstance(m, nn.BatchNorm2d))
     assert float(res.layer2.get_submodule("1").scale) == 1.0 and res.layer2.get_submodule("1").scale.requires_grad
 
 
 def test_vgg_slimming_head_has_no_dropout_and_default_has() -> None:
-    kinds = {s.variant: {type(m) for m in build_arch(s).classifier} for s in TINY_VGGS}
+    kinds = {s.variant: {type(m) for m in build_arch(s, 5).classifier} for s in TINY_VGGS}
     assert nn.Dropout not in kinds["slimming"] and nn.BatchNorm1d in kinds["slimming"]
     assert nn.Dropout in kinds["default"] and nn.BatchNorm1d not in kinds["default"]
-    assert build_arch(TINY_VGGS[0]).classifier.fc1.in_features == 16 * 49
-    assert build_arch(TINY_VGGS[3]).classifier.fc1.in_features == 16
+    assert build_arch(TINY_VGGS[0], 5).classifier.fc1.in_features == 16 * 49
+    assert build_arch(TINY_VGGS[3], 5).classifier.fc1.in_features == 16
 
 
 def test_channel_selection_reads_the_indexed_inputs() -> None:
-    cfg = resolve(ArchSpec("resnet_imagenet", 50, 5, options=TINY)).cfg
+    cfg = resolve(ArchSpec("resnet_imagenet", 50, options=TINY)).cfg
     assert cfg is not None and cfg[:6] == [8, 8, 8, 32, 8, 8]
     cfg = [10 if i == 3 else c for i, c in enumerate(cfg)]  # layer1.1 reads 10 of its 32 inputs
-    net = build_arch(ArchSpec("resnet_imagenet", 50, 5, cfg=cfg, options=TINY)).eval()
+    net = build_arch(ArchSpec("resnet_imagenet", 50, cfg=cfg, options=TINY), 5).eval()
     block = net.layer1.get_submodule("1")
     assert block.conv1.in_channels == 10 and net.layer1.get_submodule("0").selection is None
     assert torch.equal(torch.nonzero(block.selection.indexes).flatten(), torch.arange(10))
@@ -98,12 +98,12 @@ def test_channel_selection_reads_the_indexed_inputs() -> None:
 
 
 def test_removed_blocks_become_identity_or_projection() -> None:
-    spec = resolve(ArchSpec("resnet_imagenet", 50, 5, options={**TINY, "block_scale": True}))
+    spec = resolve(ArchSpec("resnet_imagenet", 50, options={**TINY, "block_scale": True}))
     assert spec.cfg is not None
     cfg = list(spec.cfg)
     cfg[0:3] = [0, 0, 0]  # layer1.0 -> projection
     cfg[6:9] = [0, 0, 0]  # layer1.2 -> identity (omitted)
-    net = build_arch(spec.replace(cfg=cfg)).eval()
+    net = build_arch(spec.replace(cfg=cfg), 5).eval()
     assert list(net.layer1._modules) == ["0", "1"]
     proj = net.layer1.get_submodule("0")
     assert not hasattr(proj, "conv1") and not hasattr(proj, "scale")
@@ -123,30 +123,30 @@ def test_removed_blocks_become_identity_or_projection() -> None:
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (ArchSpec("resnet_imagenet", 42, num_classes=10), "unknown depth 42"),
-        (ArchSpec("resnet_imagenet", 50, variant="thin", num_classes=10), "no variants"),
-        (ArchSpec("resnet_imagenet", 50, options={"units": [[0, False]]}, num_classes=10), "unknown option 'units'"),
-        (ArchSpec("resnet_imagenet", 50, options={"block_scale": 1}, num_classes=10), "must be a bool"),
-        (ArchSpec("resnet_imagenet", 34, cfg=[64] * 15, num_classes=10), "needs 16 integers"),
-        (ArchSpec("resnet_imagenet", 50, cfg=[64, 0, 64] + [256, 64, 64] * 15, num_classes=10), "all zero to remove"),
+        (ArchSpec("resnet_imagenet", 42), "unknown depth 42"),
+        (ArchSpec("resnet_imagenet", 50, variant="thin"), "no variants"),
+        (ArchSpec("resnet_imagenet", 50, options={"units": [[0, False]]}), "unknown option 'units'"),
+        (ArchSpec("resnet_imagenet", 50, options={"block_scale": 1}), "must be a bool"),
+        (ArchSpec("resnet_imagenet", 34, cfg=[64] * 15), "needs 16 integers"),
+        (ArchSpec("resnet_imagenet", 50, cfg=[64, 0, 64] + [256, 64, 64] * 15), "all zero to remove"),
         (
-            ArchSpec("resnet_imagenet", 50, cfg=[65, 64, 64] + [256, 64, 64] * 15, num_classes=10),
+            ArchSpec("resnet_imagenet", 50, cfg=[65, 64, 64] + [256, 64, 64] * 15),
             "selects 65 input channels",
         ),
-        (ArchSpec("vgg_imagenet", 12, num_classes=10), "unknown depth 12"),
-        (ArchSpec("vgg_imagenet", 11, variant="huge", num_classes=10), "unknown variant"),
+        (ArchSpec("vgg_imagenet", 12), "unknown depth 12"),
+        (ArchSpec("vgg_imagenet", 11, variant="huge"), "unknown variant"),
         (
-            ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=TINY_VGG_CONV, num_classes=10),
+            ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=TINY_VGG_CONV),
             "does not match the layout",
         ),
-        (ArchSpec("vgg_imagenet", 11, variant="gap", cfg=TINY_VGG_CONV, num_classes=10), "does not match the layout"),
-        (ArchSpec("vgg_imagenet", 11, options={"x": 1}, num_classes=10), "takes no options"),
+        (ArchSpec("vgg_imagenet", 11, variant="gap", cfg=TINY_VGG_CONV), "does not match the layout"),
+        (ArchSpec("vgg_imagenet", 11, options={"x": 1}), "takes no options"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_bad_specs(spec: ArchSpec, match: str) -> None:
     with pytest.raises(PruningError, match=match):
-        build_arch(spec)
+        build_arch(spec, 5)
 
 
 def _randomise_bn(net: nn.Module) -> None:
@@ -175,7 +175,7 @@ def _zero_pruned(net: nn.Module, arch: ArchSpec, keep: dict[str, torch.Tensor]) 
 
 @pytest.mark.parametrize("spec", TINY_VGGS, ids=lambda s: s.variant)
 def test_surgery_equals_zeroed_channels(spec: ArchSpec) -> None:
-    net = build_arch(spec).eval()
+    net = build_arch(spec, 5).eval()
     _randomise_bn(net)
     units = channel_units(net, spec)
     names = [u.name for u in units]
@@ -190,7 +190,7 @@ def test_surgery_equals_zeroed_channels(spec: ArchSpec) -> None:
     cut = apply_plan(net, spec, plan)
     new_arch, structure, weights = cut.arch, cut.structure, cut.weights
     assert structure == {}
-    small = build_arch(new_arch).eval()
+    small = build_arch(new_arch, 5).eval()
     small.load_state_dict(weights)
     widths = [c for c in new_arch.cfg if c != "M"]  # type: ignore[union-attr]
     assert widths[7] == 3 and widths[0] == 4
@@ -202,14 +202,14 @@ def test_surgery_equals_zeroed_channels(spec: ArchSpec) -> None:
 
 def test_slimming_prunes_vgg11_end_to_end() -> None:
     spec = TINY_VGGS[0]
-    net = build_arch(spec).eval()
+    net = build_arch(spec, 5).eval()
     _randomise_bn(net)
     plan = SlimmingPruner(0.5).select(net, spec)
     assert set(plan.channels) == {u.name for u in channel_units(net, spec)}  # BN1d units are scored too
     art = prune(net, spec, SlimmingPruner(0.5), base_epochs=90)
     assert [c for c in art.arch.cfg if c != "M"] == [len(v) for v in plan.channels.values()]  # type: ignore[union-attr]
     assert art.stats["flops_ratio"] > 1 and art.stats["scratch_b_epochs"] == int(90 * art.stats["flops_ratio"])
-    small = build_arch(art.arch).eval()
+    small = build_arch(art.arch, 5).eval()
     small.load_state_dict(art.weights)
     _zero_pruned(net, spec, plan.channels)
     x = torch.randn(2, 3, 224, 224)

@@ -50,13 +50,13 @@ def _torchvision_file(name: str, tmp_path: Path) -> tuple[nn.Module, Path]:
 
 
 ZOO = [
-    ("resnet34", ArchSpec("resnet_imagenet", 34, 1000)),
-    ("resnet50", ArchSpec("resnet_imagenet", 50, 1000)),
-    ("vgg16", ArchSpec("vgg_imagenet", 16, 1000)),
-    ("vgg16_bn", ArchSpec("vgg_imagenet", 16, 1000, variant="bn")),
+    ("resnet34", ArchSpec("resnet_imagenet", 34)),
+    ("resnet50", ArchSpec("resnet_imagenet", 50)),
+    ("vgg16", ArchSpec("vgg_imagenet", 16)),
+    ("vgg16_bn", ArchSpec("vgg_imagenet", 16, variant="bn")),
     # Network Slimming's VGG-11-BN head has BatchNorm1d that torchvision's vgg11_bn lacks: imported as
     # eval-mode identities, so the eval outputs (features and FCs from torchvision) are equal too.
-    ("vgg11_bn", ArchSpec("vgg_imagenet", 11, 1000, variant="slimming")),
+    ("vgg11_bn", ArchSpec("vgg_imagenet", 11, variant="slimming")),
 ]
 
 
@@ -80,9 +80,10 @@ def test_zoo_command_checkpoint_feeds_prune_and_info(tmp_path: Path, capsys: pyt
     cli_main(["zoo", "--arch", str(arch_cfg), "--out", str(out), "--weights", str(weights)])
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["hyper_parameters"]["_class_path"] == "pruning_lightning.modules.LargeModule"
-    assert ckpt["hyper_parameters"]["arch"] == resolve(ArchSpec("resnet_imagenet", 18, 1000)).to_dict()
+    assert ckpt["hyper_parameters"]["arch"] == resolve(ArchSpec("resnet_imagenet", 18)).to_dict()
     assert all(k.startswith("net.") for k in ckpt["state_dict"]) and {"epoch", "global_step"} <= set(ckpt)
-    arch, net, source = load_network(out)
+    arch, classes, net, source = load_network(out)
+    assert classes == 1000 and ckpt["hyper_parameters"]["num_classes"] == 1000
     assert source.endswith(f"(imported from {weights})")
     torch.testing.assert_close(net.state_dict()["fc.weight"], torch.load(weights, weights_only=True)["fc.weight"])
     cli_main(["info", "--ckpt", str(out), "--no-latency"])
@@ -116,11 +117,11 @@ def test_offline_download_is_one_clear_line(
 def test_zoo_refuses_what_torchvision_does_not_have(tmp_path: Path) -> None:
     _, weights = _torchvision_file("resnet18", tmp_path)
     with pytest.raises(PruningError, match="unpruned"):
-        zoo_network(ArchSpec("resnet_imagenet", 18, 1000, options={"base_width": 8}), weights)
+        zoo_network(ArchSpec("resnet_imagenet", 18, options={"base_width": 8}), weights)
     with pytest.raises(PruningError, match="does not fit torchvision resnet34"):
-        zoo_network(ArchSpec("resnet_imagenet", 34, 1000), weights)
+        zoo_network(ArchSpec("resnet_imagenet", 34), weights)
     with pytest.raises(PruningError, match="covers resnet_imagenet and vgg_imagenet"):
-        zoo_network(ArchSpec("vgg", 19, 10), weights)
+        zoo_network(ArchSpec("vgg", 19), weights)
 
 
 def _densenet_counts(classes: int) -> tuple[int, int, int]:
@@ -152,11 +153,11 @@ def test_official_densenet_counts() -> None:
     assert (spec.variant, spec.depth) == ("weight_level", 100)
     params, macs, flops = _densenet_counts(10)
     assert params == 4068490  # PAPER: 4,068,490 params at 10 classes
-    c = count_complexity(build_arch(spec), (3, 32, 32))
+    c = count_complexity(build_arch(spec, 10), (3, 32, 32))
     assert (c.params, c.macs, c.flops) == (params, macs, flops)
     assert round(c.macs / 1e9, 2) == 1.32  # PAPER: 1.32 GMAC
-    assert count_params(build_arch(spec.replace(num_classes=100))) == _densenet_counts(100)[0]
-    net = build_arch(spec)
+    assert count_params(build_arch(spec, 100)) == _densenet_counts(100)[0]
+    net = build_arch(spec, 10)
     assert net.trans1.conv1.weight.shape[:2] == (204, 408) and net.fc.in_features == 678
     assert all(float(m.weight.min()) == 1.0 for m in net.modules() if isinstance(m, nn.BatchNorm2d))
 
@@ -169,7 +170,7 @@ def test_official_vgg19_counts_and_init() -> None:
         expected += 9 * cin * w + w + 2 * w  # conv weight + bias, BN
         cin = w
     expected += 512 * 10 + 10
-    net = build_arch(spec)
+    net = build_arch(spec, 10)
     assert count_params(net) == expected == 20040522  # PAPER: 20,040,522
     assert round(count_complexity(net, (3, 32, 32)).flops / 1e6, 1) == 797.6  # PAPER §5.7 vgg19_bn
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
@@ -183,8 +184,8 @@ def test_official_vgg19_counts_and_init() -> None:
 
 
 TINY_OFFICIAL = [
-    ArchSpec("vgg", 11, 10, cfg=[8, "M", 8, "M", 8, 8, "M", 8, 8, "M", 8, 8], variant="weight_level"),
-    ArchSpec("densenet", 7, 10, variant="weight_level"),
+    ArchSpec("vgg", 11, cfg=[8, "M", 8, "M", 8, 8, "M", 8, 8, "M", 8, 8], variant="weight_level"),
+    ArchSpec("densenet", 7, variant="weight_level"),
 ]
 
 
@@ -193,14 +194,14 @@ def test_magnitude_accepts_the_official_variants(spec: ArchSpec, tmp_path: Path)
     from pruning_lightning.formats.artifact import write_artifact
 
     arch = resolve(spec)
-    art = prune(build_arch(arch).eval(), arch, MagnitudePruner(0.5), None, base_epochs=10)
+    art = prune(build_arch(arch, 10).eval(), arch, MagnitudePruner(0.5), None, base_epochs=10)
     out = write_artifact(art, tmp_path / "prune")
-    sc = ScratchModule(arch, structure_from=str(out))
+    sc = ScratchModule(arch, structure_from=str(out), num_classes=10)
     sc._load_tensors(load_artifact(out).structure, "structure")
     assert sc.net.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     if spec.family == "densenet":  # no channel selections: structured pruning says so in one line
         with pytest.raises(PruningError, match="slimming variant"):
-            prune(build_arch(arch).eval(), arch, UniformChannelPruner(0.5), None, base_epochs=10)
+            prune(build_arch(arch, 10).eval(), arch, UniformChannelPruner(0.5), None, base_epochs=10)
 
 
 def test_l1_resnet_configs_detach_the_shortcut() -> None:
@@ -211,7 +212,7 @@ def test_l1_resnet_configs_detach_the_shortcut() -> None:
             assert _arch(CONFIGS / f"arch/cifar/presets/resnet{d}_{p}.yaml").options == {"detach_shortcut": True}
     grads = []
     for path in ("arch/cifar/resnet56.yaml", "arch/cifar/resnet56_l1.yaml"):
-        net = build_arch(_arch(CONFIGS / path))
+        net = build_arch(_arch(CONFIGS / path), 10)
         # layer3[0] downsamples: its shortcut is the type-A pool + zero pad
         grads.append(shortcut_gradient(net.layer3[0], 32, 16))
     assert grads[0] > 0 and grads[1] == 0

@@ -35,7 +35,7 @@ L1_RULES = {
 
 @functools.cache
 def _unpruned(family: str, depth: int, variant: str) -> Complexity:
-    return count_complexity(build_arch(ArchSpec(family, depth, variant=variant, num_classes=10)), (3, 32, 32))
+    return count_complexity(build_arch(ArchSpec(family, depth, variant=variant), 10), (3, 32, 32))
 
 
 def _load(name: str) -> ArchSpec:
@@ -70,7 +70,7 @@ def test_vgg16_a_halves_conv1_and_conv8_to_13() -> None:
 def test_counts_and_scratch_b(name: str) -> None:
     params, macs, paper_r, epochs = PAPER[name]
     spec = _load(name)
-    pruned = count_complexity(build_arch(spec), (3, 32, 32))
+    pruned = count_complexity(build_arch(spec, 10), (3, 32, 32))
     unpruned = _unpruned(spec.family, spec.depth, spec.variant)
     assert abs(pruned.params / params - 1) < 0.005
     assert abs(pruned.macs / macs - 1) < 0.005

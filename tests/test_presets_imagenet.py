@@ -80,7 +80,7 @@ def complexity() -> object:
     def get(name: str) -> Complexity:
         if name not in cache:
             spec = preset(name)
-            cache[name] = count_complexity(build_arch(spec), input_size(spec))
+            cache[name] = count_complexity(build_arch(spec, 1000), input_size(spec))  # the presets: ImageNet-1k
         return cache[name]
 
     return get

@@ -18,9 +18,9 @@ from pruning_lightning.modules import LargeModule
 from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-VGG16 = ArchSpec("vgg", 16, cfg=[8, 8, "M", 16, 16, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32], num_classes=10)
-R34 = ArchSpec("resnet_imagenet", 34, options={"base_width": 8}, num_classes=10)
-SSS_NET = ArchSpec("resnet_cifar", 20, options={"block_scale": True}, num_classes=10)
+VGG16 = ArchSpec("vgg", 16, cfg=[8, 8, "M", 16, 16, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32])
+R34 = ArchSpec("resnet_imagenet", 34, options={"base_width": 8})
+SSS_NET = ArchSpec("resnet_cifar", 20, options={"block_scale": True})
 
 
 def target(config: str) -> tuple[ArchSpec, int]:
@@ -30,7 +30,7 @@ def target(config: str) -> tuple[ArchSpec, int]:
     if config.startswith("l1_norm_resnet34"):
         return R34, 64
     if config.startswith("l1_norm_resnet"):
-        return ArchSpec("resnet_cifar", int(config.split("resnet")[1].split("_")[0]), num_classes=10), 32
+        return ArchSpec("resnet_cifar", int(config.split("resnet")[1].split("_")[0])), 32
     if config == "sss":
         return SSS_NET, 32
     return TINY_VGG, 32
@@ -43,7 +43,7 @@ PRUNE_CONFIGS = sorted(p.stem for p in (CONFIGS / "prune").glob("*.yaml"))
 @pytest.mark.parametrize("config", PRUNE_CONFIGS)
 def test_prune_config_end_to_end(tmp_path: Path, config: str, trainer_args: list[str]) -> None:
     spec, size = target(config)
-    model = LargeModule(spec)
+    model = LargeModule(spec, num_classes=10)
     trainer = L.Trainer(
         accelerator="cpu",
         max_steps=1,

@@ -58,7 +58,7 @@ def test_thinet_config_default_is_thinets_recipe(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(thinet.ReconstructionPruner, "prepare", prepare)
     monkeypatch.setattr(layer_finetune.torch.optim, "SGD", sgd)
-    net, arch = net_and_arch(TINY_VGG.replace(num_classes=4))
+    net, arch = net_and_arch(TINY_VGG, 4)
     small = {**args, "images_per_class": 2, "locations_per_image": 2, "layer_ratios": {}}
     prune(net, arch, ThiNetPruner(**small), _loader([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 3, 3, 3, 3]))
     assert seen == {"images": 8, "weight_decay": 5e-4}
@@ -111,6 +111,6 @@ def test_l1_vgg_head_bn_starts_at_the_documented_gamma() -> None:
     from pruning_lightning.models import build_arch, resolve
     from pruning_lightning.models.spec import ArchSpec
 
-    net = build_arch(resolve(ArchSpec("vgg", 16, 10, variant="l1")))
+    net = build_arch(resolve(ArchSpec("vgg", 16, variant="l1")), 10)
     assert torch.all(net.features.bn1.weight == 0.5)
     assert torch.all(net.classifier.bn_fc1.weight == 0.5) and not net.classifier.bn_fc1.bias.any()

@@ -97,7 +97,7 @@ def test_reconstruction_beats_plain_slicing_and_surgery_is_exact() -> None:
     sliced.weight_updates = {}
     cut = apply_plan(net, arch, sliced)
     new_arch, weights = cut.arch, cut.weights
-    plain = pruned_net(type("A", (), {"arch": new_arch, "weights": weights})())
+    plain = pruned_net(type("A", (), {"arch": new_arch, "num_classes": 10, "weights": weights})())
     ref = net(images)
     err_regression = (pruned_net(art)(images) - ref).norm()
     err_plain = (plain(images) - ref).norm()
@@ -113,7 +113,7 @@ def test_resnet_inner_layers(spec: tuple, side: int) -> None:
     from pruning_lightning.models.spec import ArchSpec
 
     family, depth, classes, options = spec
-    net, arch = net_and_arch(ArchSpec(family, depth, classes, options=options))
+    net, arch = net_and_arch(ArchSpec(family, depth, options=options), classes)
     pruner = RegressionPruner(ratio=0.5, num_images=16, locations_per_image=8)
     plan = pruner.select(net, arch, loader(16, side))
     art = prune(net, arch, pruner, loader(16, side))
@@ -152,7 +152,7 @@ def test_prune_command_with_data(tmp_path: Path, trainer_args: list[str], capsys
 
     cfg = [8, 8, "M", 16, 16, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32]  # VGG-16 layout, tiny widths
     arch = tmp_path / "arch.yaml"
-    arch.write_text(ArchSpec("vgg", 16, 10, cfg=cfg).to_yaml())
+    arch.write_text(ArchSpec("vgg", 16, cfg=cfg).to_yaml())
     data = str(CONFIGS / "data/synthetic.yaml")
     cli_main(
         [

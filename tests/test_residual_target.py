@@ -15,7 +15,7 @@ from pruning_lightning.pruning.sampling import outputs, sample_inputs, sample_ou
 from pruning_lightning.pruning.surgery import BranchEnd, channel_units
 from tests.helpers import TINY_VGG, loader, net_and_arch, pruned_net
 
-R14 = ArchSpec("resnet_cifar", 14, 10)  # 2 blocks per stage: layer1.1 has an identity shortcut
+R14 = ArchSpec("resnet_cifar", 14)  # 2 blocks per stage: layer1.1 has an identity shortcut
 
 
 def _resnet() -> tuple[nn.Module, ArchSpec]:

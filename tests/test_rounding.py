@@ -21,14 +21,14 @@ from pruning_lightning.pruning.uniform import filter_l1
 from tests.helpers import TINY_FAMILIES, TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-R20 = ArchSpec("resnet_cifar", 20, 10)
+R20 = ArchSpec("resnet_cifar", 20)
 
 
 def _net(spec: ArchSpec, seed: int = 0) -> tuple[nn.Module, ArchSpec]:
     """A random net with random BN gammas and some tied filters (ties must resolve as before)."""
     arch = resolve(spec)
     torch.manual_seed(seed)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -173,8 +173,8 @@ def test_config_example() -> None:
     cfg = parser.parse_args(["--config", str(path), "--ckpt", "x", "--out", "y"])
     pruner = parser.instantiate(cfg).pruner
     assert isinstance(pruner, L1NormPruner) and pruner.round_to == 8
-    arch = resolve(ArchSpec("resnet_cifar", 56, 10))
-    plan = pruner.select(build_arch(arch).eval(), arch)
+    arch = resolve(ArchSpec("resnet_cifar", 56))
+    plan = pruner.select(build_arch(arch, 10).eval(), arch)
     assert sorted({len(v) for v in plan.channels.values()}) == [8, 24]  # 6 -> 8, 22 -> 24, 57 -> 64 (not pruned)
 
 

@@ -21,13 +21,13 @@ from pruning_lightning.pruning import PRUNERS, SoftFilterPruner, prune
 from pruning_lightning.pruning.sfp import filter_l2, num_pruned
 
 ROOT = Path(__file__).resolve().parents[1]
-R20 = ArchSpec("resnet_cifar", 20, 10)
+R20 = ArchSpec("resnet_cifar", 20)
 
 
 def _net(spec: ArchSpec = R20, seed: int = 0) -> tuple[nn.Module, ArchSpec]:
     arch = resolve(spec)
     torch.manual_seed(seed)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     with torch.no_grad():  # non-trivial BN statistics and affine parameters, so BN(0) != 0
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -86,7 +86,7 @@ def test_hard_prune_equals_the_masked_net(layers: str) -> None:
         kept = torch.ones(net.get_submodule(name).out_channels, dtype=torch.bool)
         kept[zeroed[name]] = False
         torch.testing.assert_close(art.weights[f"{name}.weight"], net.get_submodule(name).weight[kept])
-    small = build_arch(art.arch).eval()
+    small = build_arch(art.arch, 10).eval()
     small.load_state_dict(art.weights)
     x = torch.randn(4, 3, 32, 32)
     torch.testing.assert_close(small(x), net(x), rtol=0, atol=1e-5)
@@ -98,7 +98,7 @@ def test_without_zero_bn_the_cut_drops_the_relu_beta_constant() -> None:
     net, arch = _net()
     soft_prune(net, arch, 0.3, layers="units")
     art = prune(net, arch, SoftFilterPruner(0.3))
-    small = build_arch(art.arch).eval()
+    small = build_arch(art.arch, 10).eval()
     small.load_state_dict(art.weights)
     x = torch.randn(4, 3, 32, 32)
     assert not torch.allclose(small(x), net(x), atol=1e-3)
@@ -112,7 +112,7 @@ def test_callback_soft_prunes_each_epoch_before_checkpointing(tmp_path: Path) ->
             w = pl_module.net.layer1[0].conv1.weight  # type: ignore[union-attr,index]
             seen.append(int((filter_l2(w) == 0).sum()))
 
-    model = LargeModule(R20)
+    model = LargeModule(R20, num_classes=10)
     trainer = L.Trainer(
         accelerator="cpu",
         max_epochs=2,
@@ -141,7 +141,7 @@ def test_errors_registry_and_configs() -> None:
             SoftFilterPruning(**bad)  # type: ignore[arg-type]
     with pytest.raises(PruningError, match=r"in \(0, 1\)"):
         SoftFilterPruner(0.0)
-    net, arch = _net(ArchSpec("densenet", 40, 10))
+    net, arch = _net(ArchSpec("densenet", 40))
     with pytest.raises(PruningError, match="does not support family 'densenet'"):
         prune(net, arch, SoftFilterPruner(0.3))
 
@@ -184,7 +184,7 @@ def test_filter_norms_read_a_runaway() -> None:
 
 
 def test_callback_logs_the_filter_norms(tmp_path: Path) -> None:
-    model = LargeModule(R20)
+    model = LargeModule(R20, num_classes=10)
     trainer = L.Trainer(
         accelerator="cpu",
         max_epochs=1,

@@ -26,7 +26,7 @@ from pruning_lightning.pruning.sfp import filter_l2
 from pruning_lightning.stages.prune import summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SUB = ArchSpec("resnet_cifar", 8, 10, options={"subsample_shortcut": True})  # 1 block per stage
+SUB = ArchSpec("resnet_cifar", 8, options={"subsample_shortcut": True})  # 1 block per stage
 
 
 def test_subsample_shortcut_equals_a_reference_by_hand() -> None:
@@ -47,8 +47,8 @@ def test_subsample_shortcut_equals_a_reference_by_hand() -> None:
 def test_subsample_network_differs_only_in_the_downsampling_shortcut() -> None:
     arch = resolve(SUB)
     torch.manual_seed(0)
-    net = build_arch(arch).eval()
-    plain = build_arch(resolve(SUB.replace(options={}))).eval()
+    net = build_arch(arch, 10).eval()
+    plain = build_arch(resolve(SUB.replace(options={})), 10).eval()
     plain.load_state_dict(net.state_dict())  # no new parameter: the state dicts are interchangeable
     x = torch.randn(2, 3, 32, 32)
     seen: list[torch.Tensor] = []
@@ -82,7 +82,7 @@ def _soft_pruned() -> tuple[nn.Module, ArchSpec, dict[str, torch.Tensor]]:
     """A tiny SFP-trained-like net: the last epoch's soft prune zeroed 30 % of every conv's filters."""
     arch = resolve(SUB)
     torch.manual_seed(0)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     zeroed = soft_prune(net, arch, 0.3)
     return net, arch, zeroed
 
@@ -136,7 +136,7 @@ def test_masked_scratch_keeps_every_conv_masked_at_each_epoch_end(tmp_path: Path
     out = write_artifact(prune(net, arch, SoftFilterPruner(0.3, form="mask"), base_epochs=2), tmp_path / "p")
     masks = {k.removeprefix("mask:"): v for k, v in load_artifact(out).structure.items()}
     probe = _EveryEpochEnd(masks)
-    model = ScratchModule(arch, structure_from=str(out), lr=0.1, momentum=0.9, weight_decay=5e-3)
+    model = ScratchModule(arch, structure_from=str(out), lr=0.1, momentum=0.9, weight_decay=5e-3, num_classes=10)
     trainer = L.Trainer(
         accelerator="cpu", max_epochs=2, limit_train_batches=3, limit_val_batches=0, num_sanity_val_steps=0,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

@@ -26,7 +26,7 @@ def _randomise_bn(net: nn.Module, seed: int = 0) -> None:
 
 
 def test_sparsity_gradient_term() -> None:
-    net = build_arch(TINY_VGG)
+    net = build_arch(TINY_VGG, 10)
     _randomise_bn(net)
     net(torch.randn(4, 3, 32, 32)).sum().backward()
     before = {n: p.grad.clone() for n, p in net.named_parameters()}
@@ -46,7 +46,7 @@ def test_sparsity_hook_runs_in_fit(trainer_args: list[str]) -> None:
 
     def total_gamma(strength: float) -> float:
         L.seed_everything(0, verbose=False)
-        model = LargeModule(TINY_VGG, weight_decay=0.0)
+        model = LargeModule(TINY_VGG, weight_decay=0.0, num_classes=10)
         trainer = L.Trainer(
             accelerator="cpu",
             max_epochs=1,
@@ -66,7 +66,7 @@ def test_sparsity_hook_runs_in_fit(trainer_args: list[str]) -> None:
 
 def test_global_threshold_is_strict_and_global() -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     gammas = []
     for i, m in enumerate(m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
         m.weight.data = torch.linspace(0.01, 1.0, m.num_features) * (1 + 0.1 * i)
@@ -82,7 +82,7 @@ def test_global_threshold_is_strict_and_global() -> None:
 
 def test_min_channel_guard_fires_and_is_recorded() -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     _randomise_bn(net)
     net.features.bn3.weight.data.fill_(1e-6)  # the whole layer is below any threshold
     art = prune(net, arch, SlimmingPruner(0.5, min_channels=2))
@@ -95,16 +95,16 @@ def test_min_channel_guard_fires_and_is_recorded() -> None:
 @pytest.mark.parametrize("spec", [TINY_VGG, TINY_VGG_L1], ids=["slimming-head", "l1-head"])
 def test_surgery_equivalence(spec) -> None:  # noqa: ANN001
     arch = resolve(spec)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     _randomise_bn(net)
     net.eval()
     plan = SlimmingPruner(0.5).select(net, arch)
     cut = apply_plan(net, arch, plan)
     new_arch, weights = cut.arch, cut.weights
-    small = build_arch(new_arch).eval()
+    small = build_arch(new_arch, 10).eval()
     small.load_state_dict(weights)
     # Zero gamma and beta of the pruned channels in the original: same function as the cut net.
-    masked = build_arch(arch).eval()
+    masked = build_arch(arch, 10).eval()
     masked.load_state_dict(net.state_dict())
     modules = dict(masked.named_modules())
     for unit in channel_units(masked, arch):
@@ -140,7 +140,7 @@ def test_prune_at_end_of_large_run(tmp_path) -> None:  # noqa: ANN001
         enable_model_summary=False,
         callbacks=[BNL1Sparsity(1e-3), PruneAtEnd(SlimmingPruner(0.5), out=str(tmp_path / "prune"))],
     )
-    model = LargeModule(TINY_VGG)
+    model = LargeModule(TINY_VGG, num_classes=10)
     trainer.fit(model, RandomImageDataModule())
     art = load_artifact(tmp_path / "prune")
     assert art.stats["base_epochs"] == 2 and art.stats["scratch_b_epochs"] >= 2

@@ -21,8 +21,8 @@ from pruning_lightning.pruning import PRUNERS, SSSPruner, prune
 from tests.helpers import TINY_VGG
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-CIFAR = ArchSpec("resnet_cifar", 14, 10, options={"block_scale": True})  # 2 blocks per stage
-R50 = ArchSpec("resnet_imagenet", 50, 5, options={"block_scale": True, "base_width": 8})
+CIFAR = ArchSpec("resnet_cifar", 14, options={"block_scale": True})  # 2 blocks per stage
+R50 = ArchSpec("resnet_imagenet", 50, options={"block_scale": True, "base_width": 8})
 
 
 class _Scaled(nn.Module):
@@ -43,7 +43,7 @@ def _set_scales(net: nn.Module, values: dict[str, float]) -> None:
 def _trained_like(spec: ArchSpec, side: int) -> tuple[nn.Module, ArchSpec]:
     arch = resolve(spec)
     torch.manual_seed(0)
-    net = build_arch(arch).train()
+    net = build_arch(arch, 10).train()
     with torch.no_grad():  # non-trivial BN statistics, so folding the scale into BN is really tested
         for _ in range(2):
             net(torch.randn(4, 3, side, side))
@@ -177,21 +177,21 @@ def test_zero_scale_blocks_removed_and_outputs_match(spec: ArchSpec, side: int, 
     assert sorted(art.stats["kept"]) == sorted(zero) or spec is R50
     assert art.stats["flops_ratio"] > 1.05
     x = torch.randn(3, 3, side, side)
-    pruned = build_arch(art.arch).eval()
+    pruned = build_arch(art.arch, 10).eval()
     pruned.load_state_dict(art.weights)
     # The original with those blocks bypassed (scale 0 == branch contributes nothing), eval mode.
     torch.testing.assert_close(pruned(x), net(x), rtol=1e-4, atol=1e-5)
 
 
 def test_sss_resnet50_arch_is_the_preset_and_threshold() -> None:
-    net = build_arch(resolve(ArchSpec("resnet_imagenet", 50, 10, options={"block_scale": True})))
+    net = build_arch(resolve(ArchSpec("resnet_imagenet", 50, options={"block_scale": True})), 10)
     _set_scales(net, {"layer1.0": 0.0, "layer1.1": 1e-3, "layer1.2": -1e-3})
     plan = SSSPruner(threshold=1e-2).select(
-        net, resolve(ArchSpec("resnet_imagenet", 50, 10, options={"block_scale": True}))
+        net, resolve(ArchSpec("resnet_imagenet", 50, options={"block_scale": True}))
     )
     preset = resolve(
-        arch_from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text()).replace(num_classes=10)
-    )  # preset pins ImageNet-1k
+        arch_from_yaml((CONFIGS / "arch/imagenet/sss_resnet41.yaml").read_text())
+    )  # the preset pins ImageNet-1k beside the arch; the arch alone is compared
     assert plan.arch is not None and resolve(plan.arch) == preset  # ResNet-41: (0,F),(4,T),(6,T),(3,T)
     with pytest.raises(PruningError, match=">= 0"):
         SSSPruner(threshold=-1.0)
@@ -199,18 +199,18 @@ def test_sss_resnet50_arch_is_the_preset_and_threshold() -> None:
 
 def test_errors_without_scales_and_for_vgg() -> None:
     assert PRUNERS["sss"] is SSSPruner and not SSSPruner.needs_data
-    arch = resolve(ArchSpec("resnet_cifar", 8, 10))
+    arch = resolve(ArchSpec("resnet_cifar", 8))
     with pytest.raises(PruningError, match="no block scales"):
-        prune(build_arch(arch), arch, SSSPruner(), None)
+        prune(build_arch(arch, 10), arch, SSSPruner(), None)
     vgg = resolve(TINY_VGG)
     with pytest.raises(PruningError, match="does not support family 'vgg'"):
-        prune(build_arch(vgg), vgg, SSSPruner(), None)
+        prune(build_arch(vgg, 10), vgg, SSSPruner(), None)
 
 
 @pytest.mark.slow
 def test_sparse_training_then_prune_through_the_cli(tmp_path: Path, trainer_args: list[str]) -> None:
     arch = tmp_path / "arch.yaml"
-    arch.write_text(ArchSpec("resnet_cifar", 8, 10, options={"block_scale": True}).to_yaml())
+    arch.write_text(ArchSpec("resnet_cifar", 8, options={"block_scale": True}).to_yaml())
     configs = [str(CONFIGS / f) for f in ("data/synthetic.yaml", "regime/large.yaml")] + [str(arch)]
     configs.append(str(CONFIGS / "sparsity/sss.yaml"))
     cli_main(  # 1 epoch of 4 batches: constant LR 0.1

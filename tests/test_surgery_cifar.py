@@ -24,9 +24,9 @@ from pruning_lightning.pruning.slimming import SlimmingPruner
 from pruning_lightning.pruning.surgery import apply_plan, channel_units
 
 SPECS = [
-    ArchSpec("resnet_cifar", 20, cfg=[16, 0, 16, 32, 32, 32, 64, 64, 64], num_classes=10),
-    ArchSpec("preresnet", 20, num_classes=10),
-    ArchSpec("densenet", 10, num_classes=10),
+    ArchSpec("resnet_cifar", 20, cfg=[16, 0, 16, 32, 32, 32, 64, 64, 64]),
+    ArchSpec("preresnet", 20),
+    ArchSpec("densenet", 10),
 ]
 
 
@@ -69,7 +69,7 @@ def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSp
     plan = _random_plan(net, arch, seed)
     cut = apply_plan(net, arch, plan)
     new_arch, structure, weights = cut.arch, cut.structure, cut.weights
-    small = build_arch(new_arch)
+    small = build_arch(new_arch, 10)
     small.load_state_dict(weights)  # strict: the cut state dict is exactly the new net's
     small.eval()
     for k, v in structure.items():
@@ -84,15 +84,15 @@ def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSp
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.family)
 def test_masked_equals_pruned(spec: ArchSpec) -> None:
     arch = resolve(spec)
-    net = _randomise(build_arch(arch))
+    net = _randomise(build_arch(arch, 10))
     new_arch, small = _check_equivalent(net, arch, seed=1)
     # Pruning the pruned net again: selections narrow (old AND new), physical widths shrink further.
     _check_equivalent(_randomise(small, seed=2), new_arch, seed=3)
 
 
 def test_cut_cfg_and_structure_semantics() -> None:
-    arch = resolve(ArchSpec("preresnet", 20, num_classes=10))
-    net = build_arch(arch)
+    arch = resolve(ArchSpec("preresnet", 20))
+    net = build_arch(arch, 10)
     plan = KeepPlan(
         channels={
             "layer2.0.bn1": torch.tensor([0, 5, 63]),
@@ -110,9 +110,9 @@ def test_cut_cfg_and_structure_semantics() -> None:
     assert weights["layer2.0.bn2.weight"].shape == (2,)  # the others shrink
     assert kept["layer2.0.bn1"] == "3/64"
 
-    r_arch = resolve(ArchSpec("resnet_cifar", 20, num_classes=10))
+    r_arch = resolve(ArchSpec("resnet_cifar", 20))
     r_plan = KeepPlan(channels={"layer3.2.conv1": torch.tensor([3, 4, 9])})
-    cut = apply_plan(build_arch(r_arch), r_arch, r_plan)
+    cut = apply_plan(build_arch(r_arch, 10), r_arch, r_plan)
     r_new, r_struct, r_weights = cut.arch, cut.structure, cut.weights
     assert r_new.cfg == [16] * 3 + [32] * 3 + [64, 64, 3] and r_struct == {}
     assert r_weights["layer3.2.conv2.weight"].shape == (64, 3, 3, 3)
@@ -120,24 +120,24 @@ def test_cut_cfg_and_structure_semantics() -> None:
 
 def test_units() -> None:
     cases = (
-        (ArchSpec("preresnet", 164, num_classes=10), 163),
-        (ArchSpec("densenet", 40, num_classes=10), 39),
-        (ArchSpec("resnet_cifar", 56, num_classes=10), 27),
+        (ArchSpec("preresnet", 164), 163),
+        (ArchSpec("densenet", 40), 39),
+        (ArchSpec("resnet_cifar", 56), 27),
     )
     for spec, count in cases:
         arch = resolve(spec)
-        units = channel_units(build_arch(arch), arch)
+        units = channel_units(build_arch(arch, 10), arch)
         assert len(units) == count == len(arch.cfg)
-        modules = dict(build_arch(arch).named_modules())
+        modules = dict(build_arch(arch, 10).named_modules())
         assert all(isinstance(modules[u.bn], nn.BatchNorm2d) and modules[u.bn].num_features == u.size for u in units)
-    arch = resolve(ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6], num_classes=10))
-    assert [u.name for u in channel_units(build_arch(arch), arch)] == ["layer1.0.conv1", "layer3.0.conv1"]
+    arch = resolve(ArchSpec("resnet_cifar", 8, cfg=[4, 0, 6]))
+    assert [u.name for u in channel_units(build_arch(arch, 10), arch)] == ["layer1.0.conv1", "layer3.0.conv1"]
 
 
 PLAIN = [
-    ArchSpec("preresnet", 11, variant="bottleneck", num_classes=10),
-    ArchSpec("preresnet", 8, variant="basic", num_classes=10),
-    ArchSpec("densenet", 10, variant="bc", num_classes=10),
+    ArchSpec("preresnet", 11, variant="bottleneck"),
+    ArchSpec("preresnet", 8, variant="basic"),
+    ArchSpec("densenet", 10, variant="bc"),
 ]
 
 
@@ -145,7 +145,7 @@ PLAIN = [
 def test_no_slimming_surgery_without_selections(spec: ArchSpec) -> None:
     arch = resolve(spec)
     with pytest.raises(PruningError, match="needs the slimming variant"):
-        channel_units(build_arch(arch), arch)
+        channel_units(build_arch(arch, 10), arch)
 
 
 def _fit(module: L.LightningModule, tmp_path: Path) -> None:
@@ -165,11 +165,11 @@ def _fit(module: L.LightningModule, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    [ArchSpec("preresnet", 11, num_classes=10), ArchSpec("densenet", 10, num_classes=10)],
+    [ArchSpec("preresnet", 11), ArchSpec("densenet", 10)],
     ids=lambda s: s.family,
 )
 def test_slimming_end_to_end(spec: ArchSpec, tmp_path: Path) -> None:
-    net = _randomise(build_arch(spec))
+    net = _randomise(build_arch(spec, 10))
     art = prune(net, spec, SlimmingPruner(ratio=0.4))
     assert art.stats["flops_ratio"] > 1 and art.stats["params_after"] < art.stats["params_before"]
     sels = {k: v for k, v in art.weights.items() if k.endswith("select.indexes")}
@@ -178,14 +178,14 @@ def test_slimming_end_to_end(spec: ArchSpec, tmp_path: Path) -> None:
     assert sum(int(v.sum()) for v in sels.values()) < sum(v.numel() for v in sels.values())
     out = write_artifact(art, tmp_path / "prune")
 
-    fine = FineTuneModule(art.arch, weights_from=str(out), lr=0.0, momentum=0.0, weight_decay=0.0)
+    fine = FineTuneModule(art.arch, weights_from=str(out), lr=0.0, momentum=0.0, weight_decay=0.0, num_classes=10)
     _fit(fine, tmp_path / "ft")
     state = fine.net.state_dict()
     for k, v in art.weights.items():  # lr 0: every inherited tensor but the BN running stats is intact
         if "running" not in k and "num_batches" not in k:
             assert torch.equal(state[k], v), k
 
-    scratch = ScratchModule(art.arch, structure_from=str(out))
+    scratch = ScratchModule(art.arch, structure_from=str(out), num_classes=10)
     fresh = {k: v.clone() for k, v in scratch.net.state_dict().items()}
     _fit(scratch, tmp_path / "se")
     sel_modules = [m for m in scratch.net.modules() if isinstance(m, ChannelSelection)]

@@ -30,10 +30,10 @@ R50_CFG = (
     + [0, 0, 0, 128, 32, 32, 100, 32, 32]
 )
 SPECS = [
-    ArchSpec("resnet_imagenet", 34, 10, options=TINY),
-    ArchSpec("resnet_imagenet", 34, 10, cfg=R34_SSS_CFG, options={**TINY, "block_scale": True}),
-    ArchSpec("resnet_imagenet", 50, 10, options={**TINY, "downsample_bias": True}),
-    ArchSpec("resnet_imagenet", 50, 10, cfg=R50_CFG, options={**TINY, "downsample_bias": True, "block_scale": True}),
+    ArchSpec("resnet_imagenet", 34, options=TINY),
+    ArchSpec("resnet_imagenet", 34, cfg=R34_SSS_CFG, options={**TINY, "block_scale": True}),
+    ArchSpec("resnet_imagenet", 50, options={**TINY, "downsample_bias": True}),
+    ArchSpec("resnet_imagenet", 50, cfg=R50_CFG, options={**TINY, "downsample_bias": True, "block_scale": True}),
 ]
 IDS = ["r34", "r34-sss-scale", "r50", "r50-select-sss-scale"]
 
@@ -86,7 +86,7 @@ def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSp
     plan = _random_plan(net, arch, seed)
     cut = apply_plan(net, arch, plan)
     new_arch, structure, weights = cut.arch, cut.structure, cut.weights
-    small = build_arch(new_arch)
+    small = build_arch(new_arch, 10)
     small.load_state_dict(weights)  # strict: the cut state dict is exactly the new net's
     small.eval()
     sels = {k for k in small.state_dict() if k.endswith("selection.indexes")}
@@ -103,7 +103,7 @@ def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSp
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_masked_equals_pruned(spec: ArchSpec) -> None:
     arch = resolve(spec)
-    net = _randomise(build_arch(arch))
+    net = _randomise(build_arch(arch, 10))
     new_arch, small = _check_equivalent(net, arch, seed=1)
     assert new_arch.options == arch.options and len(new_arch.cfg) == len(arch.cfg)
     # Pruning the pruned net again works too.
@@ -113,7 +113,7 @@ def test_masked_equals_pruned(spec: ArchSpec) -> None:
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_units_match_cfg(spec: ArchSpec) -> None:
     arch = resolve(spec)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     units = channel_units(net, arch)
     modules = dict(net.named_modules())
     cfg = [int(c) for c in arch.cfg]
@@ -134,13 +134,13 @@ def test_units_match_cfg(spec: ArchSpec) -> None:
 
 def test_full_size_unit_counts() -> None:
     for depth, count in ((34, 16), (50, 32)):
-        arch = resolve(ArchSpec("resnet_imagenet", depth, 10, options={"base_width": 8}))
-        assert len(channel_units(build_arch(arch), arch)) == count
+        arch = resolve(ArchSpec("resnet_imagenet", depth, options={"base_width": 8}))
+        assert len(channel_units(build_arch(arch, 10), arch)) == count
 
 
 def test_cut_cfg_weights_and_structure() -> None:
     arch = resolve(SPECS[3])
-    net = _randomise(build_arch(arch))
+    net = _randomise(build_arch(arch, 10))
     plan = KeepPlan(
         channels={
             "layer1.1.conv1": torch.tensor([0, 3]),
@@ -168,13 +168,13 @@ def test_cut_cfg_weights_and_structure() -> None:
 
 def test_plan_emptying_a_unit_raises() -> None:
     arch = resolve(SPECS[2])
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     plan = KeepPlan(channels={"layer2.1.conv2": torch.tensor([], dtype=torch.long)})
     with pytest.raises(PruningError, match="empties layer layer2.1.conv2"):
         apply_plan(net, arch, plan)
     sss = resolve(SPECS[3])
     with pytest.raises(PruningError, match="unknown channel units"):  # removed blocks have no units
-        apply_plan(build_arch(sss), sss, KeepPlan(channels={"layer3.2.conv1": torch.tensor([0])}))
+        apply_plan(build_arch(sss, 10), sss, KeepPlan(channels={"layer3.2.conv1": torch.tensor([0])}))
 
 
 class _HalfPruner(Pruner):
@@ -189,8 +189,8 @@ class _HalfPruner(Pruner):
 
 def test_prune_entry_point() -> None:
     arch = resolve(SPECS[3])
-    net = _randomise(build_arch(arch))
+    net = _randomise(build_arch(arch, 10))
     art = prune(net, arch, _HalfPruner(), base_epochs=90, max_ratio=2.0)
     assert art.stats["flops_ratio"] > 1 and art.stats["params_after"] < art.stats["params_before"]
     assert art.structure.keys() == {k for k in art.weights if k.endswith("selection.indexes")}
-    build_arch(art.arch).load_state_dict(art.weights)
+    build_arch(art.arch, 10).load_state_dict(art.weights)

@@ -20,9 +20,9 @@ from tests.helpers import TINY_VGG, net_and_arch, pruned_net, with_updates
 TWO_LAYERS = {f"features.conv{i}": 0.0 for i in range(3, 9)}  # prune conv1 and conv2 of TINY_VGG
 IMNET_CFG: list[int | str] = [4, "M", 4, "M", 8, 8, "M", 8, 8, "M", 8, 8, "M"]
 IMNET = {  # ThiNet-Conv's variant (VGG head, flattened 7x7 map), ThiNet-GAP's, Network Slimming's (BN head)
-    "default": ArchSpec("vgg_imagenet", 11, 5, cfg=IMNET_CFG),
-    "gap": ArchSpec("vgg_imagenet", 11, 5, variant="gap", cfg=IMNET_CFG[:-1]),
-    "slimming": ArchSpec("vgg_imagenet", 11, 5, variant="slimming", cfg=[*IMNET_CFG, 16, 16]),
+    "default": ArchSpec("vgg_imagenet", 11, cfg=IMNET_CFG),
+    "gap": ArchSpec("vgg_imagenet", 11, variant="gap", cfg=IMNET_CFG[:-1]),
+    "slimming": ArchSpec("vgg_imagenet", 11, variant="slimming", cfg=[*IMNET_CFG, 16, 16]),
 }
 
 
@@ -90,7 +90,7 @@ def test_default_is_one_epoch_and_bad_values() -> None:
 
 @pytest.mark.parametrize("variant", sorted(IMNET))
 def test_vgg_imagenet(tmp_path: Path, variant: str) -> None:
-    net, arch = net_and_arch(IMNET[variant])
+    net, arch = net_and_arch(IMNET[variant], 5)
     data = labelled(16, 64, 5)
     steps = 0 if variant == "default" else 1  # the default head is 4096 wide: keep the tiny test quick
     pruner = ThiNetPruner(ratio=0.5, num_images=16, locations_per_image=4, finetune_steps=steps)
@@ -106,9 +106,9 @@ def test_vgg_imagenet(tmp_path: Path, variant: str) -> None:
     torch.testing.assert_close(pruned_net(art)(x), with_updates(net, plan.weight_updates)(x), rtol=1e-4, atol=1e-5)
     out = write_artifact(art, tmp_path / "prune")
     loaded = load_artifact(out)
-    ft = FineTuneModule(resolve(loaded.arch), weights_from=str(out))
+    ft = FineTuneModule(resolve(loaded.arch), weights_from=str(out), num_classes=5)
     ft.on_artifact(loaded)
-    sc = ScratchModule(resolve(loaded.arch), structure_from=str(out))
+    sc = ScratchModule(resolve(loaded.arch), structure_from=str(out), num_classes=5)
     sc._load_tensors(loaded.structure, "structure")
     assert ft.net.eval()(x).shape == sc.net.eval()(x).shape == (2, 5)
 

@@ -188,7 +188,7 @@ def test_divergence_names_the_lr_of_the_step_not_the_next_epochs() -> None:
     from pruning_lightning.models.spec import ArchSpec
     from pruning_lightning.modules import LargeModule
 
-    module = LargeModule(ArchSpec("vgg", 11, 10, cfg=[4, "M", 4, "M", 4, 4, "M", 4, 4, "M", 4, 4]), lr=0.1)
+    module = LargeModule(ArchSpec("vgg", 11, cfg=[4, "M", 4, "M", 4, 4, "M", 4, 4, "M", 4, 4]), lr=0.1, num_classes=10)
     opt = SimpleNamespace(param_groups=[{"lr": 0.001}])  # already stepped: 100x lower
     module._trainer = SimpleNamespace(optimizers=[opt], current_epoch=3, global_step=40, default_root_dir="stage")  # type: ignore[assignment]
     module._step_lr = 0.1

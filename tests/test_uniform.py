@@ -28,37 +28,37 @@ def _convs(net: nn.Module) -> dict[str, torch.Tensor]:
     [
         (TINY_VGG, 0.5),
         (TINY_VGG, 0.3),
-        (ArchSpec("resnet_cifar", 20, 10), 0.5),
-        (ArchSpec("resnet_imagenet", 18, 10, options={"base_width": 8}), 0.4),
+        (ArchSpec("resnet_cifar", 20), 0.5),
+        (ArchSpec("resnet_imagenet", 18, options={"base_width": 8}), 0.4),
     ],
     ids=["vgg-0.5", "vgg-0.3", "resnet_cifar-0.5", "resnet_imagenet18-0.4"],
 )
 def test_uniform_channel_same_fraction_everywhere(spec: ArchSpec, ratio: float) -> None:
     arch = resolve(spec)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     cut = apply_plan(net, arch, UniformChannelPruner(ratio).select(net, arch))
     new_arch, weights = cut.arch, cut.weights
     expected = [c if c == "M" else int(c * (1 - ratio)) for c in arch.cfg]  # type: ignore[union-attr]
     assert new_arch.cfg == expected
-    build_arch(new_arch).load_state_dict(weights)
+    build_arch(new_arch, 10).load_state_dict(weights)
 
 
-@pytest.mark.parametrize("spec", [ArchSpec("preresnet", 11, 10), ArchSpec("densenet", 10, 10)], ids=str)
+@pytest.mark.parametrize("spec", [ArchSpec("preresnet", 11), ArchSpec("densenet", 10)], ids=str)
 def test_uniform_channel_on_selection_families(spec: ArchSpec) -> None:
     """PreResNet / DenseNet (the paper's negative cases): every unit, selections included, halves."""
     arch = resolve(spec)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     units = channel_units(net, arch)
     plan = UniformChannelPruner(0.5).select(net, arch)
     assert {u.name: len(plan.channels[u.name]) for u in units} == {u.name: int(u.size * 0.5) for u in units}
     cut = apply_plan(net, arch, plan)
     new_arch, weights = cut.arch, cut.weights
-    build_arch(new_arch).load_state_dict(weights, strict=False)
+    build_arch(new_arch, 10).load_state_dict(weights, strict=False)
 
 
 def test_uniform_channel_keep_rule() -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     with torch.no_grad():
         for i in range(8):
             net.features.conv1.weight[i].fill_([5, 1, 7, 2, 8, 3, 6, 4][i])
@@ -76,18 +76,18 @@ def test_uniform_channel_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         UniformChannelPruner(0.5, keep="middle")  # type: ignore[arg-type]
     thin = resolve(TINY_VGG.replace(cfg=[1, "M", 16, "M", 16, 16, "M", 32, 32, "M", 32, 32]))
     with pytest.raises(PruningError, match="empties features.conv1"):
-        UniformChannelPruner(0.5).select(build_arch(thin), thin)
-    toy = Family(build=lambda s: nn.Sequential(nn.Conv2d(3, 4, 3)), default_cfg=lambda s: [], validate=lambda s: None)
+        UniformChannelPruner(0.5).select(build_arch(thin, 10), thin)
+    toy = Family(build=lambda s, n: nn.Sequential(nn.Conv2d(3, 4, 3)), default_cfg=lambda s: [])
     monkeypatch.setitem(ARCHS, "toy", toy)
     for pruner in (UniformChannelPruner(0.5), UniformSparsityPruner(0.5)):
         with pytest.raises(PruningError, match="does not support family 'toy'"):
-            prune(toy.build(ArchSpec("toy", 1, num_classes=10)), ArchSpec("toy", 1, num_classes=10), pruner)
+            prune(toy.build(ArchSpec("toy", 1), 10), ArchSpec("toy", 1), pruner)
 
 
 @pytest.mark.parametrize("criterion", ["random", "magnitude"])
 def test_uniform_sparsity_same_in_every_layer(criterion: str) -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     with torch.no_grad():
         net.features.conv1.weight.abs_().add_(1)  # a global threshold spares this layer entirely
     plan = UniformSparsityPruner(0.5, criterion=criterion).select(net, arch)  # type: ignore[arg-type]
@@ -103,7 +103,7 @@ def test_uniform_sparsity_same_in_every_layer(criterion: str) -> None:
 
 def test_uniform_sparsity_random_is_seeded() -> None:
     arch = resolve(TINY_VGG)
-    net = build_arch(arch).eval()
+    net = build_arch(arch, 10).eval()
     a = UniformSparsityPruner(0.5, seed=1).select(net, arch).masks
     b = UniformSparsityPruner(0.5, seed=1).select(net, arch).masks
     c = UniformSparsityPruner(0.5, seed=2).select(net, arch).masks

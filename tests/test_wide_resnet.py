@@ -20,7 +20,7 @@ from pruning_lightning.pruning.surgery import apply_plan, channel_units, family_
 from pruning_lightning.utils.flops import count_params
 
 ARCH_DIR = Path(__file__).resolve().parents[1] / "configs" / "arch" / "cifar"
-TINY = ArchSpec("wide_resnet", 10, 10, options={"widen": 2})  # one block per stage, widths 32/64/128
+TINY = ArchSpec("wide_resnet", 10, options={"widen": 2})  # one block per stage, widths 32/64/128
 
 
 def _wrn_params(cfg: list[int], n: int, k: int, classes: int) -> int:
@@ -51,7 +51,7 @@ def test_paper_parameter_counts() -> None:
     # stage 3: 918,272 + 1,180,672; final BN 512; FC 2,570. The paper (arXiv 1605.07146 Table) gives 2.7M.
     by_hand = 432 + 47_264 + 73_984 + 229_760 + 295_424 + 918_272 + 1_180_672 + 512 + 2_570
     spec = arch_from_yaml((ARCH_DIR / "wrn16_4.yaml").read_text(), num_classes=10)
-    assert count_params(build_arch(spec)) == by_hand == 2_748_890 == _wrn_params(resolve(spec).cfg, 2, 4, 10)
+    assert count_params(build_arch(spec, 10)) == by_hand == 2_748_890 == _wrn_params(resolve(spec).cfg, 2, 4, 10)
     # WRN-28-10 (36.5M), WRN-16-8 (11.0M), WRN-40-4 (8.9M): closed form only (building 36M params is slow).
     for depth, k, millions in ((28, 10, 36.5), (16, 8, 11.0), (40, 4, 8.9)):
         n = (depth - 4) // 6
@@ -61,8 +61,8 @@ def test_paper_parameter_counts() -> None:
 
 
 def test_pruned_cfg_counts_and_layout() -> None:
-    spec = ArchSpec("wide_resnet", 16, 7, cfg=[3, 64, 17, 5, 1, 256], options={"widen": 4})
-    net = build_arch(spec)
+    spec = ArchSpec("wide_resnet", 16, cfg=[3, 64, 17, 5, 1, 256], options={"widen": 4})
+    net = build_arch(spec, 7)
     assert count_params(net) == _wrn_params([3, 64, 17, 5, 1, 256], 2, 4, 7)
     assert net(torch.randn(2, 3, 32, 32)).shape == (2, 7)
     names = {n for n, _ in net.named_modules()}
@@ -72,29 +72,29 @@ def test_pruned_cfg_counts_and_layout() -> None:
         "layer2.0.shortcut",
         "layer3.0.shortcut",
     }
-    plain = build_arch(ArchSpec("wide_resnet", 10, 10, options={"widen": 1}))  # stage 1 keeps 16 channels
+    plain = build_arch(ArchSpec("wide_resnet", 10, options={"widen": 1}), 10)  # stage 1 keeps 16 channels
     assert "layer1.0.shortcut" not in dict(plain.named_modules())
-    assert resolve(ArchSpec("wide_resnet", 22, 10)).cfg == [64] * 3 + [128] * 3 + [256] * 3  # default widen 4
+    assert resolve(ArchSpec("wide_resnet", 22)).cfg == [64] * 3 + [128] * 3 + [256] * 3  # default widen 4
 
 
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        (ArchSpec("wide_resnet", 17, 10), "depth must be 6n\\+4"),
-        (ArchSpec("wide_resnet", 16, 10, options={"widen": 0}), "widen must be an int >= 1"),
-        (ArchSpec("wide_resnet", 16, 10, options={"dropout": True}), "unknown option 'dropout'"),
-        (ArchSpec("wide_resnet", 10, 10, cfg=[4, 0, 4]), "cfg\\[1\\] = 0 is not a width >= 1"),
-        (ArchSpec("wide_resnet", 10, 10, cfg=[4, 4]), "needs 3 integers"),
+        (ArchSpec("wide_resnet", 17), "depth must be 6n\\+4"),
+        (ArchSpec("wide_resnet", 16, options={"widen": 0}), "widen must be an int >= 1"),
+        (ArchSpec("wide_resnet", 16, options={"dropout": True}), "unknown option 'dropout'"),
+        (ArchSpec("wide_resnet", 10, cfg=[4, 0, 4]), "cfg\\[1\\] = 0 is not a width >= 1"),
+        (ArchSpec("wide_resnet", 10, cfg=[4, 4]), "needs 3 integers"),
     ],
 )
 def test_bad_specs(spec: ArchSpec, match: str) -> None:
     with pytest.raises(PruningError, match=match):
-        build_arch(spec)
+        build_arch(spec, 10)
 
 
 def test_units_and_cut_semantics() -> None:
     arch = resolve(TINY)
-    net = build_arch(arch)
+    net = build_arch(arch, 10)
     units = channel_units(net, arch)
     assert [(u.name, u.bn, u.consumer, u.size) for u in units] == [
         (f"layer{s}.0.conv1", f"layer{s}.0.bn2", f"layer{s}.0.conv2", w) for s, w in ((1, 32), (2, 64), (3, 128))
@@ -127,7 +127,7 @@ def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSp
         k = int(torch.randint(1, u.size + 1, (1,), generator=g))
         plan.channels[u.name] = torch.sort(torch.randperm(u.size, generator=g)[:k]).values
     cut = apply_plan(net, arch, plan)
-    small = build_arch(cut.arch).eval()
+    small = build_arch(cut.arch, 10).eval()
     small.load_state_dict(cut.weights)  # strict: the cut state dict is exactly the new net's
     x = torch.randn(4, 3, 32, 32, generator=g)
     with torch.no_grad():
@@ -137,18 +137,18 @@ def _check_equivalent(net: nn.Module, arch: ArchSpec, seed: int) -> tuple[ArchSp
 
 
 def test_masked_equals_pruned_twice() -> None:
-    arch = resolve(ArchSpec("wide_resnet", 16, 10, options={"widen": 2}))
-    new_arch, small = _check_equivalent(_randomise(build_arch(arch)), arch, seed=1)
+    arch = resolve(ArchSpec("wide_resnet", 16, options={"widen": 2}))
+    new_arch, small = _check_equivalent(_randomise(build_arch(arch, 10)), arch, seed=1)
     _check_equivalent(_randomise(small, seed=2), new_arch, seed=3)
 
 
 def test_uniform_channel_prune_keeps_the_largest_filters() -> None:
     arch = resolve(TINY)
     torch.manual_seed(0)
-    net = _randomise(build_arch(arch))
+    net = _randomise(build_arch(arch, 10))
     art = prune(net, arch, UniformChannelPruner(0.5))
     assert art.arch.cfg == [16, 32, 64]
-    small = build_arch(art.arch).eval()
+    small = build_arch(art.arch, 10).eval()
     small.load_state_dict(art.weights)
     kept = torch.sort(torch.topk(net.layer3[0].conv1.weight.abs().flatten(1).sum(1), 64).indices).values
     assert torch.equal(small.layer3[0].conv1.weight, net.layer3[0].conv1.weight[kept])

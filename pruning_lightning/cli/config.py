@@ -5,9 +5,10 @@ in the CLI, from the data of the one reader (:func:`~pruning_lightning.core.conf
 ``fit``/``validate``/``test`` parse their files in the LightningCLI. The other commands and the pipeline
 read what they need of the same files here, with a parser built like the CLI's (``model``: a
 :class:`~pruning_lightning.modules.ClassificationModule`, ``data``: a ``LightningDataModule``), in the
-CLI's order (later files win). The class count of an architecture comes from the data module alone; a
-``num_classes`` written in an arch config (a preset, a prune artifact's ``arch.yaml``) is a claim
-checked against it.
+CLI's order (later files win). The class count is not part of an architecture: it comes from the data module
+alone; a ``model.init_args.num_classes`` written in an arch config (a preset, a prune artifact's ``arch.yaml``;
+an old file's ``arch.num_classes`` is read as the same, see :mod:`~pruning_lightning.cli.parser_mode`) is a
+claim checked against it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the models package imports torch: planning a pipeline or re
     from pruning_lightning.models.spec import ArchSpec
 
 ARCH = "model.init_args.arch"
+CLASSES = "model.init_args.num_classes"  # beside the arch: a claim, checked against the data module
 
 
 @lru_cache(maxsize=1)
@@ -92,26 +94,26 @@ def written_arch(paths: Sequence[str]) -> dict[str, Any] | None:
 
 
 def claimed_num_classes(paths: Sequence[str], classes: dict[str, str | None] | None = None) -> tuple[int, str] | None:
-    """``num_classes`` written in an arch config (a preset, an artifact's arch.yaml) and the file that wrote it."""
+    """``model.init_args.num_classes`` written in an arch config (a preset, an artifact's arch.yaml) and its file."""
     return _claim(read(paths, classes))
 
 
 def _claim(steps: list[tuple[str, Namespace]]) -> tuple[int, str] | None:
     found, last = None, None
     for path, ns in steps:
-        n = ns.get(f"{ARCH}.num_classes")
+        n = ns.get(CLASSES)
         if n is not None and n != last:
             found = (int(n), path)
         last = n
     return found
 
 
-def check_claim(claimed: tuple[int, str] | None, data_classes: int) -> None:
-    """An arch config's class count must be the data module's."""
+def check_claim(claimed: tuple[int, str] | None, data_classes: int, source: str = "the data module has") -> None:
+    """An arch config's class count must be the data module's (``source``: where the count comes from)."""
     if claimed is not None and claimed[0] != data_classes:
         raise PruningError(
-            f"{claimed[1]} describes a {claimed[0]}-class network but the data module has {data_classes} classes; "
-            "use a preset or artifact made for this dataset (or remove num_classes from a copy)"
+            f"{claimed[1]} describes a {claimed[0]}-class network but {source} {data_classes} classes; "
+            "use a preset or artifact made for this dataset (or remove num_classes from a copy of the file)"
         )
 
 
@@ -132,8 +134,8 @@ class UnknownClassCount(PruningError):
     """The files give no data module, or their data module cannot count its classes here (no data on disk)."""
 
 
-def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
-    """The architecture that fit-style files describe, with the class count of their data module.
+def arch_of(paths: Sequence[str], declared: int | None = None) -> tuple[ArchSpec, int]:
+    """The architecture that fit-style files describe, and the class count of their data module.
 
     Args:
         paths: data and arch configs (later files win).
@@ -165,25 +167,25 @@ def arch_of(paths: Sequence[str], declared: int | None = None) -> ArchSpec:
         raise PruningError(f"the data module {type(data).__name__} has no num_classes; the class count is unknown")
     if declared is not None and classes != declared:
         raise PruningError(f"num_classes {declared} is declared but the data module has {classes} classes")
-    check_claim(_claim(steps), classes)
+    check_claim(_claim(steps), classes, "the data module has" if data is not None else "num_classes declares")
     from pruning_lightning.models.spec import ArchSpec  # torch: on use (see the import at the top)
 
-    return ArchSpec.from_dict({**arch, "num_classes": classes})
+    return ArchSpec.from_dict(arch), int(classes)
 
 
 def arch_from_yaml(text: str, num_classes: int | None = None) -> ArchSpec:
     """The arch of ``model.init_args.arch`` YAML text (inverse of :meth:`ArchSpec.to_yaml`), as it is written.
 
-    ``num_classes``: the class count where the text leaves it to the data module (an arch config read
-    without its data config); a count the text writes is a claim that must agree with it.
+    ``num_classes``: the class count it is used with; a count the text writes (beside the arch, or in an
+    old text inside it) is a claim that must agree with it.
     """
-    arch = _arch([("YAML", _parse(fit_parser(), text, text=True))])
+    ns = _parse(fit_parser(), text, text=True)
+    arch = _arch([("YAML", ns)])
     if arch is None:
         raise PruningError("no model.init_args.arch in the given YAML")
+    written = ns.get(CLASSES)
     if num_classes is not None:
-        written = arch.get("num_classes")
         check_claim((int(written), "the YAML") if written is not None else None, num_classes)
-        arch = {**arch, "num_classes": num_classes}
     from pruning_lightning.models.spec import ArchSpec  # torch: on use (see the import at the top)
 
     return ArchSpec.from_dict(arch)

@@ -85,7 +85,7 @@ class PruningCLI(LightningCLI):
         return {k: v for k, v in LightningCLI.subcommands().items() if k != "predict"}
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001
-        parser.link_arguments("data.num_classes", "model.init_args.arch.num_classes", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         # Checkpointing has its own key so that trainer.callbacks stays free for sparsity callbacks.
         parser.add_lightning_class_args(StageCheckpoint, "checkpoint")
         parser.set_defaults(
@@ -104,7 +104,7 @@ class PruningCLI(LightningCLI):
         return
 
     def _claimed_num_classes(self) -> tuple[int, str] | None:
-        """``num_classes`` written in a ``-c`` arch config (presets, prune artifacts): checked against the data."""
+        """``model.init_args.num_classes`` of a ``-c`` arch config (presets, artifacts): checked against the data."""
         cfg = self.config.get(self.subcommand) if self.subcommand else self.config
         if cfg is None:
             return None

@@ -6,6 +6,11 @@ given and the line, and the mapping check (plus the top-level keys of a Lightnin
 ``parser_mode(lightning=True)``) all happen in the one read, and a file read again in the same command (a
 class-count claim, ``--base_epochs``' source) is not parsed again. Values typed on the command line (and inline
 ``-c '{...}'`` strings) keep jsonargparse's own YAML rules.
+
+A file written while the architecture held the class count (``model.init_args.arch.num_classes``: an old
+preset, a ``pruned-v1`` artifact's ``arch.yaml``, a run's saved ``config.yaml``) is read as the same claim
+written beside the arch (``model.init_args.num_classes``), which the CLI checks against the data module
+(:func:`moved_class_count`).
 """
 
 from __future__ import annotations
@@ -45,12 +50,38 @@ def _loader(keys: set[str] | None) -> Callable[..., Any]:
         given = _GIVEN.get()
         # jsonargparse passes a -c file's base name, read from inside the file's folder; anything else is a value.
         if not path or given is None or os.path.basename(given) != path:
-            return values(text)
+            return moved_class_count(values(text), "the inline config")
         data = read_config(os.path.abspath(path), text=text, name=given)
         check_options(data, given, keys, "a fit, validate or test config")
-        return data
+        return moved_class_count(data, given)
 
     return load
+
+
+def moved_class_count(data: Any, name: str) -> Any:
+    """``data`` with an old ``model.init_args.arch.num_classes`` moved beside the arch (a copy; else ``data``).
+
+    Raises:
+        PruningError: the file writes two different class counts (in the arch and beside it).
+    """
+    model: Any = data.get("model") if isinstance(data, dict) else None
+    init: Any = model.get("init_args") if isinstance(model, dict) else None
+    arch: Any = init.get("arch") if isinstance(init, dict) else None
+    if (
+        not isinstance(model, dict)
+        or not isinstance(init, dict)
+        or not isinstance(arch, dict)
+        or "num_classes" not in arch
+    ):
+        return data
+    old, new = arch["num_classes"], init.get("num_classes")
+    if new is not None and new != old:
+        raise PruningError(
+            f"{name} writes model.init_args.arch.num_classes {old} and model.init_args.num_classes {new}; "
+            "keep only model.init_args.num_classes (the class count is not part of the architecture)"
+        )
+    rest = {k: v for k, v in arch.items() if k != "num_classes"}
+    return {**data, "model": {**model, "init_args": {**init, "arch": rest, "num_classes": old}}}
 
 
 class ConfigFile(ActionConfigFile):

@@ -19,7 +19,7 @@ from typing import Any
 
 from pruning_lightning.cli.config import written_arch
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.formats.checkpoint import read_torch_file
+from pruning_lightning.formats.checkpoint import read_torch_file, upgrade_hparams
 from pruning_lightning.models import resolve
 from pruning_lightning.utils.schedule import lr_milestones
 
@@ -57,11 +57,17 @@ def check_against_checkpoint(model: Any, ckpt_hparams: dict[str, Any], path: str
             f"{path} was written by {ckpt_class} but the configuration builds {ours}; drop the model/regime "
             "config to use the checkpoint's, or pass a checkpoint of this regime"
         )
+    hp = upgrade_hparams(hp, path)
     if "arch" in hp and resolve(hp["arch"]) != model.arch:
         raise PruningError(
             f"{path} holds architecture {resolve(hp['arch']).to_dict()} but the configuration describes "
             f"{model.arch.to_dict()}; drop the arch config to use the checkpoint's, or pass a checkpoint of this "
             "architecture"
+        )
+    if hp.get("num_classes") is not None and hp["num_classes"] != model.num_classes:
+        raise PruningError(
+            f"{path} holds a {hp['num_classes']}-class network but the data module has {model.num_classes} "
+            "classes; use the data it was trained on, or a checkpoint of this dataset"
         )
     if not resuming:
         return
@@ -132,6 +138,7 @@ def model_from_checkpoint(args: list[str]) -> tuple[list[str], dict[str, Any] | 
     except (KeyError, TypeError) as e:
         raise PruningError(f"{path} is not a pruning-lightning checkpoint (no hyper_parameters)") from e
     hp.pop("_instantiator", None)
+    hp = upgrade_hparams(hp, path)  # a checkpoint written while the arch held num_classes: moved beside it
     if "_class_path" not in hp:  # not written through this CLI: leave it to Lightning's own handling
         return args, None, None
     # An architecture given explicitly replaces the checkpoint's whole (a merge of two archs would be neither);

@@ -27,7 +27,7 @@ from pruning_lightning.deploy.export import OPSET, export_model, require, write_
 from pruning_lightning.deploy.simplify import FOLDS
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
 from pruning_lightning.formats.fresh import check_output_dir, fresh_folder
-from pruning_lightning.models import input_size
+from pruning_lightning.models import classes_of, input_size
 from pruning_lightning.models.spec import ArchSpec
 
 
@@ -93,7 +93,13 @@ def main(argv: list[str]) -> None:
         write_report(
             folder / "export.yaml",
             rep,
-            {"source": source, "arch": arch.to_dict(), "inputs": described, "tolerance": cfg.tolerance},
+            {
+                "source": source,
+                "arch": arch.to_dict(),
+                "num_classes": classes_of(net),
+                "inputs": described,
+                "tolerance": cfg.tolerance,
+            },
         )
         worst = max(rep.onnx.max_abs_diff, rep.pt2.max_abs_diff)
         if not worst <= cfg.tolerance:  # NaN fails too

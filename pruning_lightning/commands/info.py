@@ -5,11 +5,13 @@ Params, FLOPs, size on disk, peak inference memory, latency and GPU energy
 model: exported ONNX file size and gzip size (plus sparse-format sizes under unstructured masks), peak memory
 in ONNX Runtime and energy per image (definitions: :mod:`pruning_lightning.deploy.metrics`).
 
-The class count of a configured architecture is its data module's, so give a data config first.
-Examples::
+The class count of a configured architecture is its data module's (give a data config first), or
+``--num_classes N``; without either, the count the arch config writes (a preset's), else the family's usual
+dataset's (10 for the CIFAR families, 1000 for the ImageNet ones), said in the table. Examples::
 
     pruning-lightning info --config configs/data/cifar10.yaml --config configs/arch/cifar/vgg19.yaml
     pruning-lightning info --config configs/data/cifar100.yaml --config configs/arch/cifar/vgg19.yaml
+    pruning-lightning info --config configs/arch/imagenet/resnet50.yaml
     pruning-lightning info --artifact runs/x/prune --no_latency
     pruning-lightning info --ckpt runs/x/finetune/checkpoints/last.ckpt --deploy
 """
@@ -20,13 +22,20 @@ from typing import Any
 
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from pruning_lightning.cli.config import UnknownClassCount, arch_of
+from pruning_lightning.cli.config import (
+    UnknownClassCount,
+    arch_of,
+    claimed_num_classes,
+    data_module,
+    read,
+    written_arch,
+)
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.deploy.export import require
 from pruning_lightning.deploy.metrics import shipped_metrics
 from pruning_lightning.deploy.sources import from_artifact, from_checkpoint
 from pruning_lightning.formats.artifact import load_artifact
-from pruning_lightning.models import build_arch, input_size, resolve
+from pruning_lightning.models import build_arch, classes_of, get_family, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.utils.profile import efficiency_profile
 from pruning_lightning.utils.table import human, markdown_table
@@ -34,19 +43,28 @@ from pruning_lightning.utils.table import human, markdown_table
 
 def describe(
     arch: ArchSpec,
+    num_classes: int | None = None,
     sparse: bool = False,
     net: Any = None,
     latency: bool = True,
     runs: int = 5,
     deploy: bool = False,
     masks: dict[str, Any] | None = None,
+    classes_note: str = "",
 ) -> str:
-    """Markdown table of the efficiency profile of ``net`` (built from ``arch`` when not given)."""
+    """Markdown table of the efficiency profile of ``net`` (built from ``arch`` and ``num_classes`` when not given).
+
+    ``classes_note``: where the class count comes from, when no data said it.
+    """
     arch = resolve(arch)
-    net = net if net is not None else build_arch(arch)
+    if net is None:
+        if num_classes is None:
+            raise PruningError("describe needs the class count (num_classes) or a built network")
+        net = build_arch(arch, num_classes)
+    classes = classes_of(net)
     c = efficiency_profile(net, input_size(arch), sparse=sparse, latency=latency, runs=runs)
     rows = [
-        ["architecture", f"{arch.family}-{arch.depth} ({arch.variant}), {arch.num_classes} classes"],
+        ["architecture", f"{arch.family}-{arch.depth} ({arch.variant}), {classes} classes{classes_note}"],
         ["params", f"{human(c.params)} ({c.params:,})"],
         ["params (non-zero)", f"{human(c.params_nonzero)} ({c.params_nonzero:,})"],
         ["MACs" + (" (non-zero weights)" if sparse else ""), f"{human(c.macs)} ({c.macs:,})"],
@@ -101,7 +119,7 @@ def shipped_rows(m: dict[str, Any]) -> list[list[str]]:
 def pruned_summary(art: Any) -> str:
     """The artifact marked as pruned: method, reference network, params/FLOPs against the reference."""
     st, ref = art.stats, art.reference_arch
-    name = f"{ref.family}-{ref.depth} ({ref.variant}), {ref.num_classes} classes"
+    name = f"{ref.family}-{ref.depth} ({ref.variant}), {art.num_classes} classes"
     lines = [f"PRUNED network ({st.get('method', art.method)}, ratio {st.get('ratio', '?')}) of the reference {name}"]
     for what in ("params", "flops"):
         before, after = st.get(f"{what}_before"), st.get(f"{what}_after")
@@ -114,14 +132,31 @@ def pruned_summary(art: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _configured_arch(paths: list[str], num_classes: int | None) -> Any:
-    """The arch of ``-c`` files; ``--num_classes`` stands in for a data module that is absent or cannot count here."""
+def configured_arch(paths: list[str], num_classes: int | None) -> tuple[ArchSpec, int, str]:
+    """``(arch, class count, note)`` of ``-c`` files (see the module docstring for where the count comes from).
+
+    ``--num_classes`` stands in for a data module that is absent or cannot count here (and must agree with
+    one that can). With neither, the count the arch config writes, else the family's usual dataset's; the
+    note says so.
+    """
     if num_classes is not None and num_classes < 1:
         raise PruningError(f"--num_classes must be >= 1, got {num_classes}")
+    steps = read(paths)
+    if num_classes is None and data_module(steps[-1][1]) is None:  # an arch config alone: no data to count
+        written = written_arch(paths)
+        if written is None:
+            raise PruningError(f"no model.init_args.arch found in {list(paths)}")
+        arch = ArchSpec.from_dict(written)
+        claim = claimed_num_classes(paths)
+        if claim is not None:
+            return arch, claim[0], f" (as {claim[1]} writes; give a data config or --num_classes for another)"
+        usual = get_family(arch.family).usual_classes
+        return arch, usual, f" (the usual count of {arch.family}; give a data config or --num_classes for another)"
     try:
-        return arch_of(paths, declared=num_classes)
+        arch, classes = arch_of(paths, declared=num_classes)
     except UnknownClassCount as e:
         raise PruningError(f"{e}; or count without the data: add --num_classes N (e.g. 1000 for ImageNet)") from None
+    return arch, classes, ""
 
 
 def main(argv: list[str]) -> None:
@@ -148,7 +183,8 @@ def main(argv: list[str]) -> None:
         "--num_classes",
         type=int | None,
         default=None,
-        help="class count of a --config arch, so neither a data config nor its data on disk is needed",
+        help="class count of a --config arch (default: the data config's; without one, the count the arch config "
+        "writes, else the family's usual dataset's: 10 for the CIFAR families, 1000 for the ImageNet ones)",
     )
     cfg = parser.parse_args(argv)
     paths = cfg.config
@@ -166,6 +202,7 @@ def main(argv: list[str]) -> None:
         print(f"network of {source}")
         print(describe(arch, sparse=bool(masks), net=net, masks=masks, **opts))
     elif paths:
-        print(describe(_configured_arch(paths, cfg.num_classes), **opts))
+        arch, classes, note = configured_arch(paths, cfg.num_classes)
+        print(describe(arch, classes, classes_note=note, **opts))
     else:
         raise PruningError("give --config DATA --config ARCH (data and arch configs), --artifact DIR or --ckpt FILE")

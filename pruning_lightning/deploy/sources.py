@@ -15,7 +15,7 @@ MASK_BUFFERS = "weight_masks."
 
 def from_artifact(path: str) -> tuple[ArchSpec, torch.nn.Module, dict[str, torch.Tensor], str]:
     art = load_artifact(path)
-    net = build_arch(art.arch)
+    net = build_arch(art.arch, art.num_classes)
     masks = {k[5:]: v for k, v in art.structure.items() if k.startswith("mask:")}
     missing, unexpected = net.load_state_dict({**art.structure, **art.weights}, strict=False)
     unexpected = [k for k in unexpected if not k.startswith("mask:")]
@@ -28,7 +28,7 @@ def from_checkpoint(path: str) -> tuple[ArchSpec, torch.nn.Module, dict[str, tor
     ckpt = read_torch_file(path, "checkpoint", "; give a .ckpt written by `pruning-lightning fit`")
     if not isinstance(ckpt, dict):
         raise PruningError(f"{path} is not a pruning-lightning checkpoint (a {type(ckpt).__name__}, not a dict)")
-    arch, net = network_from(ckpt, path)
+    arch, _, net = network_from(ckpt, path)
     state = ckpt.get("state_dict") or {}
     masks = {k[len(MASK_BUFFERS) :].replace("/", "."): v for k, v in state.items() if k.startswith(MASK_BUFFERS)}
     return arch, net, masks, origin(ckpt, path)

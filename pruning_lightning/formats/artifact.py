@@ -2,13 +2,15 @@
 
 A prune stage writes one directory::
 
-    pruned.pt       {"format", "method", "arch", "reference_arch", "structure", "weights", "stats"}
-    arch.yaml       model.init_args.arch fragment, usable as one more ``--config``
+    pruned.pt       {"format", "method", "arch", "reference_arch", "num_classes", "structure", "weights", "stats"}
+    arch.yaml       model.init_args.arch fragment (and num_classes beside it), usable as one more ``--config``
     stats.yaml      params / FLOPs before and after, ratios, kept channels per layer
     scratch_b.yaml  trainer.max_epochs for Scratch-B, computed from the measured FLOPs ratio
 
 ``structure`` holds what every downstream regime needs (channel-selection indexes, weight masks);
-``weights`` holds the surviving weights that only fine-tuning inherits.
+``weights`` holds the surviving weights that only fine-tuning inherits. ``num_classes`` is the class count of
+the pruned network (the data's, stored beside the specs, which hold none). A ``pruned-v1`` file, written while
+the spec held the class count, is read too: its count moves out of the arch (both archs must agree on it).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import yaml
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.checkpoint import read_torch_file
 from pruning_lightning.formats.fresh import fresh_folder
-from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.models.spec import ArchSpec, split_classes
 from pruning_lightning.utils.finite import check_finite
 
-FORMAT = "pruning-lightning/pruned-v1"
+FORMAT = "pruning-lightning/pruned-v2"
+OLD_FORMATS = ("pruning-lightning/pruned-v1",)  # num_classes inside "arch" and "reference_arch"
 
 
 @dataclass
@@ -37,6 +40,7 @@ class PrunedArtifact:
     arch: ArchSpec
     reference_arch: ArchSpec
     method: str
+    num_classes: int
     structure: dict[str, torch.Tensor] = field(default_factory=dict)
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +51,7 @@ class PrunedArtifact:
             "method": self.method,
             "arch": self.arch.to_dict(),
             "reference_arch": self.reference_arch.to_dict(),
+            "num_classes": self.num_classes,
             "structure": self.structure,
             "weights": self.weights,
             "stats": self.stats,
@@ -62,13 +67,18 @@ def load_artifact(path: str | os.PathLike) -> PrunedArtifact:
     """Load ``pruned.pt`` (or the directory holding it) with ``weights_only=True``."""
     f = _artifact_file(path)
     payload = read_torch_file(f, "pruned artifact", " (run `pruning-lightning prune` first)")
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, *OLD_FORMATS):
         raise PruningError(f"{f} is not a pruning-lightning artifact (expected format {FORMAT!r})")
     check_finite({"structure": payload["structure"], "weights": payload["weights"]}, f"pruned artifact {f}")
+    arch, classes = split_classes(payload["arch"], payload.get("num_classes"), str(f))
+    reference, ref_classes = split_classes(payload["reference_arch"], classes, f"{f} (reference_arch)")
+    if ref_classes is None:
+        raise PruningError(f"{f} records no class count; prune the checkpoint again to write a complete artifact")
     return PrunedArtifact(
-        arch=ArchSpec.from_dict(payload["arch"]),
-        reference_arch=ArchSpec.from_dict(payload["reference_arch"]),
+        arch=ArchSpec.from_dict(arch),
+        reference_arch=ArchSpec.from_dict(reference),
         method=payload["method"],
+        num_classes=ref_classes,
         structure=payload["structure"],
         weights=payload["weights"],
         stats=payload["stats"],
@@ -86,7 +96,7 @@ def write_artifact(artifact: PrunedArtifact, out_dir: str | os.PathLike, overwri
 
     def write(tmp: Path) -> None:
         torch.save(artifact.to_payload(), tmp / "pruned.pt")
-        (tmp / "arch.yaml").write_text(artifact.arch.to_yaml())
+        (tmp / "arch.yaml").write_text(artifact.arch.to_yaml(artifact.num_classes))
         (tmp / "stats.yaml").write_text(yaml.safe_dump(artifact.stats, sort_keys=False))
         epochs = artifact.stats["scratch_b_epochs"]
         (tmp / "scratch_b.yaml").write_text(

@@ -1,4 +1,8 @@
-"""Read a Lightning checkpoint of ours back into (arch, network) without the LightningModule."""
+"""Read a Lightning checkpoint of ours back into (arch, class count, network) without the LightningModule.
+
+Its hyper-parameters hold the ``arch`` and, beside it, ``num_classes``; a checkpoint written while the spec held
+the class count has it inside ``arch`` instead (:func:`checkpoint_classes` reads both).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from torch import nn
 
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.models import build_arch, resolve
-from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.models.spec import ArchSpec, split_classes
 from pruning_lightning.utils.finite import check_finite
 
 
@@ -32,20 +36,42 @@ def read_torch_file(path: str | os.PathLike, what: str, hint: str = "") -> Any:
         raise PruningError(f"{what} {p} is unreadable or truncated ({type(e).__name__}){hint}") from e
 
 
-def network_from(ckpt: Any, path: str | os.PathLike) -> tuple[ArchSpec, nn.Module]:
+def checkpoint_classes(hparams: dict[str, Any], path: str | os.PathLike) -> tuple[ArchSpec, int]:
+    """``(arch, num_classes)`` of a checkpoint's hyper-parameters (either layout, see the module docstring).
+
+    Raises:
+        PruningError: no arch, no class count, or two that disagree.
+    """
+    if "arch" not in hparams:
+        raise PruningError(f"{path} is not a pruning-lightning checkpoint (no hyper_parameters.arch)")
+    arch, classes = split_classes(hparams["arch"], hparams.get("num_classes"), str(path))
+    if classes is None:
+        raise PruningError(f"{path} records no class count (hyper_parameters.num_classes); re-run its stage")
+    return resolve(arch), classes
+
+
+def upgrade_hparams(hparams: dict[str, Any], path: str | os.PathLike) -> dict[str, Any]:
+    """A copy of a checkpoint's hyper-parameters with ``num_classes`` beside ``arch`` (either layout read)."""
+    if "arch" not in hparams:
+        return dict(hparams)
+    arch, classes = split_classes(hparams["arch"], hparams.get("num_classes"), str(path))
+    return {**hparams, "arch": arch, **({"num_classes": classes} if classes is not None else {})}
+
+
+def network_from(ckpt: Any, path: str | os.PathLike) -> tuple[ArchSpec, int, nn.Module]:
     """Rebuild the network of an already-read Lightning checkpoint dict (``path`` is for messages)."""
     try:
-        arch = resolve(ckpt["hyper_parameters"]["arch"])
+        arch, classes = checkpoint_classes(ckpt["hyper_parameters"], path)
         state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     except (KeyError, TypeError) as e:
         raise PruningError(f"{path} is not a pruning-lightning checkpoint (no {e} entry)") from e
     check_finite(state, f"checkpoint {path}")
-    net = build_arch(arch)
+    net = build_arch(arch, classes)
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
         raise PruningError(f"weights in {path} do not fit its architecture: {str(e).splitlines()[0]}") from e
-    return arch, net
+    return arch, classes, net
 
 
 def origin(ckpt: Any, path: str | os.PathLike) -> str:
@@ -58,11 +84,11 @@ def origin(ckpt: Any, path: str | os.PathLike) -> str:
     return f"{path} (after epoch {int(epoch) + 1}, global step {step})"
 
 
-def load_network(path: str | os.PathLike) -> tuple[ArchSpec, nn.Module, str]:
+def load_network(path: str | os.PathLike) -> tuple[ArchSpec, int, nn.Module, str]:
     """Rebuild the (possibly pruned) network stored in a checkpoint, under ``weights_only=True``.
 
-    Returns the architecture, the network and :func:`origin` of the checkpoint.
+    Returns the architecture, the class count, the network and :func:`origin` of the checkpoint.
     """
     ckpt = read_torch_file(path, "checkpoint", "; re-run its stage")
-    arch, net = network_from(ckpt, path)
-    return arch, net, origin(ckpt, path)
+    arch, classes, net = network_from(ckpt, path)
+    return arch, classes, net, origin(ckpt, path)

@@ -1,4 +1,4 @@
-"""Architecture registry: ``build_arch(spec)`` is the only way code gets a network.
+"""Architecture registry: ``build_arch(spec, num_classes)`` is the only way code gets a network.
 
 The families are the modules of this package (all but the shared ``registry``, ``spec`` and ``layers``),
 imported below in sorted order; each registers itself (``register_arch``) on import. ``registry.py``
@@ -15,6 +15,7 @@ from pruning_lightning.models.registry import (
     ARCHS,
     Family,
     build_arch,
+    classes_of,
     depth_repeats,
     get_family,
     input_size,
@@ -39,6 +40,7 @@ __all__ = [
     "ArchSpec",
     "Family",
     "build_arch",
+    "classes_of",
     "depth_repeats",
     "get_family",
     "input_size",

@@ -133,7 +133,7 @@ class DenseNet(nn.Module):
     trans1: Transition
     trans2: Transition
 
-    def __init__(self, spec: ArchSpec, cfg: list[int]) -> None:
+    def __init__(self, spec: ArchSpec, cfg: list[int], num_classes: int) -> None:
         super().__init__()
         n, bc = layers_per_block(spec), not is_slimming(spec.variant)  # bc: no selections (bc, weight_level)
         w = 2 * GROWTH
@@ -155,7 +155,7 @@ class DenseNet(nn.Module):
         self.select = nn.Identity() if bc else ChannelSelection(w, final)
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
-        self.fc = nn.Linear(final, spec.num_classes)
+        self.fc = nn.Linear(final, num_classes)
         init_he_fan_out(self, bn_gamma=1.0 if bc else 0.5)  # docs/protocol.md §4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,9 +165,9 @@ class DenseNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked DenseNet."""
-    return DenseNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))])
+    return DenseNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))], num_classes)
 
 
 # Checks (registry): variant, depth 3n+4 / 6n+4 (default_cfg), no options, cfg length, widths >= 1, selections.

@@ -138,7 +138,7 @@ class PreResNet(nn.Module):
     layer2: nn.Sequential
     layer3: nn.Sequential
 
-    def __init__(self, spec: ArchSpec, cfg: list[int]) -> None:
+    def __init__(self, spec: ArchSpec, cfg: list[int], num_classes: int) -> None:
         super().__init__()
         n = blocks_per_stage(spec)
         slim = is_slimming(spec.variant)
@@ -159,7 +159,7 @@ class PreResNet(nn.Module):
         self.select = ChannelSelection(stream[-1], cfg[-1]) if slim else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
-        self.fc = nn.Linear(cfg[-1] if slim else stream[-1], spec.num_classes)
+        self.fc = nn.Linear(cfg[-1] if slim else stream[-1], num_classes)
         init_he_fan_out(self, bn_gamma=0.5 if slim else 1.0)  # docs/protocol.md §4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,9 +168,9 @@ class PreResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked PreResNet."""
-    return PreResNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))])
+    return PreResNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))], num_classes)
 
 
 # Checks (registry): variant, depth 9n+2 / 6n+2 (default_cfg), no options, cfg length, widths >= 1, selections.

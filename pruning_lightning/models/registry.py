@@ -2,7 +2,7 @@
 
 Every family module calls ``register_arch(name, Family(...))`` at import; ``models/__init__.py``
 imports every family module it finds in the package, so the modules are the registry.
-``Family.check`` runs the checks common to every family (depth, variant, classes, options, cfg layout
+``Family.check`` runs the checks common to every family (depth, variant, options, cfg layout
 and widths) from the data the family declares, then the family's own ``validate`` for what only it knows.
 """
 
@@ -27,7 +27,7 @@ class ZooKeys:
 
     Attributes:
         name: ``spec -> torchvision builder name`` (``resnet50``, ``vgg16_bn``); raises ``PruningError``
-            for a layout torchvision lacks. Called on an unpruned 1000-class spec without options.
+            for a layout torchvision lacks. Called on an unpruned spec without options.
         key_map: ``spec -> {torchvision state-dict prefix: our prefix}`` (module level; ``{}``: same names).
     """
 
@@ -40,7 +40,8 @@ class Family:
     """What a model family registers.
 
     Attributes:
-        build: ``spec -> nn.Module`` for a checked spec (``build_arch`` checks it first).
+        build: ``(spec, num_classes) -> nn.Module`` for a checked spec (``build_arch`` checks it first); the
+            class count is the data's, never the spec's.
         default_cfg: ``spec -> cfg`` of the unpruned network for ``spec.depth`` / ``spec.variant``. A
             checked cfg has its layout: the same length, ``"M"`` at the same places. Where the depths
             follow a rule (``depth_repeats``), it raises ``PruningError`` for a depth off the rule.
@@ -55,9 +56,12 @@ class Family:
             list: no bounds), for entries that select channels out of a fixed width.
         cfg_help: what the cfg entries are, for the cfg-length error.
         zoo: how torchvision's ImageNet weights load into it (None: no model-zoo import).
+        usual_classes: the class count of the dataset the family is made for (CIFAR-10: 10, ImageNet-1k:
+            1000); used only where no data says it: ``pruning-lightning info`` on an arch config given
+            without a data config or ``--num_classes`` (it says so in its output).
     """
 
-    build: Callable[[ArchSpec], nn.Module]
+    build: Callable[[ArchSpec, int], nn.Module]
     default_cfg: Callable[[ArchSpec], list[int | str]]
     validate: Callable[[ArchSpec], None] = _no_checks
     input_size: tuple[int, int, int] = (3, 32, 32)
@@ -68,6 +72,7 @@ class Family:
     max_widths: Callable[[ArchSpec], list[int | None] | None] | None = None
     cfg_help: str = ""
     zoo: ZooKeys | None = None
+    usual_classes: int = 10
 
     def check(self, spec: ArchSpec) -> None:
         """Raise ``PruningError`` on a spec this family cannot build (common checks, then ``validate``)."""
@@ -79,8 +84,6 @@ class Family:
                 raise PruningError(f"{name}: unknown variant {spec.variant!r}; known: {list(self.variants)}")
             hint = "; use options instead" if self.options else ""
             raise PruningError(f"{name}: unknown variant {spec.variant!r}; it has no variants{hint}")
-        if spec.num_classes < 1:
-            raise PruningError(f"{name}: num_classes must be >= 1, got {spec.num_classes}")
         self._check_options(spec)
         ref = self.default_cfg(spec)  # raises for a depth off the family's rule
         if spec.cfg is not None:
@@ -163,12 +166,29 @@ def resolve(spec: ArchSpec | dict) -> ArchSpec:
     return spec
 
 
-def build_arch(spec: ArchSpec | dict) -> nn.Module:
-    """Build the network described by ``spec`` (checked first)."""
+def build_arch(spec: ArchSpec | dict, num_classes: int) -> nn.Module:
+    """Build the network described by ``spec`` with a ``num_classes``-way head (checked first).
+
+    The class count is the data's (a data module's ``num_classes``, or the one a checkpoint or artifact
+    stores beside its spec), so it is an argument of its own.
+    """
     spec = as_spec(spec)
     fam = get_family(spec.family)
     fam.check(spec)
-    return fam.build(spec)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise PruningError(f"{spec.family}: num_classes must be an integer >= 1, got {num_classes!r}")
+    return fam.build(spec, num_classes)
+
+
+def classes_of(net: nn.Module) -> int:
+    """The class count of a built network: the output width of its last ``nn.Linear`` (every family's head).
+
+    For code that holds a network and makes another of the same task (surgery rebuilds a pruned one).
+    """
+    heads = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not heads:
+        raise PruningError(f"{type(net).__name__} has no nn.Linear head, so its class count is unknown")
+    return heads[-1].out_features
 
 
 def input_size(spec: ArchSpec | dict) -> tuple[int, int, int]:

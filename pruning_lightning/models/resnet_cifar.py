@@ -159,10 +159,10 @@ class ResNetCifar(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked CIFAR ResNet."""
     cfg = [int(c) for c in (spec.cfg or default_cfg(spec))]
-    return ResNetCifar(spec.depth, cfg, spec.num_classes, spec.options)
+    return ResNetCifar(spec.depth, cfg, num_classes, spec.options)
 
 
 # Checks (registry): depth 6n+2 (default_cfg), no variants, bool options, 3n widths >= 0.

@@ -179,7 +179,7 @@ class ResNetImageNet(nn.Module):
     layer3: nn.Sequential
     layer4: nn.Sequential
 
-    def __init__(self, spec: ArchSpec) -> None:
+    def __init__(self, spec: ArchSpec, num_classes: int) -> None:
         super().__init__()
         base = int(_opt(spec, "base_width"))
         bias, scale = bool(_opt(spec, "downsample_bias")), bool(_opt(spec, "block_scale"))
@@ -200,7 +200,7 @@ class ResNetImageNet(nn.Module):
         for i, blocks in enumerate(stages, start=1):
             setattr(self, f"layer{i}", nn.Sequential(blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(block_layout(spec)[-1][3], spec.num_classes)
+        self.fc = nn.Linear(block_layout(spec)[-1][3], num_classes)
         init_he_fan_out(self, bn_gamma=1.0, linear_std=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,9 +209,9 @@ class ResNetImageNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked ImageNet ResNet."""
-    return ResNetImageNet(spec)
+    return ResNetImageNet(spec, num_classes)
 
 
 # Checks (registry): depth in BLOCKS, no variants, typed options, 1 or 3 widths >= 0 per block; then validate.
@@ -227,5 +227,6 @@ FAMILY = register_arch(
         min_width=0,
         cfg_help="1 per basic block, 3 per bottleneck",
         zoo=ZooKeys(name=lambda spec: f"resnet{spec.depth}", key_map=lambda spec: {}),  # torchvision's names
+        usual_classes=1000,  # ImageNet-1k
     ),
 )

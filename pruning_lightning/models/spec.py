@@ -2,7 +2,10 @@
 
 An ``ArchSpec`` is a constructor argument of every LightningModule, so it lands in each checkpoint's
 hyper-parameters and in each run's ``config.yaml``; it is also what the prune stage writes to
-``arch.yaml``. Nothing about a network lives anywhere else.
+``arch.yaml``. Nothing about a network's body lives anywhere else. The class count is not part of it: it is
+the data's, and whoever builds a network passes it (``build_arch(spec, num_classes)``); checkpoints and
+artifacts store it beside the spec (``num_classes``). Files written while the spec still held it are read by
+:func:`split_classes`, which moves the value beside the spec.
 """
 
 from __future__ import annotations
@@ -23,10 +26,6 @@ class ArchSpec:
     Args:
         family: registered family name (``vgg``, ...; see ``pruning_lightning.models.ARCHS``).
         depth: nominal depth (VGG-19 -> 19).
-        num_classes: output classes; required, with no default: the class count comes from the data. The CLI
-            links it from the data module, :func:`pruning_lightning.cli.config.arch_of` reads the data module,
-            and checkpoints and artifacts store it (a value written in an arch config is a claim checked
-            against the data module).
         cfg: per-family width list; ``None`` means the unpruned default widths for ``depth``.
             The meaning of each entry is documented in the family's module.
         variant: family-specific variant (VGG: ``slimming`` single-Linear head or ``l1`` head).
@@ -35,7 +34,6 @@ class ArchSpec:
 
     family: str
     depth: int
-    num_classes: int
     cfg: list[int | str] | None = None
     variant: str = "default"
     options: dict[str, Any] = field(default_factory=dict)
@@ -55,15 +53,17 @@ class ArchSpec:
         if not isinstance(data, dict):
             raise PruningError(f"architecture must be a mapping, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
+        if "num_classes" in data:  # a reader of stored data calls split_classes first; anything else is refused
+            raise PruningError(
+                "num_classes is not part of the architecture (the class count is the data's); write it beside "
+                "the arch (model.init_args.num_classes) or leave it to the data module"
+            )
         unknown = sorted(set(data) - known)
         if unknown:
             raise PruningError(f"unknown architecture keys {unknown}; known keys: {sorted(known)}")
-        missing = sorted({"family", "depth", "num_classes"} - set(data))
+        missing = sorted({"family", "depth"} - set(data))
         if missing:
-            raise PruningError(
-                f"architecture lacks {missing}; the class count comes from the data: give a data config "
-                "(the CLI links data.num_classes) or write num_classes into the architecture"
-            )
+            raise PruningError(f"architecture lacks {missing}")
         kwargs = dict(data)
         if kwargs.get("cfg") is not None:
             kwargs["cfg"] = [c if isinstance(c, str) else int(c) for c in kwargs["cfg"]]
@@ -74,12 +74,16 @@ class ArchSpec:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, num_classes: int | None = None) -> str:
         """``model.init_args.arch`` config fragment, usable as one more ``--config``.
 
-        Read back by :mod:`pruning_lightning.cli.config` (``arch_from_yaml``), the parser of configuration.
+        ``num_classes``: also written, beside the arch (``model.init_args.num_classes``): a claim the CLI
+        checks against the data module. Read back by :mod:`pruning_lightning.cli.config` (``arch_from_yaml``).
         """
-        return yaml.safe_dump({"model": {"init_args": {"arch": self.to_dict()}}}, sort_keys=False)
+        init: dict[str, Any] = {"arch": self.to_dict()}
+        if num_classes is not None:
+            init["num_classes"] = int(num_classes)
+        return yaml.safe_dump({"model": {"init_args": init}}, sort_keys=False)
 
     def __str__(self) -> str:
         return f"{self.family}-{self.depth}" + ("" if self.cfg is None else "(pruned cfg)")
@@ -88,3 +92,29 @@ class ArchSpec:
 def as_spec(arch: ArchSpec | dict[str, Any]) -> ArchSpec:
     """Accept an ``ArchSpec`` or its dict form (jsonargparse / checkpoints hand us either)."""
     return ArchSpec.from_dict(arch) if isinstance(arch, dict) else arch
+
+
+def split_classes(arch: Any, num_classes: Any = None, where: str = "") -> tuple[Any, int | None]:
+    """``(arch without num_classes, the class count)`` of stored data written with or without it in the arch.
+
+    Files written while the spec held the class count (arch.yaml, checkpoint hyper-parameters, pruned.pt)
+    have ``num_classes`` inside the arch mapping; newer ones beside it (``num_classes``). Both are read; a
+    file with two different counts is refused. ``arch`` that is not a mapping is returned as it is.
+
+    Raises:
+        PruningError: the two counts disagree, or a count is not a positive integer (``where`` names the file).
+    """
+    legacy = None
+    if isinstance(arch, dict) and "num_classes" in arch:
+        arch = dict(arch)
+        legacy = arch.pop("num_classes")
+    at = f"{where}: " if where else ""
+    for n in (legacy, num_classes):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise PruningError(f"{at}num_classes must be a positive integer, got {n!r}")
+    if legacy is not None and num_classes is not None and legacy != num_classes:
+        raise PruningError(
+            f"{at}the arch says num_classes {legacy} but num_classes beside it is {num_classes}; "
+            "remove one of them (the class count is the data's)"
+        )
+    return arch, num_classes if num_classes is not None else legacy

@@ -109,9 +109,9 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked VGG."""
-    return VGG(spec.cfg or default_cfg(spec), spec.num_classes, spec.variant)
+    return VGG(spec.cfg or default_cfg(spec), num_classes, spec.variant)
 
 
 # Checks (registry): depth in CFGS, variant, no options, cfg in the layout of CFGS[depth], widths >= 1.

@@ -110,9 +110,9 @@ class VGGImageNet(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked ImageNet VGG."""
-    return VGGImageNet(spec.cfg or default_cfg(spec), spec.num_classes, spec.variant)
+    return VGGImageNet(spec.cfg or default_cfg(spec), num_classes, spec.variant)
 
 
 # Checks (registry): depth in CONV_CFGS, variant, no options, cfg in the layout of default_cfg, widths >= 1.
@@ -151,5 +151,6 @@ FAMILY = register_arch(
         depths=tuple(CONV_CFGS),
         variants=VARIANTS,
         zoo=ZooKeys(name=zoo_name, key_map=zoo_keys),
+        usual_classes=1000,  # ImageNet-1k
     ),
 )

@@ -97,7 +97,7 @@ class WideResNet(nn.Module):
     layer2: nn.Sequential
     layer3: nn.Sequential
 
-    def __init__(self, spec: ArchSpec, cfg: list[int]) -> None:
+    def __init__(self, spec: ArchSpec, cfg: list[int], num_classes: int) -> None:
         super().__init__()
         n = blocks_per_stage(spec.depth)
         self.conv1 = _conv(3, 16, 3)
@@ -111,7 +111,7 @@ class WideResNet(nn.Module):
         self.bn = nn.BatchNorm2d(in_planes)
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
-        self.fc = nn.Linear(in_planes, spec.num_classes)
+        self.fc = nn.Linear(in_planes, num_classes)
         init_he_fan_out(self, bn_gamma=1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,9 +120,9 @@ class WideResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build(spec: ArchSpec) -> nn.Module:
+def build(spec: ArchSpec, num_classes: int) -> nn.Module:
     """Build a checked Wide ResNet."""
-    return WideResNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))])
+    return WideResNet(spec, [int(c) for c in (spec.cfg or default_cfg(spec))], num_classes)
 
 
 # Checks (registry): depth 6n+4 (default_cfg), no variants, option widen >= 1, 3n widths >= 1.

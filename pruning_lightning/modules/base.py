@@ -1,4 +1,4 @@
-"""ClassificationModule: builds the network from an ArchSpec; loss, metrics, SGD + step LR."""
+"""ClassificationModule: the network of an ArchSpec and the data's class count; loss, metrics, SGD + step LR."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class ClassificationModule(L.LightningModule):
 
     Args:
         arch: the architecture (saved in hparams, so checkpoints rebuild pruned nets).
+        num_classes: the class count, the data's: the CLI links ``data.num_classes`` here (saved in hparams
+            beside ``arch``).
         lr: initial learning rate (paper: 0.1).
         momentum: SGD momentum (paper code: 0.9, no Nesterov).
         weight_decay: on all parameters (paper: 1e-4).
@@ -56,6 +58,7 @@ class ClassificationModule(L.LightningModule):
     def __init__(
         self,
         arch: ArchSpec,
+        num_classes: int,
         lr: float = 0.1,
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
@@ -70,18 +73,19 @@ class ClassificationModule(L.LightningModule):
         self.arch = resolve(arch)
         self.save_hyperparameters()
         self.hparams["arch"] = self.arch.to_dict()  # plain data: checkpoints load with weights_only=True
-        self.net = build_arch(self.arch)
+        self.num_classes = num_classes
+        self.net = build_arch(self.arch, num_classes)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Not registered as a submodule: a compiled wrapper would duplicate every weight in checkpoints.
         object.__setattr__(self, "_forward_net", torch.compile(self.net) if compile else self.net)
         self.criterion = nn.CrossEntropyLoss()
-        k5 = min(5, self.arch.num_classes)
+        k5 = min(5, num_classes)
         # Top-1 while training (cheap: the per-step cost matters on small CPU steps), top-1/top-5 on eval.
         # validate_args=False: inputs are our own logits, and the checks cost a host sync per update.
         self.metrics = nn.ModuleDict(
             {
-                f"{stage}_acc{k}": PercentAccuracy(self.arch.num_classes, top_k=k, average="micro", validate_args=False)
+                f"{stage}_acc{k}": PercentAccuracy(num_classes, top_k=k, average="micro", validate_args=False)
                 for stage in ("train", "val", "test")
                 for k in sorted({1, k5})
                 if stage != "train" or k == 1

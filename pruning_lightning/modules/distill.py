@@ -66,7 +66,7 @@ class _Distill(_DistillHost):
         """Check T and alpha, load (once) and check the teacher; a plain attribute, on CPU until first use."""
         check_kd_args(self.temperature, self.alpha)
         if self.teacher is None:
-            self.teacher_arch, net = load_teacher(self.teacher_path, self.arch, datamodule)
+            self.teacher_arch, net = load_teacher(self.teacher_path, self.arch, self.num_classes, datamodule)
             object.__setattr__(self, "teacher", net)
             return net
         return self.teacher

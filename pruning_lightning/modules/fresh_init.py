@@ -14,7 +14,7 @@ import hashlib
 
 import torch
 
-from pruning_lightning.models import build_arch
+from pruning_lightning.models import build_arch, classes_of
 from pruning_lightning.models.spec import ArchSpec
 
 
@@ -32,7 +32,7 @@ def fresh_init(net: torch.nn.Module, arch: ArchSpec, tag: str) -> None:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(tag))
-        source = build_arch(arch)
+        source = build_arch(arch, classes_of(net))
     with torch.no_grad():
         for name, param in net.named_parameters():
             param.copy_(source.get_parameter(name))

@@ -48,7 +48,7 @@ from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.artifact import PrunedArtifact
 from pruning_lightning.formats.checkpoint import read_torch_file
 from pruning_lightning.models import resolve
-from pruning_lightning.models.spec import ArchSpec
+from pruning_lightning.models.spec import ArchSpec, split_classes
 from pruning_lightning.modules.base import ClassificationModule
 from pruning_lightning.modules.fresh_init import fresh_init
 from pruning_lightning.modules.regimes import ScratchModule
@@ -79,7 +79,8 @@ class SaveInitialWeights(L.Callback):
         out = self.target(trainer)
         out.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().clone() for k, v in pl_module.net.state_dict().items()}
-        payload = {"format": INIT_FORMAT, "arch": pl_module.arch.to_dict(), "state_dict": state}
+        arch, classes = pl_module.arch.to_dict(), pl_module.num_classes
+        payload = {"format": INIT_FORMAT, "arch": arch, "num_classes": classes, "state_dict": state}
         tmp = out.with_suffix(".tmp")
         torch.save(payload, tmp)
         os.replace(tmp, out)
@@ -92,7 +93,8 @@ def load_init(path: str | os.PathLike) -> tuple[ArchSpec, dict[str, torch.Tensor
     if not isinstance(payload, dict) or payload.get("format") != INIT_FORMAT:
         raise PruningError(f"{p} is not an init.pt written by SaveInitialWeights (format {INIT_FORMAT!r})")
     check_finite(payload["state_dict"], f"initial weights {p}")
-    return resolve(payload["arch"]), payload["state_dict"]
+    arch, _ = split_classes(payload["arch"], payload.get("num_classes"), str(p))  # the head's shape holds it too
+    return resolve(arch), payload["state_dict"]
 
 
 def filter_masks_only(net: torch.nn.Module, masks: dict[str, torch.Tensor]) -> bool:
@@ -167,7 +169,10 @@ class LotteryModule(ScratchModule):
                 raise PruningError(
                     f"{self.init_from} holds the initial weights of {init_arch.to_dict()}, not of {self.arch.to_dict()}"
                 )
-            self.net.load_state_dict(state)
+            try:
+                self.net.load_state_dict(state)
+            except RuntimeError as e:  # e.g. a head of another class count
+                raise PruningError(f"{self.init_from} does not fit the network: {str(e).splitlines()[0]}") from None
             apply_masks(self.net, masks)
         for logger in self.loggers:
             logger.log_hyperparams({"lottery/ticket": self.ticket, "lottery/init_from": str(self.init_from)})

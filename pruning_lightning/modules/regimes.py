@@ -57,6 +57,11 @@ class _FromArtifact(ClassificationModule):
                 f"artifact {self.artifact_path} holds architecture {art.arch.to_dict()} but the config says "
                 f"{self.arch.to_dict()}; pass the artifact's arch.yaml with --config"
             )
+        if art.num_classes != self.num_classes:
+            raise PruningError(
+                f"artifact {self.artifact_path} is a {art.num_classes}-class network but the data module has "
+                f"{self.num_classes} classes; use an artifact pruned from a model of this dataset"
+            )
         return art
 
     def _load_tensors(self, tensors: dict[str, torch.Tensor], what: str) -> None:

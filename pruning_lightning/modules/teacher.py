@@ -15,8 +15,9 @@ from torch import nn
 
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.artifact import FORMAT as ARTIFACT_FORMAT
-from pruning_lightning.formats.checkpoint import network_from, read_torch_file
-from pruning_lightning.models import input_size, resolve
+from pruning_lightning.formats.artifact import OLD_FORMATS as OLD_ARTIFACT_FORMATS
+from pruning_lightning.formats.checkpoint import checkpoint_classes, network_from, read_torch_file
+from pruning_lightning.models import input_size
 from pruning_lightning.models.spec import ArchSpec
 
 
@@ -57,8 +58,10 @@ _ARTIFACT_MSG = (
 )
 
 
-def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[ArchSpec, nn.Module]:
+def load_teacher(path: str, student: ArchSpec, num_classes: int, datamodule: Any = None) -> tuple[ArchSpec, nn.Module]:
     """Load and check a teacher from a Lightning checkpoint of the large model (eval mode, frozen).
+
+    ``num_classes``: the student's class count (its data's); the teacher's is the one its checkpoint stores.
 
     Raises:
         PruningError: missing/unreadable file, a pruned artifact, another class count, input size
@@ -68,21 +71,21 @@ def load_teacher(path: str, student: ArchSpec, datamodule: Any = None) -> tuple[
     if (p / "pruned.pt").is_file():
         raise PruningError(_ARTIFACT_MSG.format(path=path))
     ckpt = read_torch_file(p, "teacher checkpoint", "; set model.init_args.teacher to the large model's .ckpt")
-    if isinstance(ckpt, dict) and ckpt.get("format") == ARTIFACT_FORMAT:
+    if isinstance(ckpt, dict) and ckpt.get("format") in (ARTIFACT_FORMAT, *OLD_ARTIFACT_FORMATS):
         raise PruningError(_ARTIFACT_MSG.format(path=path))
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hp, dict) or "arch" not in hp:
         raise PruningError(f"teacher {path} is not a pruning-lightning checkpoint (no hyper_parameters.arch)")
-    arch = resolve(hp["arch"])
-    if arch.num_classes != student.num_classes:
+    arch, classes = checkpoint_classes(hp, f"teacher {path}")
+    if classes != num_classes:
         raise PruningError(
-            f"teacher {path} predicts {arch.num_classes} classes but the student has {student.num_classes}; "
+            f"teacher {path} predicts {classes} classes but the student has {num_classes}; "
             "use a teacher trained on the same dataset"
         )
     if input_size(arch) != input_size(student):
         raise PruningError(f"teacher {path} takes inputs {input_size(arch)}, the student {input_size(student)}")
     _check_dataset(path, ckpt.get("datamodule_hyper_parameters") or {}, datamodule)
-    _, net = network_from(ckpt, p)  # the file is read once
+    _, _, net = network_from(ckpt, p)  # the file is read once
     net.eval().requires_grad_(False)
     return arch, net
 

@@ -49,15 +49,13 @@ def _network(arch: dict[str, Any] | None) -> tuple[str, bool]:
         return "?", False
     family = str(arch["family"])
     name = f"{FAMILIES.get(family.split('_')[0], family)}-{arch['depth']}"
-    if not isinstance(arch.get("num_classes"), int):  # no class count recorded: no reference network to compare
-        return name, False
     # pruning_lightning.models imports torch: imported on use (start-up time)
     from pruning_lightning.models import resolve
     from pruning_lightning.models.spec import ArchSpec
 
     try:
-        full = resolve(ArchSpec(arch["family"], arch["depth"], arch["num_classes"],
-                                variant=arch.get("variant", "default"), options=arch.get("options") or {}))  # fmt: skip
+        full = resolve(ArchSpec(arch["family"], arch["depth"], variant=arch.get("variant", "default"),
+                                options=arch.get("options") or {}))  # fmt: skip
         widths = [c for c in arch.get("cfg") or [] if isinstance(c, int)]
         ref = [c for c in full.cfg or [] if isinstance(c, int)]
         narrow = len(widths) == len(ref) and sum(widths) < sum(ref)

@@ -155,6 +155,7 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
         "flops": c.flops,
         "macs": c.macs,
         "arch": cli.model.arch.to_dict(),
+        "num_classes": cli.model.num_classes,
         "wall_s": round(time.time() - t0, 2),
     }
     if exp.wandb is not None:

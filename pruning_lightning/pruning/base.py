@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.artifact import PrunedArtifact
-from pruning_lightning.models import build_arch, input_size, resolve
+from pruning_lightning.models import build_arch, classes_of, input_size, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.stats import complexity_stats
@@ -76,7 +76,7 @@ def prune(
     result = apply_plan(model, arch, plan)
     sparse = bool(plan.masks)
     before = count_complexity(model, input_size(arch))
-    pruned_net = build_arch(result.arch)
+    pruned_net = build_arch(result.arch, classes_of(model))
     pruned_net.load_state_dict(result.weights, strict=False)
     after = count_complexity(pruned_net, input_size(result.arch), sparse=sparse)
     stats = complexity_stats(
@@ -86,6 +86,7 @@ def prune(
         arch=result.arch,
         reference_arch=arch,
         method=pruner.name,
+        num_classes=classes_of(model),
         structure=result.structure,
         weights=result.weights,
         stats={**pruner.describe(), **stats},

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from pruning_lightning.core.errors import PruningError
+from pruning_lightning.models import classes_of
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.base import Pruner
 from pruning_lightning.pruning.sampling import collect_images
@@ -126,6 +127,6 @@ class ReconstructionPruner(Pruner):
             raise PruningError(f"method {self.name!r} needs training data: configure --data")
         units = channel_units(model, arch)
         per_class = self.images_per_class
-        count = self.num_images if per_class is None else per_class * arch.num_classes
+        count = self.num_images if per_class is None else per_class * classes_of(model)
         images = collect_images(data, count, self.seed, per_class=per_class)
         return units, layer_ratios(units, self.ratio, self.layer_ratios), images, copy.deepcopy(model).eval()

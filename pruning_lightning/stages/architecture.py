@@ -56,10 +56,12 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def preset_stats(arch: ArchSpec, reference: ArchSpec, base_epochs: int, max_ratio: float | None) -> dict[str, Any]:
+def preset_stats(
+    arch: ArchSpec, reference: ArchSpec, num_classes: int, base_epochs: int, max_ratio: float | None
+) -> dict[str, Any]:
     """The same keys as a prune stage's ``stats.yaml``."""
-    before = count_complexity(build_arch(reference), input_size(reference))
-    after = count_complexity(build_arch(arch), input_size(arch))
+    before = count_complexity(build_arch(reference, num_classes), input_size(reference))
+    after = count_complexity(build_arch(arch, num_classes), input_size(arch))
     kept = {}
     if arch.cfg and reference.cfg and len(arch.cfg) == len(reference.cfg):
         convs = [(a, r) for a, r in zip(arch.cfg, reference.cfg, strict=True) if a != "M"]
@@ -76,21 +78,23 @@ def architecture(
     guided_from: list[str] | None,
     guided_depth: int | None,
     num_classes: int | None,
-) -> tuple[ArchSpec, ArchSpec, str]:
-    """(architecture, reference it is measured against, method name) of a preset or guided method."""
+) -> tuple[ArchSpec, ArchSpec, str, int]:
+    """(architecture, reference it is measured against, method name, class count) of a preset or guided method."""
     if (preset is None) == (guided_from is None):
         raise PruningError("give exactly one of --preset (an arch config) or --guided_from (pruned artifact folders)")
     # The class count is the data module's; num_classes stands in where its data is absent here.
-    reference = resolve(arch_of(reference_files, declared=num_classes))
+    reference, classes = arch_of(reference_files, declared=num_classes)
+    reference = resolve(reference)
     if preset is not None:
-        return resolve(arch_of([*reference_files, preset], declared=num_classes)), reference, "preset"
+        arch, _ = arch_of([*reference_files, preset], declared=num_classes)  # the preset's claim checked too
+        return resolve(arch), reference, "preset", classes
     # In the order given (a glob's matches sorted): the average is the same, the float sum order too.
     paths = list(dict.fromkeys(q for s in guided_from or [] for q in (sorted(glob.glob(s)) or [s])))
-    arts = [load_artifact(p) for p in paths]
+    arts = [load_artifact(p) for p in paths]  # their class count shapes no width: only the target's is used
     # Same depth: the reference's own widths; another depth: that depth's default widths.
     target = reference.replace(depth=guided_depth, cfg=None) if guided_depth else reference
     arch = guided_arch([a.arch for a in arts], target, [a.reference_arch for a in arts])
-    return arch, resolve(target), "guided"
+    return arch, resolve(target), "guided", classes
 
 
 def main(argv: list[str]) -> None:
@@ -101,9 +105,9 @@ def main(argv: list[str]) -> None:
     if a.max_ratio is not None and not a.max_ratio >= 1:
         raise PruningError(f"--max_ratio caps the Scratch-B FLOPs ratio: a number >= 1, got {a.max_ratio}")
     check_output_dir(Path(a.out), a.overwrite)  # before any work: a bad --out fails at once
-    arch, reference, method = architecture(a.reference, a.preset, a.guided_from, a.guided_depth, a.num_classes)
-    stats = {**preset_stats(arch, reference, a.base_epochs, a.max_ratio), "method": method}
-    art = PrunedArtifact(arch=arch, reference_arch=reference, method=method, stats=stats)
+    arch, reference, method, classes = architecture(a.reference, a.preset, a.guided_from, a.guided_depth, a.num_classes)
+    stats = {**preset_stats(arch, reference, classes, a.base_epochs, a.max_ratio), "method": method}
+    art = PrunedArtifact(arch=arch, reference_arch=reference, method=method, num_classes=classes, stats=stats)
     out = write_artifact(art, a.out, overwrite=a.overwrite)
     print(f"{method} architecture {arch.cfg}: FLOPs ratio {stats['flops_ratio']:.2f}x, ", end="")
     print(f"Scratch-B {stats['scratch_b_epochs']} epochs; wrote {out}")

@@ -14,7 +14,7 @@ Usage::
         --out configs/arch/cifar/guided_vgg19.yaml
 
 The written arch config leaves the class count to the data module it is trained with (``--num_classes``
-writes one, which the CLI then checks against the data module).
+writes one beside the arch, which the CLI then checks against the data module).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-import yaml
 from jsonargparse import ArgumentParser
 
 from pruning_lightning.cli.config import written_arch
@@ -99,10 +98,6 @@ def guided_arch(pruned: list[ArchSpec], target: ArchSpec, references: list[ArchS
     return resolve(target.replace(cfg=cfg))
 
 
-# The class count of a spec used for its widths only (never written, never built into a head).
-WIDTHS_ONLY = 1
-
-
 def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     """(pruned arch, its reference arch if known) from an artifact dir/``pruned.pt`` or an arch.yaml."""
     p = Path(path)
@@ -114,23 +109,22 @@ def _load(path: str) -> tuple[ArchSpec, ArchSpec | None]:
     arch = written_arch([str(p)])
     if not isinstance(arch, dict):
         raise PruningError(f"no model.init_args.arch found in {p} (give pruned artifact dirs or arch.yaml files)")
-    # Only the widths are read (the class count is the target's): a file without one gets a placeholder.
-    return ArchSpec.from_dict({"num_classes": WIDTHS_ONLY, **arch}), None
+    # Only the widths are read (the class count is the target's data's).
+    return ArchSpec.from_dict(arch), None
 
 
-def write_guided(sources: list[str], target: ArchSpec, out: str | Path, with_classes: bool = True) -> ArchSpec:
+def write_guided(sources: list[str], target: ArchSpec, out: str | Path, num_classes: int | None = None) -> ArchSpec:
     """Average the sources' per-stage widths onto ``target`` and write ``out`` as an arch config.
 
-    ``with_classes=False``: the config leaves ``num_classes`` to the data module (``target``'s is not written).
+    ``num_classes``: written beside the arch (a claim the CLI checks); None leaves it to the data module.
     """
     paths = sorted({q for s in sources for q in (glob.glob(s) or [s])})
     loaded = [_load(p) for p in paths]
     arch = guided_arch([a for a, _ in loaded], target, [r for _, r in loaded])
-    fields = {k: v for k, v in arch.to_dict().items() if with_classes or k != "num_classes"}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(
         f"# Guided pruning (arXiv 1810.05270 Sec. 5) from {len(paths)} pruned model(s): {paths}\n"
-        + yaml.safe_dump({"model": {"init_args": {"arch": fields}}}, sort_keys=False)
+        + arch.to_yaml(num_classes)
     )
     return arch
 
@@ -148,11 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", default="default")
     parser.add_argument("--out", required=True, help="arch.yaml to write")
     a = parser.parse_args(argv)
-    # Without --num_classes the written config has none (the data module's count applies when it is used);
-    # the class count shapes no width, so the target carries a placeholder that is not written.
-    classes = a.num_classes if a.num_classes is not None else WIDTHS_ONLY
-    target = ArchSpec.from_dict({"family": a.family, "depth": a.depth, "variant": a.variant, "num_classes": classes})
-    arch = write_guided(a.sources, target, a.out, with_classes=a.num_classes is not None)
+    # Without --num_classes the written config has none (the data module's count applies when it is used).
+    if a.num_classes is not None and a.num_classes < 1:
+        raise PruningError(f"--num_classes must be >= 1, got {a.num_classes}")
+    target = ArchSpec.from_dict({"family": a.family, "depth": a.depth, "variant": a.variant})
+    arch = write_guided(a.sources, target, a.out, a.num_classes)
     print(f"wrote {a.out}: cfg {arch.cfg}")
 
 

@@ -19,8 +19,8 @@ Key maps (torchvision -> ours), one per family, registered as its ``Family.zoo``
   running var 1 - eps), so the eval-mode outputs equal torchvision's; in training mode these BNs normalise.
 
 :func:`zoo_checkpoint` wraps the network in the checkpoint format ``fit`` writes (``LargeModule``
-hyper-parameters with the ``arch``, ``net.``-prefixed state dict, ``epoch`` / ``global_step``), so
-``prune --ckpt`` and ``info --ckpt`` read it like a trained large model.
+hyper-parameters with the ``arch`` and ``num_classes`` = 1000, ``net.``-prefixed state dict, ``epoch`` /
+``global_step``), so ``prune --ckpt`` and ``info --ckpt`` read it like a trained large model.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.modules import ClassificationModule
 
 WEIGHTS_TAG = "IMAGENET1K_V1"  # the weights of torchvision's `pretrained=True`, which the reference loaded
+ZOO_CLASSES = 1000  # torchvision's ImageNet weights: ImageNet-1k heads
 
 
 def torchvision_name(arch: ArchSpec) -> str:
@@ -52,8 +53,6 @@ def torchvision_name(arch: ArchSpec) -> str:
             f"model-zoo weights fit only the unpruned {arch.family}-{arch.depth} (default cfg, no options); "
             "use the unpruned arch config"
         )
-    if arch.num_classes != 1000:
-        raise PruningError(f"model-zoo weights have 1000 classes, the architecture has {arch.num_classes}")
     return zoo.name(arch)
 
 
@@ -126,7 +125,7 @@ def zoo_network(arch: ArchSpec, weights_file: str | os.PathLike | None = None) -
     name = torchvision_name(arch)
     state = _read(weights_file) if weights_file else _download(arch)
     source = str(weights_file) if weights_file else f"torchvision {name} {WEIGHTS_TAG}"
-    net = build_arch(arch)
+    net = build_arch(arch, ZOO_CLASSES)
     own = net.state_dict()
     ours = convert(arch, state)
     if arch.variant == "slimming":
@@ -146,9 +145,13 @@ def zoo_network(arch: ArchSpec, weights_file: str | os.PathLike | None = None) -
 def large_hparams(arch: ArchSpec) -> dict[str, Any]:
     """``LargeModule`` hyper-parameters as ``fit`` records them (defaults; the ``arch`` as plain data)."""
     sig = inspect.signature(ClassificationModule.__init__)
-    hp: dict[str, Any] = {"_class_path": "pruning_lightning.modules.LargeModule", "arch": resolve(arch).to_dict()}
+    hp: dict[str, Any] = {
+        "_class_path": "pruning_lightning.modules.LargeModule",
+        "arch": resolve(arch).to_dict(),
+        "num_classes": ZOO_CLASSES,
+    }
     for k, p in sig.parameters.items():
-        if k not in ("self", "arch") and p.default is not inspect.Parameter.empty:
+        if k not in ("self", "arch", "num_classes") and p.default is not inspect.Parameter.empty:
             hp[k] = list(p.default) if isinstance(p.default, tuple) else p.default
     return hp
 

@@ -65,6 +65,18 @@ def check_base_epochs(base: int, source: str, ckpt: object) -> None:
         )
 
 
+def check_data_classes(data: object, classes: int, ckpt: str) -> None:
+    """The ``--data`` a data-driven pruner reads must have the checkpoint's class count."""
+    try:
+        theirs = getattr(data, "num_classes", None)
+    except PruningError:  # a data module that counts on disk and cannot here: setup reports the missing data
+        return
+    if isinstance(theirs, int) and theirs != classes:
+        raise PruningError(
+            f"--data has {theirs} classes but the network of {ckpt} has {classes}; give the data it was trained on"
+        )
+
+
 def main(argv: list[str]) -> None:
     parser = prune_parser()
     parser.exit_on_error = False  # a parse error is one line (pruning_lightning.core.errors.describe), not a usage dump
@@ -78,12 +90,13 @@ def main(argv: list[str]) -> None:
     check_output_dir(Path(cfg.out), cfg.overwrite)  # before any work: a bad --out fails at once
     init = parser.instantiate_classes(cfg)
     ckpt = read_torch_file(cfg.ckpt, "checkpoint", "; re-run its stage")
-    arch, net = network_from(ckpt, cfg.ckpt)
+    arch, classes, net = network_from(ckpt, cfg.ckpt)
     source = origin(ckpt, cfg.ckpt)
     print(f"pruning the model of {source}")
     check_base_epochs(cfg.base_epochs, base_epochs_source(argv), ckpt)
     data = None
     if init.get("data") is not None and init.pruner.needs_data:
+        check_data_classes(init.data, classes, cfg.ckpt)
         init.data.setup("fit")
         data = init.data.train_dataloader()
     art = prune(net, arch, init.pruner, data, base_epochs=cfg.base_epochs, max_ratio=cfg.max_ratio)

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from jsonargparse import ActionYesNo, ArgumentParser
 
-from pruning_lightning.cli.config import written_arch
+from pruning_lightning.cli.config import claimed_num_classes, written_arch
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.formats.fresh import fresh_file
 from pruning_lightning.models.spec import ArchSpec
-from pruning_lightning.stages.model_zoo import zoo_checkpoint, zoo_network
+from pruning_lightning.stages.model_zoo import ZOO_CLASSES, zoo_checkpoint, zoo_network
 from pruning_lightning.utils.finite import check_finite
 
 
@@ -56,8 +56,11 @@ def main(argv: list[str]) -> None:
     written = written_arch([a.arch])
     if not isinstance(written, dict):
         raise PruningError(f"no model.init_args.arch found in {[a.arch]}")
-    # The class count is the weights' (ImageNet-1k); one written in the arch config is a claim zoo_network checks.
-    spec = ArchSpec.from_dict({"num_classes": 1000, **written})
+    # The class count is the weights' (ImageNet-1k); one the arch config writes is a claim checked here.
+    claim = claimed_num_classes([a.arch])
+    if claim is not None and claim[0] != ZOO_CLASSES:
+        raise PruningError(f"model-zoo weights have {ZOO_CLASSES} classes, {claim[1]} describes {claim[0]}")
+    spec = ArchSpec.from_dict(written)
     arch, net, source = zoo_network(spec, a.weights)
     check_finite(net.state_dict(), f"--weights {a.weights or source}")  # a NaN never becomes a large model
     try:  # a temporary file put in place when complete; on failure no file and no folder it created is left

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.models import build_arch, resolve
+from pruning_lightning.models import build_arch, classes_of, resolve
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.pruning.plan import KeepPlan
 from pruning_lightning.pruning.surgery.structure import (
@@ -171,7 +171,7 @@ def _rearchitect(model: nn.Module, new_arch: ArchSpec) -> SurgeryResult:
     """Block-level plan: build ``new_arch`` and copy every tensor it has from ``model`` by name."""
     new_arch = resolve(new_arch)
     old = model.state_dict()
-    new = build_arch(new_arch).state_dict()
+    new = build_arch(new_arch, classes_of(model)).state_dict()
     for name, value in new.items():
         if name not in old or old[name].shape != value.shape:
             raise PruningError(f"the new architecture's {name} has no matching tensor in the model")
