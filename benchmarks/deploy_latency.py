@@ -11,6 +11,7 @@ slimming and SSS have something to rank; latency depends on the architecture, no
     sfp-resnet56                                        SoftFilterPruner(0.3)
     magnitude-vgg19                                     MagnitudePruner(0.5): same dense shapes, half the weights zero
     l1-resnet56-b-r8, sfp-resnet56-r8, slim-preresnet164-r8, slim-densenet40-r8: the same with ``round_to=8``
+    sfp-resnet56-r16, slim-preresnet164-r16: ``round_to=16`` (the NCHWc block on AVX-512)
 
 Each network is timed eager (``torch``, the model as trained) and as the exported ONNX file
 (``pruning_lightning/deploy``: BN folded, selections folded or gathered; ``--fold always``: every selection that
@@ -102,6 +103,11 @@ PAIRS: dict[str, tuple[ArchSpec, Callable[[nn.Module, ArchSpec], Any]]] = {
     "sfp-resnet56-r8": (ArchSpec("resnet_cifar", 56), lambda n, a: prune(n, a, SoftFilterPruner(0.3, round_to=8))),
     "slim-preresnet164-r8": (ArchSpec("preresnet", 164), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
     "slim-densenet40-r8": (ArchSpec("densenet", 40), lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=8))),
+    "sfp-resnet56-r16": (ArchSpec("resnet_cifar", 56), lambda n, a: prune(n, a, SoftFilterPruner(0.3, round_to=16))),
+    "slim-preresnet164-r16": (
+        ArchSpec("preresnet", 164),
+        lambda n, a: prune(n, a, SlimmingPruner(0.4, round_to=16)),
+    ),
 }
 QUICK = ["slim-vgg19", "l1-resnet56-b", "slim-densenet40", "magnitude-vgg19"]
 
