@@ -104,6 +104,28 @@ def test_without_zero_bn_the_cut_drops_the_relu_beta_constant() -> None:
     assert not torch.allclose(small(x), net(x), atol=1e-3)
 
 
+def _tiny_fit(
+    tmp_path: Path, callbacks: list[L.Callback], epochs: int, val_batches: int
+) -> tuple[L.LightningModule, L.Trainer]:
+    """A ResNet-20 ``LargeModule`` fit for ``epochs`` of 2 random batches, no logger or checkpoints."""
+    model = LargeModule(R20, num_classes=10)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        limit_train_batches=2,
+        limit_val_batches=val_batches,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=callbacks,
+    )
+    trainer.fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
+    return model, trainer
+
+
 def test_callback_soft_prunes_each_epoch_before_checkpointing(tmp_path: Path) -> None:
     seen: list[int] = []
 
@@ -112,21 +134,7 @@ def test_callback_soft_prunes_each_epoch_before_checkpointing(tmp_path: Path) ->
             w = pl_module.net.layer1[0].conv1.weight  # type: ignore[union-attr,index]
             seen.append(int((filter_l2(w) == 0).sum()))
 
-    model = LargeModule(R20, num_classes=10)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-        callbacks=[SoftFilterPruning(0.3, zero_bn="last"), Probe()],
-    )
-    trainer.fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
+    model, _ = _tiny_fit(tmp_path, [SoftFilterPruning(0.3, zero_bn="last"), Probe()], epochs=2, val_batches=1)
     assert seen == [4, 4]  # 4 of 16 filters zero when each epoch's validation starts
     bn = model.net.layer1[0].bn1  # type: ignore[index]
     dead = filter_l2(model.net.layer1[0].conv1.weight) == 0  # type: ignore[index]
@@ -164,7 +172,7 @@ def test_a_zeroed_filter_regrows_through_batchnorm_with_an_outsized_gradient() -
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     nn.functional.cross_entropy(net(x), y).backward()
     conv = _convs(net)["layer1.0.conv1"]
-    grads = conv.weight.grad.flatten(1).norm(dim=1)  # type: ignore[union-attr]
+    grads = filter_l2(conv.weight.grad)  # type: ignore[arg-type]
     kept = torch.ones_like(grads, dtype=torch.bool)
     kept[zeroed["layer1.0.conv1"]] = False
     assert grads[~kept].min() > 20 * grads[kept].median()
@@ -184,19 +192,6 @@ def test_filter_norms_read_a_runaway() -> None:
 
 
 def test_callback_logs_the_filter_norms(tmp_path: Path) -> None:
-    model = LargeModule(R20, num_classes=10)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-        callbacks=[SoftFilterPruning(0.3)],
-    )
-    trainer.fit(model, RandomImageDataModule(num_samples=16, batch_size=8))
+    _, trainer = _tiny_fit(tmp_path, [SoftFilterPruning(0.3)], epochs=1, val_batches=0)
     logged = trainer.callback_metrics
     assert 1.0 <= float(logged["sfp/filter_norm_spread"]) < 10 and 0 < float(logged["sfp/filter_norm_median"]) < 10

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.pruning.sfp import lowest_filters
+from pruning_lightning.pruning.sfp import filter_l2, lowest_filters
 from pruning_lightning.pruning.surgery import channel_units
 
 
@@ -68,7 +68,7 @@ def filter_norms(net: nn.Module) -> dict[str, float]:
     median, spread = 0.0, 1.0
     for m in net.modules():
         if isinstance(m, nn.Conv2d) and m.out_channels > 1:
-            norms = m.weight.detach().flatten(1).norm(dim=1)
+            norms = filter_l2(m.weight)
             norms = norms[norms > 0]
             if norms.numel() > 1:
                 median = max(median, float(norms.median()))

@@ -30,6 +30,21 @@ def check_output_dir(out: Path, overwrite: bool = False) -> None:
         raise PruningError(f"--out {out} is an existing file, not a folder; choose another --out")
     if out.exists() and not overwrite:
         raise PruningError(f"output directory {out} already exists; choose another --out or pass --overwrite true")
+    _check_parent(out)
+
+
+def check_output_file(out: Path, overwrite: bool = False) -> None:
+    """:func:`check_output_dir` for an ``--out`` that names a file (a folder there, or an existing file unless
+    ``overwrite``, is refused)."""
+    if out.is_dir():
+        raise PruningError(f"--out {out} is a folder; give a checkpoint file name (e.g. {out}/large.ckpt)")
+    if out.exists() and not overwrite:
+        raise PruningError(f"--out {out} exists; pass --overwrite to replace it")
+    _check_parent(out)
+
+
+def _check_parent(out: Path) -> None:
+    """The nearest existing folder above ``out`` must be a writable folder."""
     parent = next((p for p in out.parents if p.exists()), Path("."))
     if not parent.is_dir():
         raise PruningError(f"--out {out} lies below {parent}, which is a file; choose another --out")

@@ -10,7 +10,6 @@ instead of training them (see :mod:`pruning_lightning.stages.model_zoo`). Exampl
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from jsonargparse import ActionYesNo, ArgumentParser
 
 from pruning_lightning.cli.config import claimed_num_classes, written_arch
 from pruning_lightning.core.errors import PruningError
-from pruning_lightning.formats.fresh import fresh_file
+from pruning_lightning.formats.fresh import check_output_file, fresh_file
 from pruning_lightning.models.spec import ArchSpec
 from pruning_lightning.stages.model_zoo import ZOO_CLASSES, zoo_checkpoint, zoo_network
 from pruning_lightning.utils.finite import check_finite
@@ -44,15 +43,7 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
     out = Path(a.out)
-    if out.is_dir():
-        raise PruningError(f"--out {out} is a folder; give a checkpoint file name (e.g. {out}/large.ckpt)")
-    if out.exists() and not a.overwrite:
-        raise PruningError(f"--out {out} exists; pass --overwrite to replace it")
-    parent = next((p for p in out.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise PruningError(f"--out {out} lies below {parent}, which is a file; choose another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PruningError(f"--out {out}: folder {parent} is not writable; choose another --out")
+    check_output_file(out, a.overwrite)
     written = written_arch([a.arch])
     if not isinstance(written, dict):
         raise PruningError(f"no model.init_args.arch found in {[a.arch]}")
