@@ -66,10 +66,10 @@ def test_scratch_guided_through_the_pipeline(tmp_path: Path, jobs: int) -> None:
     doc["methods"] = [doc["methods"][0] | {"regimes": []}, {"name": "guided", "guided_from": "slimming_50"}]
     if jobs == 1:
         run(parse_experiment(doc), echo=lambda s: None)
-    else:  # seed chains in child processes; the guided stages in a second phase, after every seed's prune
+    else:  # stages in child processes; the guided stages in a second phase, after every seed's prune
         (tmp_path / "exp.yaml").write_text(yaml.safe_dump(doc))
         main_cli(["pipeline", str(tmp_path / "exp.yaml"), "--jobs", "2"])
-        assert "phase 2" not in (tmp_path / "run/logs/seeds_0.log").read_text()  # the parent announces it
+        assert "phase 2" not in (tmp_path / "run/logs/seed0/guided/prune.log").read_text()  # the parent announces it
     pruned = [load_artifact(tmp_path / f"run/seed{s}/slimming_50/prune").arch for s in (0, 1)]
     ref = arch_from_yaml((ROOT / "configs/experiments/tiny/arch_vgg11_tiny.yaml").read_text(), num_classes=10)
     expected = guided_arch(pruned, ref, [ref, ref])

@@ -11,7 +11,6 @@ import yaml
 
 from pruning_lightning.main import main
 from pruning_lightning.pipeline import load_experiment, parse_experiment, plan
-from pruning_lightning.pipeline.parallel import seed_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "configs/experiments/study_cifar10_vgg19w8.yaml"
@@ -40,14 +39,8 @@ def test_data_and_run_folder_override(tmp_path: Path, capsys: pytest.CaptureFixt
     assert not run.exists()
 
 
-def test_seed_groups() -> None:
-    assert seed_groups((0, 1, 2), 2) == [(0, 2), (1,)]
-    assert seed_groups((0, 1, 2), 3) == [(0,), (1,), (2,)]
-    assert seed_groups((5,), 4) == [(5,)]
-
-
 @pytest.mark.slow
-def test_jobs_runs_seed_chains_in_parallel_processes(
+def test_jobs_runs_stages_in_parallel_processes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pruning_lightning.pipeline import parallel
@@ -60,14 +53,13 @@ def test_jobs_runs_seed_chains_in_parallel_processes(
     exp_path.write_text(yaml.safe_dump(doc))
     main(["pipeline", str(exp_path), "--jobs", "2"])
     out = capsys.readouterr().out
-    for s in (0, 1):  # every child's stage i/n with its ETA, not only the log path
-        assert re.search(
-            rf"\[pipeline\] seeds \[{s}\]: stage \d+/\d+ seed{s}/large \(fit, 2 epochs\): elapsed .* ETA", out
-        )
+    for s in (0, 1):  # each stage's start with the run's ETA, and its end with its test accuracies
+        assert re.search(rf"\[pipeline\] start seed{s}/large \(fit, 2 epochs\) in slot [12]/2: .* ETA", out)
+        assert re.search(rf"\[pipeline\] seed{s}/slimming_50/finetune: done in .*; test top-1 final", out)
     exp = parse_experiment(doc)
     assert all(st.done() for st in plan(exp))
     for s in (0, 1):
-        assert (tmp_path / f"run/logs/seeds_{s}.log").is_file()
+        assert "test top-1 final" in (tmp_path / f"run/logs/seed{s}/large.log").read_text()
         result = json.loads((tmp_path / f"run/seed{s}/slimming_50/finetune/result.json").read_text())
         assert result["seed"] == s and result["final_epoch"] == 1  # 1-based: the only epoch
 

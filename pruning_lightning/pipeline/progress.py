@@ -57,6 +57,11 @@ class Progress:
         if isinstance(epochs, int) and epochs > 0 and isinstance(wall, (int, float)) and wall > 0:
             self.rates.setdefault(st.method or "-", []).append(wall / epochs)
 
+    def measure(self, st: Stage) -> None:
+        """Take the seconds per epoch of a fit stage that has just finished (its ``result.json``)."""
+        if st.kind == "fit" and st.marker.is_file():
+            self._measure(st, _read(st.marker))
+
     def estimate(self, st: Stage) -> float | None:
         """Seconds ``st`` will take (fit stages; prune stages count as 0), None when nothing was measured."""
         if st.kind != "fit":
@@ -83,8 +88,7 @@ class Progress:
     def finish(self, st: Stage) -> None:
         took = self.clock() - self._started
         self.times[st.key] = took
-        if st.kind == "fit" and st.marker.is_file():
-            self._measure(st, _read(st.marker))
+        self.measure(st)
         epochs = stage_epochs(st)
         per = f" ({fmt(took / epochs)}/epoch)" if epochs else ""
         self.echo(f"[pipeline] {st.key}: done in {fmt(took)}{per}")
