@@ -46,6 +46,12 @@ class FakeChild:
             self.clock.events.append((self.clock.now, "end", self.key))
         return self.rc
 
+    def terminate(self) -> None:
+        self.clock.events.append((self.clock.now, "terminate", self.key))
+
+    def wait(self) -> int:
+        return -15
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
@@ -107,3 +113,18 @@ def test_only_without_its_dependencies_is_refused_before_anything_starts(tmp_pat
     with pytest.raises(PruningError, match=r"seed0/magnitude_80/prune needs \['seed0/large'\] finished first"):
         schedule(stages, todo, 2, lambda st, _slot: FakeChild(clock, st), echo=lambda s: None, poll_s=0)
     assert clock.events == []
+
+
+def test_an_interrupted_scheduler_stops_its_children(tmp_path: Path, clock: Clock) -> None:
+    stages = lottery_stages(tmp_path)
+    spawned: list[str] = []
+
+    def spawn(st: Stage, _slot: int) -> FakeChild:
+        if len(spawned) == 2:  # Ctrl-C (or any error) in the parent while two stages run
+            raise KeyboardInterrupt
+        spawned.append(st.key)
+        return FakeChild(clock, st)
+
+    with pytest.raises(KeyboardInterrupt):
+        schedule(stages, stages, 3, spawn, echo=lambda s: None, poll_s=0)
+    assert sorted(k for _, what, k in clock.events if what == "terminate") == sorted(spawned)

@@ -57,7 +57,10 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--stages", action="store_true", help="list stage keys and their dependencies")
     p.add_argument(
-        "--jobs", type=int, default=1, help="run the seeds in N parallel local processes (CPU cores split between them)"
+        "--jobs",
+        type=int,
+        default=1,
+        help="keep N stages running at once, each a local process (CPU cores split between them; on CPU, N = cores)",
     )
     return p
 

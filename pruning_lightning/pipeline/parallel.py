@@ -35,7 +35,11 @@ POLL_S = 2.0  # how often the parent looks at its children
 
 
 class Child(Protocol):
+    """What the scheduler needs of a child process (``subprocess.Popen`` is one)."""
+
     def poll(self) -> int | None: ...
+    def terminate(self) -> None: ...
+    def wait(self) -> int: ...
 
 
 Spawn = Callable[[Stage, int], Child]
@@ -133,40 +137,45 @@ def schedule(
     started: list[str] = []
     total, t0 = len(pending), time.time()
 
-    while pending or running:
-        for key, (child, since, _slot) in list(running.items()):
-            rc = child.poll()
-            if rc is None:
-                continue
-            del running[key]
-            st = by_key[key]
-            if rc == 0:
-                finished.add(key)
-                progress.measure(st)
-                echo(f"[pipeline] {key}: done in {fmt(time.time() - since)}{summary(st)}")
-            else:
-                failed[key] = f"{key} (exit {rc})"
-                echo(f"[pipeline] {key}: FAILED (exit {rc})")
-        for st in [s for s in pending if any(d in failed for d in s.deps)]:
-            pending.remove(st)
-            failed[st.key] = f"{st.key} (not run: a dependency failed)"
-        ready = [s for s in pending if all(d in finished for d in s.deps)]
-        ready.sort(key=lambda s: (-rank[s.key], order[s.key]))
-        free = [i for i in range(jobs) if i not in {slot for _, _, slot in running.values()}]
-        for st, slot in zip(ready, free, strict=False):  # as many as there are free slots
-            pending.remove(st)
-            running[st.key] = (spawn(st, slot), time.time(), slot)
-            started.append(st.key)
-            epochs = stage_epochs(st)
-            what = f"{st.kind}, {epochs} epochs" if epochs else st.kind
-            ests = [progress.estimate(s) for s in [*pending, *(by_key[k] for k in running)]]
-            eta = None if any(e is None for e in ests) else sum(e or 0.0 for e in ests) / jobs
-            echo(
-                f"[pipeline] start {st.key} ({what}) in slot {slot + 1}/{jobs}: {len(started)}/{total} started, "
-                f"elapsed {fmt(time.time() - t0)}, ETA ~{fmt(eta)}"
-            )
-        if running:
-            time.sleep(POLL_S if poll_s is None else poll_s)
+    try:
+        while pending or running:
+            for key, (child, since, _slot) in list(running.items()):
+                rc = child.poll()
+                if rc is None:
+                    continue
+                del running[key]
+                st = by_key[key]
+                if rc == 0:
+                    finished.add(key)
+                    progress.measure(st)
+                    echo(f"[pipeline] {key}: done in {fmt(time.time() - since)}{summary(st)}")
+                else:
+                    failed[key] = f"{key} (exit {rc})"
+                    echo(f"[pipeline] {key}: FAILED (exit {rc})")
+            for st in [s for s in pending if any(d in failed for d in s.deps)]:
+                pending.remove(st)
+                failed[st.key] = f"{st.key} (not run: a dependency failed)"
+            ready = [s for s in pending if all(d in finished for d in s.deps)]
+            ready.sort(key=lambda s: (-rank[s.key], order[s.key]))
+            free = [i for i in range(jobs) if i not in {slot for _, _, slot in running.values()}]
+            for st, slot in zip(ready, free, strict=False):  # as many as there are free slots
+                pending.remove(st)
+                running[st.key] = (spawn(st, slot), time.time(), slot)
+                started.append(st.key)
+                epochs = stage_epochs(st)
+                what = f"{st.kind}, {epochs} epochs" if epochs else st.kind
+                ests = [progress.estimate(s) for s in [*pending, *(by_key[k] for k in running)]]
+                eta = None if any(e is None for e in ests) else sum(e or 0.0 for e in ests) / jobs
+                echo(
+                    f"[pipeline] start {st.key} ({what}) in slot {slot + 1}/{jobs}: {len(started)}/{total} started, "
+                    f"elapsed {fmt(time.time() - t0)}, ETA ~{fmt(eta)}"
+                )
+            if running:
+                time.sleep(POLL_S if poll_s is None else poll_s)
+    finally:  # an interrupted scheduler stops its children: none may write after the run folder's lock is gone
+        for child, _since, _slot in running.values():
+            child.terminate()
+            child.wait()
     if failed:
         raise PruningError(f"{len(failed)} stage(s) did not finish: {'; '.join(failed.values())}; see RUN_DIR/logs/")
     return started
