@@ -27,7 +27,7 @@ from typing import Protocol
 from pruning_lightning.core.errors import PruningError
 from pruning_lightning.pipeline.plan import plan
 from pruning_lightning.pipeline.progress import Progress, fmt, stage_epochs
-from pruning_lightning.pipeline.runner import check_run_dir
+from pruning_lightning.pipeline.runner import check_run_dir, test_line
 from pruning_lightning.pipeline.schema import Experiment
 from pruning_lightning.pipeline.stage import Stage
 
@@ -101,7 +101,7 @@ def run_parallel(
     for i, phase in enumerate(phases(stages, only)):
         if i:
             print(f"[pipeline] phase 2: {len(phase)} stage(s) of guided methods, which need every seed's prune")
-        schedule(stages, phase, jobs, spawn, echo=print, summary=lambda st: _result_line(exp.root, st))
+        schedule(stages, phase, jobs, spawn, echo=print)
 
 
 def schedule(
@@ -110,7 +110,6 @@ def schedule(
     jobs: int,
     spawn: Spawn,
     echo: Callable[[str], None] = print,
-    summary: Callable[[Stage], str] = lambda st: "",
     poll_s: float | None = None,
 ) -> list[str]:
     """Run ``todo`` (a subset of the planned ``stages``) ``jobs`` at a time; returns the keys in start order.
@@ -147,8 +146,9 @@ def schedule(
                 st = by_key[key]
                 if rc == 0:
                     finished.add(key)
-                    progress.measure(st)
-                    echo(f"[pipeline] {key}: done in {fmt(time.time() - since)}{summary(st)}")
+                    result = progress.measure(st)  # a fit's result.json: its test accuracies
+                    tested = f"; {test_line(result)}" if "test_acc1" in result else ""
+                    echo(f"[pipeline] {key}: done in {fmt(time.time() - since)}{tested}")
                 else:
                     failed[key] = f"{key} (exit {rc})"
                     echo(f"[pipeline] {key}: FAILED (exit {rc})")
@@ -179,13 +179,3 @@ def schedule(
     if failed:
         raise PruningError(f"{len(failed)} stage(s) did not finish: {'; '.join(failed.values())}; see RUN_DIR/logs/")
     return started
-
-
-def _result_line(root: Path, st: Stage) -> str:
-    """``; test top-1 final ... best ...`` from a finished fit stage's log (empty for other stages)."""
-    try:
-        lines = log_path(root, st).read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    hits = [x for x in lines if x.startswith(f"[pipeline] {st.key}: test top-1")]
-    return "; " + hits[-1].removeprefix(f"[pipeline] {st.key}: ") if hits else ""

@@ -57,10 +57,11 @@ class Progress:
         if isinstance(epochs, int) and epochs > 0 and isinstance(wall, (int, float)) and wall > 0:
             self.rates.setdefault(st.method or "-", []).append(wall / epochs)
 
-    def measure(self, st: Stage) -> None:
-        """Take the seconds per epoch of a fit stage that has just finished (its ``result.json``)."""
-        if st.kind == "fit" and st.marker.is_file():
-            self._measure(st, _read(st.marker))
+    def measure(self, st: Stage) -> dict[str, Any]:
+        """Take the seconds per epoch of a fit stage that has just finished; its ``result.json`` ({}: none)."""
+        result = _read(st.marker) if st.kind == "fit" and st.marker.is_file() else {}
+        self._measure(st, result)
+        return result
 
     def estimate(self, st: Stage) -> float | None:
         """Seconds ``st`` will take (fit stages; prune stages count as 0), None when nothing was measured."""

@@ -162,9 +162,15 @@ def run_test(exp: Experiment, st: Stage, stages: dict[str, Stage], t0: float) ->
         lineage.after_fit_stage(exp, st, [stages[d] for d in st.deps], result)
     lineage.finish()
     st.folder.write_result(result)  # the finished marker, atomically (temporary file + os.replace)
-    best_text = f", best {result['test_acc1_best']:.2f} % (epoch {best_epoch})" if best_epoch is not None else ""
-    print(f"[pipeline] {st.key}: test top-1 final {result['test_acc1']:.2f} % (epoch {final_epoch}){best_text}")
+    print(f"[pipeline] {st.key}: {test_line(result)}")
     return result
+
+
+def test_line(result: dict[str, Any]) -> str:
+    """``test top-1 final 63.65 % (epoch 24), best 63.65 % (epoch 17)`` from a fit stage's ``result.json``."""
+    best = result.get("best_epoch")
+    best_text = f", best {result['test_acc1_best']:.2f} % (epoch {best})" if best is not None else ""
+    return f"test top-1 final {result['test_acc1']:.2f} % (epoch {result.get('final_epoch')}){best_text}"
 
 
 def run_prune(exp: Experiment, st: Stage) -> dict[str, Any]:
